@@ -1,0 +1,173 @@
+"""Validation of metric-point and anomaly DataFrames before they are stored or sent.
+
+Every front door (the store, the API, the Dagster assets) funnels frames through
+:func:`normalize_points` / :func:`normalize_anomalies`, so the rules live once.
+Errors name the column, the first offending row (its position in the frame) and the rule.
+
+Example:
+    >>> import pandas as pd
+    >>> df = pd.DataFrame({"metric": ["rows.count"], "labels": [{"region": "JP"}],
+    ...                    "ts": ["2026-01-01"], "value": [1200]})
+    >>> normalize_points(df, "ds")[["metric", "series_id", "value"]].to_dict("records")
+    [{'metric': 'rows.count', 'series_id': '...', 'value': 1200.0}]
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from lupus_metrics.errors import LupusValidationError
+from lupus_metrics.schema import (
+    ANOMALY_INPUT_COLUMNS,
+    POINT_INPUT_COLUMNS,
+    series_id,
+    validate_datasource,
+    validate_labels,
+    validate_metric_name,
+)
+
+
+def normalize_points(points: pd.DataFrame, datasource: str) -> pd.DataFrame:
+    """Validate a points frame and return a new one with ``series_id`` added and types fixed.
+
+    Input columns: ``metric`` (str), ``labels`` (dict[str, str] or None), ``ts``
+    (datetime-like; naive means UTC), ``value`` (float; NaN/None mean missing and are kept).
+    Raises :class:`LupusValidationError` for a missing column, a malformed metric or
+    label, an unparsable timestamp, a non-numeric or infinite value, or a duplicate
+    (series, ts) pair.
+    """
+    validate_datasource(datasource)
+    frame = _require_columns(points, POINT_INPUT_COLUMNS)
+    out = _identity_columns(frame, datasource)
+    out["value"] = _float_column(frame, "value")
+    _reject_duplicates(out)
+    return out
+
+
+def normalize_anomalies(anomalies: pd.DataFrame, datasource: str) -> pd.DataFrame:
+    """Validate an anomaly frame (see :data:`lupus_metrics.schema.ANOMALY_INPUT_COLUMNS`).
+
+    ``params`` (optional) may hold dicts, which are stored as canonical JSON;
+    ``run_id`` is optional. The same series/ts/detector may appear only once.
+    """
+    validate_datasource(datasource)
+    frame = _require_columns(anomalies, ANOMALY_INPUT_COLUMNS)
+    out = _identity_columns(frame, datasource)
+    for column in ("value", "expected", "lower", "upper", "score"):
+        out[column] = _float_column(frame, column)
+    flags = frame["is_anomaly"]
+    bad = ~flags.map(lambda v: isinstance(v, (bool, np.bool_)))
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise LupusValidationError("is_anomaly", "must be True or False", row=row, value=flags.iloc[row])
+    out["is_anomaly"] = flags.astype(bool).to_numpy()
+    detectors = frame["detector"]
+    for row, name in enumerate(detectors):
+        if not isinstance(name, str) or not name:
+            raise LupusValidationError("detector", "must be a non-empty string", row=row, value=name)
+    out["detector"] = detectors.to_numpy(dtype=object)
+    params = frame["params"] if "params" in frame.columns else pd.Series([None] * len(frame))
+    out["params"] = [_params_json(p, row) for row, p in enumerate(params)]
+    _reject_duplicates(out, extra=("detector",))
+    return out
+
+
+def _require_columns(frame: Any, required: Iterable[str]) -> pd.DataFrame:
+    if not isinstance(frame, pd.DataFrame):
+        raise LupusValidationError("points", "must be a pandas DataFrame", value=type(frame).__name__)
+    missing = [c for c in required if c not in frame.columns]
+    if missing:
+        raise LupusValidationError(
+            missing[0], f"required column is missing (required: {', '.join(required)})", value=list(frame.columns)
+        )
+    return frame.reset_index(drop=True)
+
+
+def _identity_columns(frame: pd.DataFrame, datasource: str) -> pd.DataFrame:
+    metrics = frame["metric"].tolist()
+    labels_in = frame["labels"].tolist()
+    labels: list[dict[str, str]] = []
+    ids: list[str] = []
+    cache: dict[tuple[str, str], str] = {}
+    for row, (metric, raw) in enumerate(zip(metrics, labels_in, strict=True)):
+        validate_metric_name(metric, row=row)
+        clean = validate_labels(None if _is_missing(raw) else raw, row=row)
+        key = (metric, json.dumps(sorted(clean.items())))
+        sid = cache.get(key)
+        if sid is None:
+            sid = cache[key] = series_id(datasource, metric, clean)
+        labels.append(clean)
+        ids.append(sid)
+    return pd.DataFrame(
+        {"metric": metrics, "labels": labels, "series_id": ids, "ts": _ts_column(frame["ts"])},
+        index=pd.RangeIndex(len(frame)),
+    )
+
+
+def _ts_column(ts: pd.Series) -> pd.Series:
+    try:
+        parsed = pd.to_datetime(ts, utc=True, format="mixed")
+    except (ValueError, TypeError):
+        parsed = None
+    if parsed is not None and not parsed.isna().any():
+        return parsed.dt.as_unit("us").reset_index(drop=True)
+    # Find the first row that does not parse, to name it.
+    for row, value in enumerate(ts.tolist()):
+        try:
+            if pd.isna(pd.to_datetime(value, utc=True)):
+                raise ValueError
+        except (ValueError, TypeError):
+            raise LupusValidationError("ts", "must be a timestamp (naive timestamps are read as UTC)", row=row, value=value) from None
+    raise LupusValidationError("ts", "must be timestamps")  # unreachable in practice: every row parsed alone
+
+
+def _float_column(frame: pd.DataFrame, column: str) -> np.ndarray:
+    raw = frame[column]
+    if raw.dtype == object:
+        bad_type = raw.map(lambda v: not (v is None or isinstance(v, (int, float, np.integer, np.floating))) or isinstance(v, bool))
+        if bad_type.any():
+            row = int(np.flatnonzero(bad_type.to_numpy())[0])
+            raise LupusValidationError(column, "must be a number (NaN or None mean missing)", row=row, value=raw.iloc[row])
+    elif not (pd.api.types.is_numeric_dtype(raw) and not pd.api.types.is_bool_dtype(raw)):
+        raise LupusValidationError(column, f"must be numeric, not {raw.dtype}")
+    values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+    infinite = np.isinf(values)
+    if infinite.any():
+        row = int(np.flatnonzero(infinite)[0])
+        raise LupusValidationError(column, "must be finite (NaN means missing; infinity is rejected)", row=row, value=values[row])
+    return values
+
+
+def _reject_duplicates(out: pd.DataFrame, extra: tuple[str, ...] = ()) -> None:
+    dup = out.duplicated(subset=["series_id", "ts", *extra], keep="first")
+    if dup.any():
+        row = int(np.flatnonzero(dup.to_numpy())[0])
+        what = ", ".join(("series", "ts", *extra))
+        raise LupusValidationError(
+            "ts",
+            f"duplicate ({what}): metric {out.at[row, 'metric']!r} labels {out.at[row, 'labels']} "
+            f"appears twice at {out.at[row, 'ts']}",
+            row=row,
+        )
+
+
+def _params_json(params: Any, row: int) -> str | None:
+    if _is_missing(params):
+        return None
+    if isinstance(params, str):
+        try:
+            params = json.loads(params)
+        except json.JSONDecodeError:
+            raise LupusValidationError("params", "must be a mapping or its JSON text", row=row, value=params) from None
+    if not isinstance(params, dict):
+        raise LupusValidationError("params", "must be a mapping of detector parameters", row=row, value=params)
+    return json.dumps(params, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def _is_missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and np.isnan(value))

@@ -1,0 +1,235 @@
+"""The records Lupus stores: metric points and anomalies, and the identity of a series.
+
+A *metric point* is ``datasource, metric, labels, ts, value`` plus provenance
+(``source``, ``run_id``). ``labels`` is a string map: group-by keys such as
+``region=JP``, or things like ``k=10``. A *series* is datasource + metric + labels;
+:func:`series_id` gives it a stable id.
+
+An *anomaly record* is the detector's verdict on one evaluated point of a series:
+``value, expected, lower, upper, score, is_anomaly`` plus the detector's name and
+parameters. Detectors record every evaluated point (not only the anomalous ones)
+so that charts can draw the expected line and band.
+
+Example:
+    >>> series_id("service1-recommend", "ranking.ndcg", {"k": "10", "region": "JP"})
+    'c710ca1ffb66db2b'
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import pyarrow as pa
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from lupus_metrics.errors import LupusValidationError
+
+# Datasource names become path segments (`datasource=<ds>`) and URL parts, hence the strict charset.
+DATASOURCE_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+# Label keys become query parameters and column-like names; values may be any text (unicode categories).
+LABEL_KEY_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
+MAX_LABELS = 16
+MAX_LABEL_VALUE_LENGTH = 256
+MAX_METRIC_LENGTH = 200
+_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+
+LABELS_TYPE = pa.map_(pa.string(), pa.string())
+TS_TYPE = pa.timestamp("us", tz="UTC")
+
+#: Columns of a points file (the Hive path adds ``datasource`` and ``date``).
+POINT_SCHEMA = pa.schema(
+    [
+        pa.field("metric", pa.string(), nullable=False),
+        pa.field("labels", LABELS_TYPE, nullable=False),
+        pa.field("series_id", pa.string(), nullable=False),
+        pa.field("ts", TS_TYPE, nullable=False),
+        pa.field("value", pa.float64()),
+        pa.field("source", pa.string()),
+        pa.field("run_id", pa.string()),
+        pa.field("writer", pa.string(), nullable=False),
+    ]
+)
+
+#: Columns of an anomalies file.
+ANOMALY_SCHEMA = pa.schema(
+    [
+        pa.field("metric", pa.string(), nullable=False),
+        pa.field("labels", LABELS_TYPE, nullable=False),
+        pa.field("series_id", pa.string(), nullable=False),
+        pa.field("ts", TS_TYPE, nullable=False),
+        pa.field("value", pa.float64()),
+        pa.field("expected", pa.float64()),
+        pa.field("lower", pa.float64()),
+        pa.field("upper", pa.float64()),
+        pa.field("score", pa.float64()),
+        pa.field("is_anomaly", pa.bool_(), nullable=False),
+        pa.field("detector", pa.string(), nullable=False),
+        pa.field("params", pa.string()),  # detector parameters as canonical JSON
+        pa.field("run_id", pa.string()),
+        pa.field("writer", pa.string(), nullable=False),
+    ]
+)
+
+#: Columns that callers pass in (``write_points``) and get back (``read_points``).
+POINT_INPUT_COLUMNS = ("metric", "labels", "ts", "value")
+POINT_COLUMNS = ("metric", "labels", "series_id", "ts", "value")
+ANOMALY_INPUT_COLUMNS = ("metric", "labels", "ts", "value", "expected", "lower", "upper", "score", "is_anomaly", "detector")
+ANOMALY_COLUMNS = (
+    "metric", "labels", "series_id", "ts", "value", "expected", "lower", "upper",
+    "score", "is_anomaly", "detector", "params", "run_id",
+)  # fmt: skip
+
+
+def validate_datasource(name: object) -> str:
+    """Return ``name`` if it is a valid datasource name, else raise :class:`LupusValidationError`.
+
+    >>> validate_datasource("service1-recommend")
+    'service1-recommend'
+    """
+    if not isinstance(name, str) or not DATASOURCE_PATTERN.match(name):
+        raise LupusValidationError(
+            "datasource", "must be 1-63 characters of a-z, 0-9, '-' or '_', starting with a letter or digit", value=name
+        )
+    return name
+
+
+def validate_metric_name(name: object, *, row: int | None = None) -> str:
+    """Return ``name`` if it is a valid metric name (non-empty text, no control characters, <= 200 chars).
+
+    >>> validate_metric_name("age.null_rate")
+    'age.null_rate'
+    """
+    if not isinstance(name, str) or not name or name != name.strip():
+        raise LupusValidationError("metric", "must be a non-empty string without surrounding spaces", row=row, value=name)
+    if len(name) > MAX_METRIC_LENGTH or _CONTROL_CHARS.search(name):
+        raise LupusValidationError(
+            "metric", f"must be at most {MAX_METRIC_LENGTH} characters with no control characters", row=row, value=name
+        )
+    return name
+
+
+def validate_labels(labels: object, *, row: int | None = None) -> dict[str, str]:
+    """Return ``labels`` as a plain ``dict[str, str]`` if it obeys the label rules.
+
+    Rules: at most 16 labels; keys match ``[A-Za-z_][A-Za-z0-9_.-]{0,63}``; values are
+    strings of at most 256 characters without control characters. ``None`` means no labels.
+
+    >>> validate_labels({"region": "JP"})
+    {'region': 'JP'}
+    """
+    if labels is None:
+        return {}
+    if not isinstance(labels, Mapping):
+        raise LupusValidationError("labels", "must be a mapping of string keys to string values", row=row, value=labels)
+    if len(labels) > MAX_LABELS:
+        raise LupusValidationError("labels", f"at most {MAX_LABELS} labels per point", row=row, value=len(labels))
+    clean: dict[str, str] = {}
+    for key, value in labels.items():
+        if not isinstance(key, str) or not LABEL_KEY_PATTERN.match(key):
+            raise LupusValidationError(
+                "labels", "key must match [A-Za-z_][A-Za-z0-9_.-]{0,63}", row=row, value=key
+            )
+        if not isinstance(value, str):
+            raise LupusValidationError("labels", f"value of {key!r} must be a string", row=row, value=value)
+        if len(value) > MAX_LABEL_VALUE_LENGTH or _CONTROL_CHARS.search(value):
+            raise LupusValidationError(
+                "labels",
+                f"value of {key!r} must be at most {MAX_LABEL_VALUE_LENGTH} characters with no control characters",
+                row=row,
+                value=value,
+            )
+        clean[key] = value
+    return clean
+
+
+def canonical_labels(labels: Mapping[str, str]) -> str:
+    """Labels as compact JSON with sorted keys: the form hashed by :func:`series_id`.
+
+    >>> canonical_labels({"region": "JP", "k": "10"})
+    '{"k":"10","region":"JP"}'
+    """
+    return json.dumps(dict(sorted(labels.items())), separators=(",", ":"), ensure_ascii=False)
+
+
+def series_id(datasource: str, metric: str, labels: Mapping[str, str] | None = None) -> str:
+    """Stable id of a series: the first 16 hex digits of SHA-256 over datasource, metric and sorted labels.
+
+    The id does not depend on label order and never changes between releases, so it
+    can be stored and used in links.
+
+    >>> series_id("ds", "rows.count") == series_id("ds", "rows.count", {})
+    True
+    """
+    payload = json.dumps([datasource, metric, canonical_labels(labels or {})], separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:16]
+
+
+class MetricPoint(BaseModel):
+    """One metric point as the API accepts it.
+
+    >>> MetricPoint(metric="rows.count", labels={"region": "JP"}, ts="2026-01-01T00:00:00Z", value=1200).value
+    1200.0
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    metric: str = Field(description="Dotted metric name, e.g. `age.null_rate` or `ranking.ndcg`.")
+    labels: dict[str, str] = Field(default_factory=dict, description="Series labels, e.g. {'region': 'JP', 'k': '10'}.")
+    ts: datetime = Field(description="Timestamp of the point; naive timestamps are read as UTC.")
+    value: float | None = Field(description="The value; null means missing. Infinity is rejected.")
+
+    @field_validator("metric")
+    @classmethod
+    def _metric(cls, v: str) -> str:
+        return _as_value_error(validate_metric_name, v)
+
+    @field_validator("labels")
+    @classmethod
+    def _labels(cls, v: dict[str, str]) -> dict[str, str]:
+        return _as_value_error(validate_labels, v)
+
+    @field_validator("value")
+    @classmethod
+    def _value(cls, v: float | None) -> float | None:
+        if v is not None and math.isinf(v):
+            raise ValueError("value must be finite (null means missing)")
+        return v
+
+
+class AnomalyRecord(BaseModel):
+    """A detector's verdict on one point of a series (the anomaly data model).
+
+    >>> AnomalyRecord(series_id="c3b5e1f0a9d2d6b4", metric="rows.count", ts="2026-01-05", value=10.0,
+    ...               expected=1000.0, lower=900.0, upper=1100.0, score=9.9, is_anomaly=True, detector="window").is_anomaly
+    True
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    series_id: str
+    metric: str
+    labels: dict[str, str] = Field(default_factory=dict)
+    ts: datetime
+    value: float | None
+    expected: float | None = None
+    lower: float | None = None
+    upper: float | None = None
+    score: float | None = None
+    is_anomaly: bool
+    detector: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    run_id: str | None = None
+
+
+def _as_value_error(check: Any, value: Any) -> Any:
+    # pydantic reports ValueError with the field path; LupusValidationError is one, but keep the message short.
+    try:
+        return check(value)
+    except LupusValidationError as err:
+        raise ValueError(err.rule) from None

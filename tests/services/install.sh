@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs the system packages the test suite starts as real services (the tests start
+# and stop the servers themselves). Idempotent: does nothing when they are present.
+set -euo pipefail
+
+need=()
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+
+if [ ${#need[@]} -eq 0 ]; then
+  echo "services: system packages present"
+  exit 0
+fi
+if [ "$(id -u)" != "0" ]; then
+  echo "services: missing Debian packages: ${need[*]} (run as root, or: sudo apt-get install -y ${need[*]})" >&2
+  exit 1
+fi
+echo "services: installing ${need[*]} from Debian's packages"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${need[@]}"
+# Debian starts a default cluster on install; the tests run their own on a free port.
+if command -v pg_ctlcluster >/dev/null 2>&1; then
+  for cluster in $(pg_lsclusters -h 2>/dev/null | awk '{print $1"/"$2}'); do
+    pg_ctlcluster "${cluster%/*}" "${cluster#*/}" stop || true
+  done
+fi
