@@ -15,7 +15,8 @@ Example:
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -90,18 +91,18 @@ def _require_columns(frame: Any, required: Iterable[str]) -> pd.DataFrame:
 
 def _identity_columns(frame: pd.DataFrame, datasource: str) -> pd.DataFrame:
     metrics = frame["metric"].tolist()
-    labels_in = frame["labels"].tolist()
     labels: list[dict[str, str]] = []
     ids: list[str] = []
-    cache: dict[tuple[str, str], str] = {}
-    for row, (metric, raw) in enumerate(zip(metrics, labels_in, strict=True)):
-        validate_metric_name(metric, row=row)
-        clean = validate_labels(None if _is_missing(raw) else raw, row=row)
-        key = (metric, json.dumps(sorted(clean.items())))
-        sid = cache.get(key)
-        if sid is None:
-            sid = cache[key] = series_id(datasource, metric, clean)
-        labels.append(clean)
+    for row, (metric, raw) in enumerate(zip(metrics, frame["labels"].tolist(), strict=True)):
+        key = _labels_key(raw)
+        try:
+            clean, sid = _series_identity(datasource, metric, key)
+        except (LupusValidationError, TypeError):
+            # Slow path only to name the offending row precisely.
+            validate_metric_name(metric, row=row)
+            validate_labels(None if _is_missing(raw) else raw, row=row)
+            raise
+        labels.append(dict(clean))
         ids.append(sid)
     return pd.DataFrame(
         {"metric": metrics, "labels": labels, "series_id": ids, "ts": _ts_column(frame["ts"])},
@@ -109,7 +110,29 @@ def _identity_columns(frame: pd.DataFrame, datasource: str) -> pd.DataFrame:
     )
 
 
+def _labels_key(raw: Any) -> Any:
+    if _is_missing(raw):
+        return ()
+    if isinstance(raw, Mapping):
+        return tuple(sorted(raw.items(), key=lambda item: str(item[0])))
+    return raw  # not a mapping: _series_identity rejects it
+
+
+@lru_cache(maxsize=200_000)
+def _series_identity(datasource: str, metric: Any, labels_key: Any) -> tuple[dict[str, str], str]:
+    # Writers send the same series every day: validating and hashing each distinct series once pays off.
+    validate_metric_name(metric)
+    if not isinstance(labels_key, tuple):
+        raise TypeError("labels must be a mapping")
+    clean = validate_labels(dict(labels_key))
+    return clean, series_id(datasource, metric, clean)
+
+
 def _ts_column(ts: pd.Series) -> pd.Series:
+    if pd.api.types.is_datetime64_any_dtype(ts):
+        parsed = ts.dt.tz_localize("UTC") if ts.dt.tz is None else ts.dt.tz_convert("UTC")
+        if not parsed.isna().any():
+            return parsed.dt.as_unit("us").reset_index(drop=True)
     try:
         parsed = pd.to_datetime(ts, utc=True, format="mixed")
     except (ValueError, TypeError):

@@ -42,7 +42,7 @@ _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 LABELS_TYPE = pa.map_(pa.string(), pa.string())
 TS_TYPE = pa.timestamp("us", tz="UTC")
 
-#: Columns of a points file (the Hive path adds ``datasource`` and ``date``).
+#: Columns of a points file (the Hive path adds the datasource and the day or month).
 POINT_SCHEMA = pa.schema(
     [
         pa.field("metric", pa.string(), nullable=False),
@@ -53,6 +53,7 @@ POINT_SCHEMA = pa.schema(
         pa.field("source", pa.string()),
         pa.field("run_id", pa.string()),
         pa.field("writer", pa.string(), nullable=False),
+        pa.field("day", pa.date32(), nullable=False),  # the partition day the writer wrote
     ]
 )
 
@@ -73,6 +74,7 @@ ANOMALY_SCHEMA = pa.schema(
         pa.field("params", pa.string()),  # detector parameters as canonical JSON
         pa.field("run_id", pa.string()),
         pa.field("writer", pa.string(), nullable=False),
+        pa.field("day", pa.date32(), nullable=False),
     ]
 )
 

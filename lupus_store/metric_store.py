@@ -1,0 +1,547 @@
+"""The metric store: Hive-layout Parquet written atomically, read with DuckDB.
+
+Example:
+    >>> import tempfile, pandas as pd
+    >>> store = MetricStore(tempfile.mkdtemp())
+    >>> points = pd.DataFrame({"metric": ["rows.count", "rows.count"],
+    ...                        "labels": [{"region": "JP"}, {"region": "US"}],
+    ...                        "ts": ["2026-01-01", "2026-01-01"], "value": [1200.0, 800.0]})
+    >>> store.write_points("demo", points, day="2026-01-01", writer="metrics").rows
+    2
+    >>> store.read_points("demo", labels={"region": "JP"})[["metric", "value"]].to_dict("records")
+    [{'metric': 'rows.count', 'value': 1200.0}]
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as dtime
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from lupus_metrics.errors import LupusValidationError
+from lupus_metrics.frames import normalize_anomalies, normalize_points
+from lupus_metrics.schema import (
+    ANOMALY_COLUMNS,
+    ANOMALY_SCHEMA,
+    POINT_COLUMNS,
+    POINT_SCHEMA,
+    validate_datasource,
+    validate_labels,
+)
+from lupus_store import layout
+from lupus_store.location import TMP_SUFFIX, StoreLocation
+
+# A point's ts may sit up to this far from its partition day (partitions in a product's
+# timezone, ts in UTC). Reads widen their date pruning by the same margin.
+DAY_MARGIN = timedelta(days=1)
+# Temporary files older than this are leftovers of killed writers; compaction removes them.
+STALE_TMP_SECONDS = 3600
+
+
+@dataclass(frozen=True)
+class _Table:
+    name: str
+    schema: pa.Schema
+    normalize: Callable[[pd.DataFrame, str], pd.DataFrame]
+    columns: tuple[str, ...]
+
+
+POINTS = _Table("points", POINT_SCHEMA, normalize_points, POINT_COLUMNS)
+ANOMALIES = _Table("anomalies", ANOMALY_SCHEMA, normalize_anomalies, ANOMALY_COLUMNS)
+
+_EMPTY_DTYPES: dict[str, str] = {
+    "metric": "object", "labels": "object", "series_id": "object", "ts": "datetime64[us, UTC]",
+    "value": "float64", "expected": "float64", "lower": "float64", "upper": "float64", "score": "float64",
+    "is_anomaly": "bool", "detector": "object", "params": "object", "run_id": "object", "source": "object",
+    "writer": "object", "day": "object", "points": "int64", "first_ts": "datetime64[us, UTC]", "last_ts": "datetime64[us, UTC]",
+}  # fmt: skip
+
+
+@dataclass
+class _FileSet:
+    files: list[str] = field(default_factory=list)
+    # "<compacted file>|<writer>|<day>" entries whose rows a newer day file supersedes.
+    shadowed: list[str] = field(default_factory=list)
+    days: set[date] = field(default_factory=set)
+
+
+_NOT_SHADOWED = "NOT list_contains(?, filename || '|' || writer || '|' || strftime(day, '%Y-%m-%d'))"
+
+
+@dataclass
+class _Filters:
+    """Row filters of a read, rendered as DuckDB SQL with parameters."""
+
+    metrics: list[str] | None = None
+    series_ids: list[str] | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+    start: pd.Timestamp | None = None
+    end: pd.Timestamp | None = None
+    where: list[str] = field(default_factory=list)
+
+    @classmethod
+    def parse(cls, metrics: Any, start: Any, end: Any, labels: Any, series_ids: Any, where: Iterable[str]) -> _Filters:
+        start_ts, end_ts = _time_range(start, end)
+        return cls(
+            metrics=None if metrics is None else ([metrics] if isinstance(metrics, str) else list(metrics)),
+            series_ids=None if series_ids is None else list(series_ids),
+            labels=validate_labels(labels),
+            start=start_ts,
+            end=end_ts,
+            where=list(where),
+        )
+
+    def sql(self) -> tuple[list[str], list[Any]]:
+        clauses, params = list(self.where), []
+        # `IN (?, ...)` rather than list_contains: DuckDB pushes it into the Parquet scan.
+        for column, values in (("metric", self.metrics), ("series_id", self.series_ids)):
+            if values is not None:
+                clauses.append(f"{column} IN ({', '.join('?' * len(values))})" if values else "false")
+                params.extend(values)
+        for key, value in self.labels.items():
+            clauses.append("labels[?] = ?")
+            params.extend([key, value])
+        if self.start is not None:
+            clauses.append("ts >= ?")
+            params.append(self.start.to_pydatetime())
+        if self.end is not None:
+            clauses.append("ts <= ?")
+            params.append(self.end.to_pydatetime())
+        return clauses, params
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """What a write did: the file it replaced (or removed, for an empty frame) and how many rows it holds."""
+
+    path: str
+    rows: int
+
+
+@dataclass
+class CompactionReport:
+    """What :meth:`MetricStore.compact` did."""
+
+    months_compacted: int = 0
+    files_before: int = 0
+    files_after: int = 0
+    stale_tmp_removed: int = 0
+    details: list[str] = field(default_factory=list)
+
+
+class MetricStore:
+    """Metric points and anomalies of every datasource, stored forever.
+
+    ``root`` is a local directory or ``s3://bucket/prefix``; S3 endpoint and credentials
+    come from ``storage_options`` (s3fs options) or the environment (see
+    :mod:`lupus_store.location`). Safe to share between threads.
+    """
+
+    def __init__(self, root: str | os.PathLike[str], *, storage_options: dict[str, Any] | None = None):
+        self.location = StoreLocation.parse(root, storage_options)
+        self._connection_lock = threading.Lock()
+        self._connection: duckdb.DuckDBPyConnection | None = None
+
+    def __repr__(self) -> str:
+        return f"MetricStore({self.location.url!r})"
+
+    @property
+    def root(self) -> str:
+        return self.location.url
+
+    # ---- writing -----------------------------------------------------------------------------
+
+    def write_points(
+        self,
+        datasource: str,
+        points: pd.DataFrame,
+        *,
+        day: date | str,
+        writer: str,
+        source: str | None = None,
+        run_id: str | None = None,
+    ) -> WriteResult:
+        """Replace ``writer``'s points of ``datasource`` on ``day`` with ``points``, atomically.
+
+        ``points`` has columns ``metric``, ``labels`` (dict[str, str]), ``ts``, ``value``.
+        Every ts must lie within one day of ``day`` (UTC). The whole frame is validated
+        first; on any error nothing is written. An empty frame removes the writer's file.
+        ``source`` (``asset``, ``push``, ``mlflow``...) and ``run_id`` record provenance.
+        """
+        frame = self._prepare(POINTS, datasource, points, day, writer)
+        frame["source"] = source
+        frame["run_id"] = run_id
+        return self._write(POINTS, datasource, frame, layout.as_day(day), writer)
+
+    def write_anomalies(
+        self,
+        datasource: str,
+        anomalies: pd.DataFrame,
+        *,
+        day: date | str,
+        writer: str,
+        run_id: str | None = None,
+    ) -> WriteResult:
+        """Replace ``writer``'s anomaly records of ``datasource`` on ``day``, atomically.
+
+        Columns: ``metric, labels, ts, value, expected, lower, upper, score, is_anomaly,
+        detector`` and optionally ``params`` (dict) and ``run_id``. Records for every
+        evaluated point may be written; :meth:`read_anomalies` returns only the flagged
+        ones unless asked for all.
+        """
+        frame = self._prepare(ANOMALIES, datasource, anomalies, day, writer)
+        if "run_id" in anomalies.columns:
+            given = anomalies["run_id"].reset_index(drop=True)
+            frame["run_id"] = given.where(given.notna(), run_id).astype(object).to_numpy()
+        else:
+            frame["run_id"] = run_id
+        return self._write(ANOMALIES, datasource, frame, layout.as_day(day), writer)
+
+    def delete_points(self, datasource: str, *, day: date | str, writer: str) -> None:
+        """Remove ``writer``'s points file of ``datasource`` on ``day`` (no error if absent)."""
+        self._delete(POINTS, datasource, day, writer)
+
+    def delete_anomalies(self, datasource: str, *, day: date | str, writer: str) -> None:
+        """Remove ``writer``'s anomalies file of ``datasource`` on ``day`` (no error if absent)."""
+        self._delete(ANOMALIES, datasource, day, writer)
+
+    def _prepare(self, table: _Table, datasource: str, frame: pd.DataFrame, day: Any, writer: str) -> pd.DataFrame:
+        validate_datasource(datasource)
+        validate_writer_name = layout.validate_writer(writer)
+        partition = layout.as_day(day)
+        normalized = table.normalize(frame, datasource)
+        if len(normalized):
+            lo = pd.Timestamp(datetime.combine(partition, dtime(), tzinfo=UTC) - DAY_MARGIN)
+            hi = lo + pd.Timedelta(days=3)
+            outside = ((normalized["ts"] < lo) | (normalized["ts"] >= hi)).to_numpy()
+            if outside.any():
+                row = int(np.flatnonzero(outside)[0])
+                raise LupusValidationError(
+                    "ts",
+                    f"must lie within one day of the partition day {partition.isoformat()} (UTC)",
+                    row=row,
+                    value=str(normalized.at[row, "ts"]),
+                )
+        normalized["writer"] = validate_writer_name
+        return normalized
+
+    def _write(self, table: _Table, datasource: str, frame: pd.DataFrame, day: date, writer: str) -> WriteResult:
+        relative = layout.file_path(table.name, datasource, day, writer)
+        frame["day"] = day
+        with self.location.lock(layout.datasource_dir(table.name, datasource), exclusive=False):
+            if frame.empty:
+                self.location.remove(relative)
+                return WriteResult(self.location.reader_path(relative), 0)
+            ordered = frame.sort_values(["metric", "series_id", "ts"], kind="stable")
+            arrow = pa.Table.from_pandas(ordered[table.schema.names], schema=table.schema, preserve_index=False)
+            self.location.write_atomic(relative, _parquet_bytes(arrow))
+        return WriteResult(self.location.reader_path(relative), len(frame))
+
+    def _delete(self, table: _Table, datasource: str, day: date | str, writer: str) -> None:
+        validate_datasource(datasource)
+        partition = layout.as_day(day)
+        layout.validate_writer(writer)
+        with self.location.lock(layout.datasource_dir(table.name, datasource), exclusive=False):
+            self.location.remove(layout.file_path(table.name, datasource, partition, writer))
+
+    # ---- reading -----------------------------------------------------------------------------
+
+    def read_points(
+        self,
+        datasource: str,
+        *,
+        metrics: str | Sequence[str] | None = None,
+        start: date | datetime | str | None = None,
+        end: date | datetime | str | None = None,
+        labels: Mapping[str, str] | None = None,
+        series_ids: Sequence[str] | None = None,
+        provenance: bool = False,
+    ) -> pd.DataFrame:
+        """Points of ``datasource`` as a frame with ``metric, labels, series_id, ts, value``.
+
+        Filters: ``metrics`` (names), ``start <= ts <= end`` (a date-only ``end`` includes
+        that whole day), ``labels`` (exact match on the given keys; other keys are free),
+        ``series_ids``. Only the partitions of the range are opened. ``provenance=True``
+        adds ``source, run_id, writer``. A datasource that does not exist gives an empty frame.
+        """
+        extra = ("source", "run_id", "writer") if provenance else ()
+        return self._read(POINTS, datasource, metrics, start, end, labels, series_ids, (*POINTS.columns, *extra))
+
+    def read_anomalies(
+        self,
+        datasource: str,
+        *,
+        metrics: str | Sequence[str] | None = None,
+        start: date | datetime | str | None = None,
+        end: date | datetime | str | None = None,
+        labels: Mapping[str, str] | None = None,
+        series_ids: Sequence[str] | None = None,
+        only_anomalies: bool = True,
+    ) -> pd.DataFrame:
+        """Anomaly records of ``datasource``, filtered like :meth:`read_points`.
+
+        By default only flagged points (``is_anomaly``); ``only_anomalies=False`` also returns
+        every evaluated point with its expected value and band, for charts.
+        """
+        where = ["is_anomaly"] if only_anomalies else []
+        return self._read(ANOMALIES, datasource, metrics, start, end, labels, series_ids, ANOMALIES.columns, where)
+
+    def list_datasources(self) -> list[str]:
+        """Every datasource that has points or anomalies, sorted."""
+        names: set[str] = set()
+        for table in layout.TABLES:
+            for entry in self.location.list_dir(table):
+                name = layout.parse_datasource_dir(entry)
+                if name and self._files(table, name, None, None).files:
+                    names.add(name)
+        return sorted(names)
+
+    def list_series(self, datasource: str) -> pd.DataFrame:
+        """One row per series of ``datasource``: ``series_id, metric, labels, points, first_ts, last_ts``."""
+        columns = ("series_id", "metric", "labels", "points", "first_ts", "last_ts")
+        scan = self._scan(POINTS, datasource, _Filters())
+        if scan is None:
+            return _empty_frame(columns)
+        sql, params = scan
+        select = (
+            "SELECT series_id, metric, any_value(labels) AS labels, count(*) AS points, "
+            f"min(ts) AS first_ts, max(ts) AS last_ts {sql} GROUP BY series_id, metric ORDER BY metric, series_id"
+        )
+        return _fix_dtypes(self._cursor().execute(select, params).df(), columns)
+
+    def days(self, datasource: str) -> list[date]:
+        """The partition days that hold points of ``datasource``, sorted."""
+        scan = self._scan(POINTS, datasource, _Filters())
+        if scan is None:
+            return []
+        sql, params = scan
+        rows = self._cursor().execute(f"SELECT DISTINCT day {sql} ORDER BY day", params).fetchall()
+        return [row[0] for row in rows]
+
+    def _read(
+        self,
+        table: _Table,
+        datasource: str,
+        metrics: str | Sequence[str] | None,
+        start: Any,
+        end: Any,
+        labels: Mapping[str, str] | None,
+        series_ids: Sequence[str] | None,
+        columns: tuple[str, ...],
+        where: Iterable[str] = (),
+    ) -> pd.DataFrame:
+        filters = _Filters.parse(metrics, start, end, labels, series_ids, where)
+        scan = self._scan(table, datasource, filters)
+        if scan is None:
+            return _empty_frame(columns)
+        sql, params = scan
+        plain = [c for c in columns if c != "labels"]
+        cursor = self._cursor()
+        frame = cursor.execute(f"SELECT {', '.join(plain)} {sql} ORDER BY metric, series_id, ts, writer", params).df()
+        if "labels" in columns:
+            # Converting a MAP per row to a Python dict dominates query time; convert once per series.
+            catalog = dict(cursor.execute(f"SELECT series_id, any_value(labels) {sql} GROUP BY series_id", params).fetchall())
+            frame["labels"] = [dict(catalog[sid]) for sid in frame["series_id"]]
+        return _fix_dtypes(frame[list(columns)], columns)
+
+    def _scan(self, table: _Table, datasource: str, filters: _Filters) -> tuple[str, list[Any]] | None:
+        """``FROM ... WHERE ...`` over the files the filters can touch, or None if there are none."""
+        validate_datasource(datasource)
+        found = self._files(
+            table.name,
+            datasource,
+            None if filters.start is None else (filters.start - DAY_MARGIN).date(),
+            None if filters.end is None else (filters.end + DAY_MARGIN).date(),
+        )
+        if not found.files:
+            return None
+        clauses, params = filters.sql()
+        if found.shadowed:
+            clauses.append(_NOT_SHADOWED)
+            params.append(found.shadowed)
+        sql = "FROM read_parquet(?, filename = true)"
+        if clauses:
+            sql += " WHERE " + " AND ".join(clauses)
+        return sql, [found.files, *params]
+
+    def _files(self, table: str, datasource: str, first: date | None, last: date | None) -> _FileSet:
+        """The Parquet files of ``datasource`` whose partition overlaps [first, last]."""
+        base = layout.datasource_dir(table, datasource)
+        result = _FileSet()
+        day_writers: dict[date, list[str]] = {}
+        months: list[date] = []
+        for entry, names in self._list_partitions(base).items():
+            parquet = sorted(n for n in names if n.endswith(".parquet"))
+            day = layout.parse_day_dir(entry)
+            if day is not None and parquet and _overlaps(day, day, first, last):
+                result.files.extend(self.location.reader_path(f"{base}/{entry}/{n}") for n in parquet)
+                day_writers[day] = [layout.writer_of(n) for n in parquet]
+                result.days.add(day)
+            month = layout.parse_month_dir(entry)
+            compacted = f"{layout.COMPACTED_WRITER}.parquet"
+            if month is not None and compacted in names and _overlaps(month, layout.month_end(month), first, last):
+                result.files.append(self.location.reader_path(f"{base}/{entry}/{compacted}"))
+                months.append(month)
+        for month in months:
+            month_file = self.location.reader_path(layout.compacted_path(table, datasource, month))
+            for day, writers in day_writers.items():
+                if layout.month_of(day) == month:
+                    result.shadowed.extend(f"{month_file}|{w}|{day.isoformat()}" for w in writers)
+        return result
+
+    def _list_partitions(self, base: str) -> dict[str, list[str]]:
+        """``{"date=2026-01-01": [file names], "month=2025-12": [...]}`` under a datasource."""
+        if self.location.is_s3:
+            grouped: dict[str, list[str]] = {}
+            for rel in self.location.find(base):
+                entry, _, name = rel[len(base) + 1 :].partition("/")
+                if name and "/" not in name:
+                    grouped.setdefault(entry, []).append(name)
+            return grouped
+        return {entry: self.location.list_dir(f"{base}/{entry}") for entry in self.location.list_dir(base)}
+
+    def _cursor(self) -> duckdb.DuckDBPyConnection:
+        with self._connection_lock:
+            if self._connection is None:
+                con = duckdb.connect(config={"autoinstall_known_extensions": False, "autoload_known_extensions": False})
+                con.execute("SET TimeZone = 'UTC'")
+                # The file metadata cache keeps footers of files already read: repeated chart queries skip them.
+                con.execute("SET parquet_metadata_cache = true")
+                if self.location.is_s3:
+                    # DuckDB cannot download its httpfs extension here; it reads S3 through fsspec instead.
+                    con.register_filesystem(self.location.fs)
+                self._connection = con
+            return self._connection.cursor()
+
+    # ---- maintenance -------------------------------------------------------------------------
+
+    def compact(self, datasource: str) -> CompactionReport:
+        """Merge each month of ``datasource``'s day files into one file, without changing query results.
+
+        A writer's day file wins over its rows of that day in an older compacted file, so
+        compaction is safe to repeat and to run while writers of other datasources work.
+        Writers of this datasource wait while it runs (a lock on local disk; on S3 schedule
+        it when they are idle). Temporary files of killed writers are removed once stale.
+        """
+        validate_datasource(datasource)
+        report = CompactionReport()
+        for table in (POINTS, ANOMALIES):
+            base = layout.datasource_dir(table.name, datasource)
+            with self.location.lock(base, exclusive=True):
+                partitions = self._list_partitions(base)
+                months: dict[date, list[str]] = {}
+                for entry, names in partitions.items():
+                    self._remove_stale_tmp(f"{base}/{entry}", names, report)
+                    day = layout.parse_day_dir(entry)
+                    if day is not None and any(n.endswith(".parquet") for n in names):
+                        months.setdefault(layout.month_of(day), []).append(entry)
+                for month, entries in sorted(months.items()):
+                    self._compact_month(table, datasource, month, entries, partitions, report)
+        return report
+
+    def _compact_month(
+        self,
+        table: _Table,
+        datasource: str,
+        month: date,
+        day_entries: list[str],
+        partitions: dict[str, list[str]],
+        report: CompactionReport,
+    ) -> None:
+        found = self._files(table.name, datasource, month, layout.month_end(month))
+        params: list[Any] = [found.files]
+        sql = "SELECT * EXCLUDE (filename) FROM read_parquet(?, filename = true)"
+        if found.shadowed:
+            sql += " WHERE " + _NOT_SHADOWED
+            params.append(found.shadowed)
+        sql += " ORDER BY metric, series_id, ts, writer"
+        merged = self._cursor().sql(sql, params=params).to_arrow_table()
+        merged = merged.select(table.schema.names).cast(table.schema)
+        base = layout.datasource_dir(table.name, datasource)
+        self.location.write_atomic(layout.compacted_path(table.name, datasource, month), _parquet_bytes(merged))
+        # Until these removals finish, the day files shadow their own rows in the new month file.
+        removed = 0
+        for entry in day_entries:
+            for name in partitions[entry]:
+                if name.endswith(".parquet"):
+                    self.location.remove(f"{base}/{entry}/{name}")
+                    removed += 1
+            self.location.remove_empty_dir(f"{base}/{entry}")
+        report.months_compacted += 1
+        report.files_before += len(found.files)
+        report.files_after += 1
+        report.details.append(
+            f"{table.name} {datasource} {month.strftime('%Y-%m')}: {len(found.files)} files -> 1 ({merged.num_rows} rows)"
+        )
+
+    def _remove_stale_tmp(self, day_rel: str, names: list[str], report: CompactionReport) -> None:
+        if self.location.is_s3:
+            return  # S3 writes never leave temporary objects.
+        now = time.time()
+        for name in names:
+            if name.endswith(TMP_SUFFIX):
+                path = self.location.path(f"{day_rel}/{name}")
+                try:
+                    if now - os.path.getmtime(path) > STALE_TMP_SECONDS:
+                        os.unlink(path)
+                        report.stale_tmp_removed += 1
+                except FileNotFoundError:
+                    pass
+
+
+def _overlaps(lo: date, hi: date, first: date | None, last: date | None) -> bool:
+    return (first is None or hi >= first) and (last is None or lo <= last)
+
+
+def _time_range(start: Any, end: Any) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
+    def parse(value: Any, field_name: str, *, end_of_day: bool) -> pd.Timestamp | None:
+        if value is None:
+            return None
+        date_only = (isinstance(value, date) and not isinstance(value, datetime)) or (
+            isinstance(value, str) and len(value) == 10
+        )
+        try:
+            ts = pd.Timestamp(value)
+        except (ValueError, TypeError):
+            raise LupusValidationError(field_name, "must be a date, a datetime or an ISO timestamp", value=value) from None
+        ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+        if date_only and end_of_day:
+            ts = ts + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1)
+        return ts
+
+    start_ts = parse(start, "start", end_of_day=False)
+    end_ts = parse(end, "end", end_of_day=True)
+    if start_ts is not None and end_ts is not None and end_ts < start_ts:
+        raise LupusValidationError("end", f"must not be before start ({start_ts})", value=end)
+    return start_ts, end_ts
+
+
+def _parquet_bytes(table: pa.Table) -> bytes:
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer, compression="zstd")
+    return buffer.getvalue()
+
+
+def _empty_frame(columns: Iterable[str]) -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=_EMPTY_DTYPES[c]) for c in columns})
+
+
+def _fix_dtypes(frame: pd.DataFrame, columns: Iterable[str]) -> pd.DataFrame:
+    for column in columns:
+        if column in ("ts", "first_ts", "last_ts"):
+            frame[column] = frame[column].dt.tz_convert("UTC").dt.as_unit("us")
+        elif column == "labels":
+            frame[column] = [dict(m) if m is not None else {} for m in frame[column]]
+    return frame
