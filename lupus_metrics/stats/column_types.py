@@ -11,7 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-Kind = Literal["numeric", "string", "boolean", "datetime", "array", "other"]
+# ``null``: a column with no type of its own (e.g. a pandas object column holding only None);
+# it takes the kind its stats need. ``other``: a type no stat applies to (maps, structs...).
+Kind = Literal["numeric", "string", "boolean", "datetime", "array", "null", "other"]
 
 _DUCKDB_NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
                    "UBIGINT", "UHUGEINT", "FLOAT", "DOUBLE", "DECIMAL")  # fmt: skip
@@ -27,7 +29,9 @@ class ColumnType:
     @classmethod
     def of_duckdb(cls, type_name: str) -> ColumnType:
         """Kind of a DuckDB type, given as its SQL text (``str(DuckDBPyType)``)."""
-        name = type_name.upper()
+        name = type_name.upper().strip('"')
+        if name == "NULL":
+            return cls("null")
         if name.endswith("]"):
             return cls("array")
         if name.startswith(("FLOAT", "DOUBLE")):
@@ -47,6 +51,8 @@ class ColumnType:
         """Kind of a PySpark ``DataType``."""
         from pyspark.sql import types as st
 
+        if isinstance(data_type, st.NullType):
+            return cls("null")
         if isinstance(data_type, (st.FloatType, st.DoubleType)):
             return cls("numeric", floating=True)
         if isinstance(data_type, st.NumericType):

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from lupus_metrics.errors import LupusValidationError
 from lupus_metrics.schema import validate_metric_name
 from lupus_metrics.stats.catalogue import CATALOGUE, DEFAULT_STATS, ColumnContext, applicable_stats
-from lupus_metrics.stats.column_types import ColumnType
+from lupus_metrics.stats.column_types import ColumnType, Kind
 from lupus_metrics.stats.plan import Output, PlanBuilder, ProfilePlan, TopK
 from lupus_metrics.stats.spec import ProfileSpec, StatRef
 
@@ -32,15 +32,22 @@ _DISPLAY = {"quantile": "pNN", "length_quantile": "length_pNN", "topk": "topk:K"
 
 def compile_plan(spec: ProfileSpec, schema: Mapping[str, ColumnType]) -> ProfilePlan:
     """Check ``spec`` against ``schema`` (column -> kind) and compile it to a plan."""
+    casts: dict[str, str] = {}
     for name in spec.group_by:
         kind = _column_type(schema, name, "profile.group_by").kind
-        if kind in ("array", "other"):
+        if kind == "null":
+            casts[name] = "string"
+        elif kind in ("array", "other"):
             raise LupusValidationError("profile.group_by", f"column {name!r} is of kind {kind}; groups need scalar values")
     builder = PlanBuilder()
     outputs = [Output(ROWS_METRIC, builder.agg("count_rows"))]
     topks: list[TopK] = []
     for column, refs in spec.columns.items():
-        context = ColumnContext(column, _column_type(schema, column, f"profile.columns.{column}"))
+        column_type = _column_type(schema, column, f"profile.columns.{column}")
+        if column_type.kind == "null":
+            column_type = ColumnType(_kind_for_untyped(column, refs))
+            casts[column] = column_type.kind
+        context = ColumnContext(column, column_type)
         stats = refs or resolved_defaults(context.type)
         for ref in stats:
             _check_applies(context, ref)
@@ -58,6 +65,7 @@ def compile_plan(spec: ProfileSpec, schema: Mapping[str, ColumnType]) -> Profile
         aggregates=builder.aggregates(),
         outputs=tuple(outputs),
         topks=tuple(topks),
+        casts=casts,
         filter=spec.filter,
         sample_fraction=spec.sample.fraction if spec.sample else None,
         sample_seed=spec.sample.seed if spec.sample else None,
@@ -89,6 +97,17 @@ def _column_type(schema: Mapping[str, ColumnType], name: str, where: str) -> Col
     if name not in schema:
         raise LupusValidationError(where, f"unknown column {name!r} (columns: {', '.join(schema)})", value=name)
     return schema[name]
+
+
+def _kind_for_untyped(column: str, refs: list[StatRef]) -> Kind:
+    # An all-null column of unknown type takes the first kind all its stats apply to.
+    for kind in ("numeric", "string", "boolean", "datetime", "array"):
+        if all(kind in CATALOGUE[r.name].kinds for r in refs):
+            return kind  # type: ignore[return-value]
+    raise LupusValidationError(
+        f"profile.columns.{column}", "the column has no type (all null) and its stats fit no single type",
+        value=[r.text for r in refs],
+    )
 
 
 def _check_applies(context: ColumnContext, ref: StatRef) -> None:

@@ -34,6 +34,7 @@ _OPS = {
     "epoch_seconds": "epoch_us(CAST({} AS TIMESTAMPTZ)) / 1e6",
     "equals_zero": "CAST({} = 0 AS DOUBLE)",
 }
+_CASTS = {"numeric": "DOUBLE", "string": "VARCHAR", "boolean": "BOOLEAN", "datetime": "TIMESTAMPTZ", "array": "VARCHAR[]"}
 _AGGS = {
     "count_rows": "count(*)",
     "count": "count({})",
@@ -80,12 +81,16 @@ class DuckDBEngine:
 
     def _source(self, plan: ProfilePlan) -> str:
         where = f" WHERE ({plan.filter})" if plan.filter else ""
+        columns = "*"
+        if plan.casts:
+            casts = ", ".join(f"CAST({_ident(c)} AS {_CASTS[k]}) AS {_ident(c)}" for c, k in plan.casts.items())
+            columns = f"* REPLACE ({casts})"
         if plan.sample_fraction is None:
-            return f"(SELECT * FROM {_INPUT}{where})"
+            return f"(SELECT {columns} FROM {_INPUT}{where})"
         # Materialised once so the aggregate and top-k queries see the same sample.
         seed = "" if plan.sample_seed is None else f", {int(plan.sample_seed)}"
         self._con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {_SAMPLE} AS SELECT * FROM {_INPUT}{where} "
+            f"CREATE OR REPLACE TEMP TABLE {_SAMPLE} AS SELECT {columns} FROM {_INPUT}{where} "
             f"USING SAMPLE {plan.sample_fraction * 100!r}% (bernoulli{seed})"
         )
         return _SAMPLE

@@ -97,7 +97,8 @@ class ProfilePlan:
     """Everything an engine needs; produced by :func:`lupus_metrics.stats.compiler.compile_plan`.
 
     ``values`` maps a projection alias (``v0``...) to its :class:`Value`; ``aggregates`` is
-    indexed by alias ``a0``, ``a1``... in order.
+    indexed by alias ``a0``, ``a1``... in order. ``casts`` maps a column without a type of
+    its own (all null) to the kind the engine must cast it to before anything else.
     """
 
     group_by: tuple[str, ...]
@@ -105,6 +106,7 @@ class ProfilePlan:
     aggregates: tuple[Aggregate, ...]
     outputs: tuple[Output, ...]
     topks: tuple[TopK, ...]
+    casts: Mapping[str, str] = field(default_factory=dict)
     filter: str | None = None
     sample_fraction: float | None = None
     sample_seed: int | None = None

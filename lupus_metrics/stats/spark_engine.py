@@ -23,6 +23,8 @@ from lupus_metrics.stats.plan import ProfilePlan, TopK, Value
 from lupus_metrics.stats.points import EngineResult, group_columns
 from lupus_metrics.stats.spec import SparkOptions
 
+_CASTS = {"numeric": "double", "string": "string", "boolean": "boolean", "datetime": "timestamp", "array": "array<string>"}
+
 
 class SparkEngine:
     """One profile run over a PySpark DataFrame; the Spark session does the work."""
@@ -44,6 +46,8 @@ class SparkEngine:
     def run(self, plan: ProfilePlan) -> EngineResult:
         """Execute the plan: one grouping-sets aggregation, one ranked count per top-k column."""
         source = self._df
+        for column, kind in plan.casts.items():
+            source = source.withColumn(column, _col(column).cast(_CASTS[kind]))
         if plan.filter:
             source = source.filter(sf.expr(plan.filter))
         if plan.sample_fraction is not None:

@@ -1,0 +1,86 @@
+"""Every stat of the pandas (DuckDB) engine against an independent pandas/numpy computation,
+on data with nulls, a single-row group, an all-null group, unicode categories and arrays."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+import stats_reference as ref
+from conftest import TS
+
+from lupus_metrics.frames import normalize_points
+from lupus_metrics.stats import ProfileSpec, compute_profile
+
+COLUMNS = {
+    "score": ["count", "null_count", "null_rate", "mean", "std", "min", "max", "sum", "zero_rate",
+              "p0", "p05", "p50", "p95", "p99.5", "p100", "distinct_count"],
+    "visits": ["count", "null_rate", "mean", "std", "min", "max", "sum", "zero_rate", "p25", "distinct_count"],
+    "category": ["count", "null_count", "null_rate", "distinct_count", "empty_rate",
+                 "length_mean", "length_std", "length_min", "length_max", "length_p50", "topk:3", "other_share"],
+    "flag": ["count", "null_rate", "true_rate", "distinct_count"],
+    "seen": ["count", "null_rate", "min", "max", "lag", "distinct_count"],
+    "tags": ["count", "null_rate", "empty_rate", "length_mean", "length_max", "length_p90", "topk:4", "other_share"],
+}  # fmt: skip
+SCALAR_CASES = [(c, s) for c, stats in COLUMNS.items() for s in stats if not s.startswith("topk") and s != "other_share"]
+SPEC = ProfileSpec(group_by=["region"], columns=COLUMNS)
+
+
+@pytest.fixture(scope="module")
+def points(frame: pd.DataFrame) -> dict[tuple[str, tuple], float]:
+    out = compute_profile(frame, SPEC, ts=TS)
+    return {(p.metric, tuple(sorted(p.labels.items()))): p.value for p in out.itertuples()}
+
+
+def assert_same(actual: float, expected: float, what: str) -> None:
+    if math.isnan(expected):
+        assert math.isnan(actual), f"{what}: expected null, got {actual}"
+    else:
+        assert actual == pytest.approx(expected, rel=1e-9, abs=1e-9), what
+
+
+@pytest.mark.parametrize(("column", "stat"), SCALAR_CASES, ids=[f"{c}.{s}" for c, s in SCALAR_CASES])
+def test_stat_matches_independent_computation_in_every_group(points, frame, column, stat):
+    for labels, group in ref.groups(frame, ["region"]):
+        expected = ref.stat(group[column], stat, ts=TS)
+        assert_same(points[(f"{column}.{stat}", tuple(sorted(labels.items())))], expected, f"{column}.{stat} {labels}")
+
+
+def test_rows_count_is_the_number_of_rows_of_each_group(points, frame):
+    for labels, group in ref.groups(frame, ["region"]):
+        assert points[("rows.count", tuple(sorted(labels.items())))] == len(group)
+
+
+@pytest.mark.parametrize(("column", "k", "elements"), [("category", 3, False), ("tags", 4, True)])
+def test_topk_ranks_values_by_count_then_value_with_counts_and_shares(points, frame, column, k, elements):
+    for labels, group in ref.groups(frame, ["region"]):
+        top, _ = ref.topk(group[column], k, elements=elements)
+        got = sorted(
+            (int(dict(key)["rank"]), dict(key)["value"], value)
+            for (metric, key), value in points.items()
+            if metric == f"{column}.topk_count" and {k_: v for k_, v in key if k_ not in ("rank", "value")} == labels
+        )
+        assert [(value, n) for _, value, n in got] == [(value, n) for value, n, _ in top], labels
+        for rank, (value, _, share) in enumerate(top, start=1):
+            key = tuple(sorted({**labels, "value": value, "rank": str(rank)}.items()))
+            assert_same(points[(f"{column}.topk_share", key)], share, f"{column} share of {value!r} {labels}")
+
+
+@pytest.mark.parametrize(("column", "k", "elements"), [("category", 3, False), ("tags", 4, True)])
+def test_other_share_is_the_share_outside_the_topk(points, frame, column, k, elements):
+    for labels, group in ref.groups(frame, ["region"]):
+        _, other = ref.topk(group[column], k, elements=elements)
+        assert_same(points[(f"{column}.other_share", tuple(sorted(labels.items())))], other, f"{column} {labels}")
+
+
+def test_every_point_is_storable(frame):
+    out = compute_profile(frame, SPEC, ts=TS)
+    stored = normalize_points(out, "service1-recommend")
+    assert len(stored) == len(out)
+    assert (stored["ts"] == TS).all()
+
+
+def test_overall_group_has_no_labels_and_null_group_value_is_labelled(points):
+    regions = {dict(key).get("region") for metric, key in points if metric == "rows.count"}
+    assert regions == {None, "JP", "US", "ÉU", ref.NULL, "solo", "void"}
