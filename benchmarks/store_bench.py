@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from lupus_store import MetricStore  # noqa: E402
+from lupus_store import MetricStore
 
 REGIONS = ["JP", "US", "DE", "BR", "IN"]
 SEGMENTS = [f"s{i}" for i in range(10)]

@@ -11,7 +11,7 @@ class LupusValidationError(ValueError):
     Example:
         >>> err = LupusValidationError("labels", "key must match [A-Za-z_][A-Za-z0-9_.-]*", row=3)
         >>> str(err)
-        "labels (row 3): key must match [A-Za-z_][A-Za-z0-9_.-]*"
+        'labels (row 3): key must match [A-Za-z_][A-Za-z0-9_.-]*'
     """
 
     def __init__(self, where: str, rule: str, *, row: int | None = None, value: object = None):

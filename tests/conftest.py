@@ -39,3 +39,42 @@ def spark() -> Iterator[object]:
     )
     yield session
     session.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[object]:
+    """A real PostgreSQL server from Debian's binaries, on a free port, for the whole run."""
+    from services.postgres_server import PostgresServer
+
+    server = PostgresServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[object]:
+    """A real S3-compatible server (moto in server mode) on 127.0.0.1."""
+    from services.s3_server import S3Server
+
+    server = S3Server().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def metadata_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty metadata database URL: a SQLite file, then a new PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'metadata.db'}"
+    return request.getfixturevalue("postgres_server").create_database()
+
+
+@pytest.fixture(params=["local", pytest.param("s3", marks=pytest.mark.s3)])
+def store(request: pytest.FixtureRequest, tmp_path: Path):
+    """An empty MetricStore on local disk, then on the S3-compatible server."""
+    from lupus_store import MetricStore
+
+    if request.param == "local":
+        return MetricStore(tmp_path / "store")
+    server = request.getfixturevalue("s3_server")
+    return MetricStore(f"s3://{server.create_bucket()}/lupus", storage_options=server.storage_options())

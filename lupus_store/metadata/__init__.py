@@ -1,0 +1,20 @@
+"""The metadata database: datasources, teams, users, tokens, permissions, dashboards, alert state."""
+
+from lupus_store.metadata.database import MetadataDB, default_url, lupus_home
+from lupus_store.metadata.models import (
+    AlertState,
+    ApiToken,
+    Base,
+    Dashboard,
+    DashboardChart,
+    Datasource,
+    DatasourcePermission,
+    Membership,
+    Team,
+    User,
+)
+
+__all__ = [
+    "AlertState", "ApiToken", "Base", "Dashboard", "DashboardChart", "Datasource", "DatasourcePermission",
+    "Membership", "MetadataDB", "Team", "User", "default_url", "lupus_home",
+]  # fmt: skip

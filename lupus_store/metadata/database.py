@@ -1,0 +1,88 @@
+"""Opening the metadata database and bringing its schema up to date with Alembic.
+
+``MetadataDB()`` with no URL uses a SQLite file under ``LUPUS_HOME`` (default ``./.lupus``);
+``LUPUS_METADATA_URL`` or an explicit URL selects PostgreSQL
+(``postgresql+psycopg2://user:pass@host/db``). The same models and migrations serve both.
+
+Example:
+    >>> import tempfile
+    >>> db = MetadataDB(f"sqlite:///{tempfile.mkdtemp()}/meta.db")
+    >>> db.upgrade(); db.current_revision()
+    '0001'
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.orm import Session, sessionmaker
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+def lupus_home() -> Path:
+    """Where Lupus keeps its local state (store, SQLite metadata): ``LUPUS_HOME`` or ``./.lupus``."""
+    return Path(os.environ.get("LUPUS_HOME", ".lupus")).expanduser().resolve()
+
+
+def default_url() -> str:
+    url = os.environ.get("LUPUS_METADATA_URL")
+    if url:
+        return url
+    home = lupus_home()
+    home.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{home / 'metadata.db'}"
+
+
+class MetadataDB:
+    """A connection to the metadata database; ``session()`` gives a transaction."""
+
+    def __init__(self, url: str | None = None):
+        self.url = url or default_url()
+        self.engine: Engine = create_engine(self.url, pool_pre_ping=True)
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    def __repr__(self) -> str:
+        return f"MetadataDB({self.engine.url.render_as_string(hide_password=True)!r})"
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session that commits on success and rolls back on error."""
+        with self._sessions.begin() as session:
+            yield session
+
+    def upgrade(self, revision: str = "head") -> None:
+        """Apply migrations up to ``revision`` (idempotent)."""
+        command.upgrade(self._alembic_config(), revision)
+
+    def downgrade(self, revision: str) -> None:
+        command.downgrade(self._alembic_config(), revision)
+
+    def current_revision(self) -> str | None:
+        with self.engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    def _alembic_config(self) -> Config:
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        config.attributes["engine"] = self.engine
+        return config
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")  # SQLite ignores foreign keys unless asked
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()

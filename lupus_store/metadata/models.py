@@ -1,0 +1,223 @@
+"""SQLAlchemy models of the metadata database: who owns what, who may see what, and alert state.
+
+The same models serve SQLite (default) and PostgreSQL (production); the schema is
+created and evolved only by the Alembic migrations next to this module.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+# Stable constraint names, so migrations can refer to them on every backend.
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+ACCESS_LEVELS = ("read", "write", "admin")
+TOKEN_SCOPES = ("read", "write", "admin")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Team(Base):
+    """A team owns datasources and groups users."""
+
+    __tablename__ = "teams"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    memberships: Mapped[list[Membership]] = relationship(back_populates="team", cascade="all, delete-orphan")
+
+
+class User(Base):
+    """A person: a local account (hashed password) or one signed in through OpenID Connect."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(100), unique=True)
+    display_name: Mapped[str | None] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(320))
+    password_hash: Mapped[str | None] = mapped_column(String(300))
+    oidc_subject: Mapped[str | None] = mapped_column(String(300), unique=True)
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    memberships: Mapped[list[Membership]] = relationship(back_populates="user", cascade="all, delete-orphan")
+
+
+class Membership(Base):
+    """A user belongs to a team, as a member or a team admin."""
+
+    __tablename__ = "memberships"
+    __table_args__ = (CheckConstraint("role IN ('member', 'admin')", name="role"),)
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    team_id: Mapped[int] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True)
+    role: Mapped[str] = mapped_column(String(20), default="member")
+
+    user: Mapped[User] = relationship(back_populates="memberships")
+    team: Mapped[Team] = relationship(back_populates="memberships")
+
+
+class Datasource(Base):
+    """The unit of ownership and permission, e.g. ``service1-recommend``; owned by one team."""
+
+    __tablename__ = "datasources"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(63), unique=True)
+    owner_team_id: Mapped[int] = mapped_column(ForeignKey("teams.id", ondelete="RESTRICT"))
+    description: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+    owner_team: Mapped[Team] = relationship()
+    permissions: Mapped[list[DatasourcePermission]] = relationship(
+        back_populates="datasource", cascade="all, delete-orphan"
+    )
+
+
+class DatasourcePermission(Base):
+    """A team's access to a datasource beyond its owner: ``read``, ``write`` or ``admin``."""
+
+    __tablename__ = "datasource_permissions"
+    __table_args__ = (
+        UniqueConstraint("datasource_id", "team_id"),
+        CheckConstraint("level IN ('read', 'write', 'admin')", name="level"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    datasource_id: Mapped[int] = mapped_column(ForeignKey("datasources.id", ondelete="CASCADE"))
+    team_id: Mapped[int] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"))
+    level: Mapped[str] = mapped_column(String(10), default="read")
+
+    datasource: Mapped[Datasource] = relationship(back_populates="permissions")
+    team: Mapped[Team] = relationship()
+
+
+class ApiToken(Base):
+    """A bearer token for the REST API. Only its SHA-256 hash is stored; the prefix helps people tell tokens apart.
+
+    A token is bound to one team (all datasources the team may access) or one datasource,
+    with scopes among ``read``, ``write``, ``admin`` and an optional expiry.
+    """
+
+    __tablename__ = "api_tokens"
+    __table_args__ = (
+        CheckConstraint("team_id IS NOT NULL OR datasource_id IS NOT NULL OR scopes = 'admin'", name="binding"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    token_prefix: Mapped[str] = mapped_column(String(16))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    scopes: Mapped[str] = mapped_column(String(50))  # comma-separated subset of TOKEN_SCOPES
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"))
+    datasource_id: Mapped[int | None] = mapped_column(ForeignKey("datasources.id", ondelete="CASCADE"))
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    team: Mapped[Team | None] = relationship()
+    datasource: Mapped[Datasource | None] = relationship()
+
+    @property
+    def scope_set(self) -> frozenset[str]:
+        return frozenset(s for s in self.scopes.split(",") if s)
+
+
+class Dashboard(Base):
+    """A named, ordered set of charts; private to its owner or shared with a team."""
+
+    __tablename__ = "dashboards"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    shared_team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+    charts: Mapped[list[DashboardChart]] = relationship(
+        back_populates="dashboard", cascade="all, delete-orphan", order_by="DashboardChart.position"
+    )
+
+
+class DashboardChart(Base):
+    """One chart of a dashboard: a metric of a datasource with its label filters and time range."""
+
+    __tablename__ = "dashboard_charts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dashboard_id: Mapped[int] = mapped_column(ForeignKey("dashboards.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    datasource: Mapped[str] = mapped_column(String(63))
+    metric: Mapped[str] = mapped_column(String(200))
+    label_filters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    time_range: Mapped[str] = mapped_column(String(50), default="90d")
+    title: Mapped[str | None] = mapped_column(String(200))
+
+    dashboard: Mapped[Dashboard] = relationship(back_populates="charts")
+
+
+class AlertState(Base):
+    """One alert per series and day: what was sent, at which severity, and whether it is still pending.
+
+    Undelivered alerts stay ``pending`` so a notifier outage loses nothing; a later,
+    more severe anomaly of the same series and day re-alerts.
+    """
+
+    __tablename__ = "alert_states"
+    __table_args__ = (
+        UniqueConstraint("series_id", "day", "kind"),
+        CheckConstraint("status IN ('pending', 'sent', 'acknowledged')", name="status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    datasource: Mapped[str] = mapped_column(String(63), index=True)
+    series_id: Mapped[str] = mapped_column(String(32))
+    day: Mapped[date] = mapped_column(Date)
+    kind: Mapped[str] = mapped_column(String(20), default="anomaly")  # anomaly | check | freshness
+    metric: Mapped[str | None] = mapped_column(String(200))
+    severity: Mapped[float] = mapped_column(Float, default=0.0)
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    acknowledged_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    acknowledged_note: Mapped[str | None] = mapped_column(Text)
