@@ -1,5 +1,121 @@
-"""The `lupus` command."""
+"""The `lupus` command: demo, store maintenance, metadata database, API tokens."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
 
 import typer
 
+from lupus_store import MetricStore
+from lupus_store.config import lupus_home, store_root
+from lupus_store.metadata import MetadataDB
+
 app = typer.Typer(help="Lupus: monitoring for machine-learning products.", no_args_is_help=True)
+store_app = typer.Typer(help="Inspect and maintain the metric store.", no_args_is_help=True)
+db_app = typer.Typer(help="The metadata database.", no_args_is_help=True)
+token_app = typer.Typer(help="API tokens (stored hashed; the token is shown once).", no_args_is_help=True)
+app.add_typer(store_app, name="store")
+app.add_typer(db_app, name="db")
+app.add_typer(token_app, name="token")
+
+
+@app.command()
+def demo(days: Annotated[int, typer.Option(help="How many days of history to write.")] = 90) -> None:
+    """Write a synthetic datasource's history into the store under LUPUS_HOME and say where it is."""
+    from lupus_cli.demo import run_demo
+
+    store = MetricStore(store_root())
+    result = run_demo(store, MetadataDB(), days=days)
+    typer.echo(f"Lupus home:       {lupus_home()}")
+    typer.echo(f"Metric store:     {result.store_root}")
+    typer.echo(f"Metadata DB:      {result.metadata_url}")
+    typer.echo(
+        f"Datasource:       {result.datasource}: {result.series} series, {result.points:,} points, "
+        f"{result.first_day} .. {result.last_day}"
+    )
+    typer.echo(f"Injected incident: {result.incident_day} (upstream table half-empty: rows.count halves, null rate 0.3)")
+    frame = store.read_points(result.datasource, metrics="rows.count", labels={"region": "JP"},
+                              start=result.incident_day - timedelta(days=3), end=result.incident_day + timedelta(days=3))  # fmt: skip
+    typer.echo("\nrows.count{region=JP} around the incident:")
+    for ts, value in zip(frame["ts"], frame["value"], strict=True):
+        marker = "   <- incident" if ts.date() == result.incident_day else ""
+        typer.echo(f"  {ts.date()}  {value:>10,.0f}{marker}")
+    typer.echo(
+        "\nLook at it: `lupus store series demo-recommend`, or in Python:\n"
+        f"  MetricStore({result.store_root!r}).read_points({result.datasource!r}, metrics='rows.count')"
+    )
+
+
+@store_app.command("ls")
+def store_ls() -> None:
+    """List the datasources in the store."""
+    store = MetricStore(store_root())
+    for name in store.list_datasources():
+        typer.echo(name)
+
+
+@store_app.command("series")
+def store_series(datasource: str) -> None:
+    """List the series of a datasource with their point counts and time span."""
+    frame = MetricStore(store_root()).list_series(datasource)
+    for row in frame.itertuples():
+        labels = ",".join(f"{k}={v}" for k, v in sorted(row.labels.items()))
+        typer.echo(f"{row.series_id}  {row.metric}{{{labels}}}  {row.points} points  {row.first_ts} .. {row.last_ts}")
+
+
+@store_app.command("compact")
+def store_compact(datasource: str) -> None:
+    """Merge a datasource's day files into monthly files (query results do not change)."""
+    report = MetricStore(store_root()).compact(datasource)
+    for line in report.details:
+        typer.echo(line)
+    typer.echo(f"{report.files_before} files -> {report.files_after}; {report.stale_tmp_removed} stale temporary files removed")
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the metadata database schema (LUPUS_METADATA_URL or SQLite in LUPUS_HOME)."""
+    db = MetadataDB()
+    db.upgrade()
+    typer.echo(f"{db!r} at revision {db.current_revision()}")
+
+
+@token_app.command("create")
+def token_create(
+    name: str,
+    scope: Annotated[list[str], typer.Option(help="read, write or admin; repeat for several.")],
+    team: Annotated[str | None, typer.Option(help="Bind the token to this team's datasources.")] = None,
+    datasource: Annotated[str | None, typer.Option(help="Bind the token to one datasource.")] = None,
+    expires_in_days: Annotated[int | None, typer.Option(help="Expire after this many days.")] = None,
+) -> None:
+    """Create an API token and print it once."""
+    from lupus_store.metadata.tokens import issue_token
+
+    db = MetadataDB()
+    db.upgrade()
+    expires = datetime.now(UTC) + timedelta(days=expires_in_days) if expires_in_days else None
+    issued = issue_token(db, name=name, scopes=scope, team=team, datasource=datasource, expires_at=expires)
+    typer.echo(f"token id {issued.id} ({','.join(issued.scopes)}): {issued.token}")
+    typer.echo("Store it now: Lupus keeps only its hash.", err=True)
+
+
+@token_app.command("list")
+def token_list() -> None:
+    """List tokens (prefix, scopes, binding, expiry, revocation)."""
+    from lupus_store.metadata.tokens import list_tokens
+
+    for t in list_tokens(MetadataDB()):
+        state = "revoked" if t.revoked_at else (f"expires {t.expires_at:%Y-%m-%d}" if t.expires_at else "no expiry")
+        typer.echo(f"{t.id}  {t.token_prefix}…  {t.name}  [{t.scopes}]  {state}")
+
+
+@token_app.command("revoke")
+def token_revoke(token_id: int) -> None:
+    """Revoke a token by id."""
+    from lupus_store.metadata.tokens import revoke_token
+
+    if not revoke_token(MetadataDB(), token_id):
+        typer.echo(f"no token with id {token_id}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"revoked token {token_id}")

@@ -1,6 +1,6 @@
 """The metadata database: datasources, teams, users, tokens, permissions, dashboards, alert state."""
 
-from lupus_store.metadata.database import MetadataDB, default_url, lupus_home
+from lupus_store.metadata.database import MetadataDB
 from lupus_store.metadata.models import (
     AlertState,
     ApiToken,
@@ -16,5 +16,5 @@ from lupus_store.metadata.models import (
 
 __all__ = [
     "AlertState", "ApiToken", "Base", "Dashboard", "DashboardChart", "Datasource", "DatasourcePermission",
-    "Membership", "MetadataDB", "Team", "User", "default_url", "lupus_home",
+    "Membership", "MetadataDB", "Team", "User",
 ]  # fmt: skip

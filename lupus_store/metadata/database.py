@@ -1,7 +1,7 @@
 """Opening the metadata database and bringing its schema up to date with Alembic.
 
-``MetadataDB()`` with no URL uses a SQLite file under ``LUPUS_HOME`` (default ``./.lupus``);
-``LUPUS_METADATA_URL`` or an explicit URL selects PostgreSQL
+``MetadataDB()`` with no URL uses :func:`lupus_store.config.metadata_url`: a SQLite file
+under ``LUPUS_HOME`` unless ``LUPUS_METADATA_URL`` is set; PostgreSQL by URL
 (``postgresql+psycopg2://user:pass@host/db``). The same models and migrations serve both.
 
 Example:
@@ -13,7 +13,6 @@ Example:
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,28 +23,16 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+from lupus_store.config import metadata_url
+
 MIGRATIONS = Path(__file__).with_name("migrations")
-
-
-def lupus_home() -> Path:
-    """Where Lupus keeps its local state (store, SQLite metadata): ``LUPUS_HOME`` or ``./.lupus``."""
-    return Path(os.environ.get("LUPUS_HOME", ".lupus")).expanduser().resolve()
-
-
-def default_url() -> str:
-    url = os.environ.get("LUPUS_METADATA_URL")
-    if url:
-        return url
-    home = lupus_home()
-    home.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{home / 'metadata.db'}"
 
 
 class MetadataDB:
     """A connection to the metadata database; ``session()`` gives a transaction."""
 
     def __init__(self, url: str | None = None):
-        self.url = url or default_url()
+        self.url = url or metadata_url()
         self.engine: Engine = create_engine(self.url, pool_pre_ping=True)
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)

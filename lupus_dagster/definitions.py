@@ -1,0 +1,11 @@
+"""The Lupus code location: `workspace.yaml` loads `defs` from here.
+
+Monitored products (one folder each under `defs/products/`) add their assets, checks and
+sensors here as they land; the resources are defined once and shared.
+"""
+
+import dagster as dg
+
+from lupus_dagster.resources.store import MetricStoreResource
+
+defs = dg.Definitions(resources={"store": MetricStoreResource()})
