@@ -21,62 +21,43 @@ Example:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import lru_cache
+
 import numpy as np
 
 
-def _est(
-    y: np.ndarray,
-    length: int,
-    degree: int,
-    xs: np.ndarray,
-    nleft: np.ndarray,
-    width: int,
-    robustness: np.ndarray | None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Loess fits of each row of ``y`` (batch x n) at 1-based positions ``xs``.
+@dataclass(frozen=True)
+class _Window:
+    """Loess evaluations at 1-based positions ``xs``, each over ``width`` consecutive points.
 
-    Window ``k`` of evaluation ``m`` covers 1-based points ``nleft[m] .. nleft[m] + width - 1``.
-    Returns the fitted values (batch x points) and whether each fit had positive weight.
+    ``index``: 0-based data index per (evaluation, slot); ``tricube``: R's distance weights.
     """
-    n = y.shape[1]
-    positions = nleft[:, None] + np.arange(width)[None, :]  # 1-based, points x width
+
+    n: int
+    xs: np.ndarray
+    index: np.ndarray
+    h: np.ndarray
+    tricube: np.ndarray
+
+
+def _window(n: int, length: int, xs: np.ndarray, nleft: np.ndarray, width: int) -> _Window:
+    positions = nleft[:, None] + np.arange(width)[None, :]  # 1-based
     nright = nleft + width - 1
     h = np.maximum(xs - nleft, nright - xs).astype("float64")
     if length > n:
         h = h + (length - n) // 2
     distance = np.abs(positions - xs[:, None])
-    h9 = 0.999 * h[:, None]
-    h1 = 0.001 * h[:, None]
     with np.errstate(divide="ignore", invalid="ignore"):
         tricube = (1.0 - (distance / h[:, None]) ** 3) ** 3
-    weights = np.where(distance <= h1, 1.0, tricube)
-    weights = np.where(distance <= h9, weights, 0.0)
-    weights = np.broadcast_to(weights, (y.shape[0], *weights.shape))
-    if robustness is not None:
-        weights = weights * robustness[:, positions - 1]
-    total = weights.sum(axis=-1)
-    ok = total > 0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        weights = weights / total[..., None]
-        if degree > 0:
-            pos = positions[None, :, :].astype("float64")
-            centre = (weights * pos).sum(axis=-1)
-            slope = xs[None, :] - centre
-            spread = (weights * (pos - centre[..., None]) ** 2).sum(axis=-1)
-            adjust = (h[None, :] > 0) & (np.sqrt(spread) > 0.001 * (n - 1.0))
-            factor = np.where(adjust, slope / spread, 0.0)
-            weights = np.where(
-                adjust[..., None], weights * (factor[..., None] * (pos - centre[..., None]) + 1.0), weights
-            )
-        fitted = (weights * y[:, positions - 1]).sum(axis=-1)
-    return np.where(ok, fitted, np.nan), ok
+    weights = np.where(distance <= 0.001 * h[:, None], 1.0, tricube)
+    weights = np.where(distance <= 0.999 * h[:, None], weights, 0.0)
+    return _Window(n=n, xs=xs, index=positions - 1, h=h, tricube=weights)
 
 
-def _loess(y: np.ndarray, length: int, degree: int, jump: int, robustness: np.ndarray | None) -> np.ndarray:
-    """R's ``stless``: loess of every row of ``y`` at every ``jump``-th point, linear in between."""
-    n = y.shape[1]
-    if n < 2:
-        return y.copy()
+@lru_cache(maxsize=256)
+def _loess_plan(n: int, length: int, jump: int) -> tuple[np.ndarray, _Window]:
+    """R's ``stless`` evaluation points (every ``jump``-th and the last) and their windows."""
     step = min(jump, n - 1)
     points = np.arange(1, n + 1, step)
     if points[-1] != n:
@@ -88,9 +69,51 @@ def _loess(y: np.ndarray, length: int, degree: int, jump: int, robustness: np.nd
         half = (length + 1) // 2
         nleft = np.clip(points - half + 1, 1, n - length + 1)
         width = length
-    fitted, ok = _est(y, length, degree, points.astype("float64"), nleft, width, robustness)
+    return points, _window(n, length, points.astype("float64"), nleft, width)
+
+
+@lru_cache(maxsize=256)
+def _ends_window(size: int, length: int) -> _Window:
+    """R's ``stlss`` extrapolation one step before the first and after the last point."""
+    nleft = np.array([1, max(1, size - length + 1)], dtype=np.int64)
+    return _window(size, length, np.array([0.0, size + 1.0]), nleft, min(length, size))
+
+
+def _est(y: np.ndarray, window: _Window, degree: int, robustness: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """R's ``est``: loess fits of each row of ``y`` (batch x n) for every evaluation of ``window``.
+
+    Returns the fitted values (batch x evaluations) and whether each fit had positive weight.
+    """
+    weights = window.tricube[None, :, :]
+    if robustness is not None:
+        weights = weights * robustness[:, window.index]
+    total = weights.sum(axis=-1)
+    ok = total > 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        weights = weights / total[..., None]
+        if degree > 0:
+            pos = (window.index + 1.0)[None, :, :]
+            centre = (weights * pos).sum(axis=-1)
+            slope = window.xs[None, :] - centre
+            spread = (weights * (pos - centre[..., None]) ** 2).sum(axis=-1)
+            adjust = (window.h[None, :] > 0) & (np.sqrt(spread) > 0.001 * (window.n - 1.0))
+            factor = np.where(adjust, slope / spread, 0.0)
+            weights = np.where(
+                adjust[..., None], weights * (factor[..., None] * (pos - centre[..., None]) + 1.0), weights
+            )
+        fitted = (weights * y[:, window.index]).sum(axis=-1)
+    return np.where(ok, fitted, np.nan), ok
+
+
+def _loess(y: np.ndarray, length: int, degree: int, jump: int, robustness: np.ndarray | None) -> np.ndarray:
+    """R's ``stless``: loess of every row of ``y`` at every ``jump``-th point, linear in between."""
+    n = y.shape[1]
+    if n < 2:
+        return y.copy()
+    points, window = _loess_plan(n, length, jump)
+    fitted, ok = _est(y, window, degree, robustness)
     at_points = np.where(ok, fitted, y[:, points - 1])
-    if step == 1:
+    if len(points) == n:
         return at_points
     # Linear interpolation between evaluated points, as the Fortran does it.
     segment = np.searchsorted(points, np.arange(1, n + 1), side="right") - 1
@@ -116,15 +139,7 @@ def _cycle_subseries(
         sub = y[index]
         sub_rw = None if robustness is None else robustness[index]
         smooth = _loess(sub, length, degree, jump, sub_rw)
-        ends, ok = _est(
-            sub,
-            length,
-            degree,
-            np.array([0.0, size + 1.0]),
-            np.array([1, max(1, size - length + 1)], dtype=np.int64),
-            min(length, size),
-            sub_rw,
-        )
+        ends, ok = _est(sub, _ends_window(int(size), length), degree, sub_rw)
         first = np.where(ok[:, 0], ends[:, 0], smooth[:, 0])
         last = np.where(ok[:, 1], ends[:, 1], smooth[:, -1])
         extended = np.column_stack([first, smooth, last])
