@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from lupus_cli import api_commands, index_commands, ui_commands
 from lupus_store import MetricStore
 from lupus_store.config import lupus_home, store_root
 from lupus_store.metadata import MetadataDB
@@ -18,6 +19,8 @@ token_app = typer.Typer(help="API tokens (stored hashed; the token is shown once
 app.add_typer(store_app, name="store")
 app.add_typer(db_app, name="db")
 app.add_typer(token_app, name="token")
+serve_app = typer.Typer(help="Start a Lupus server.", no_args_is_help=True)
+app.add_typer(serve_app, name="serve")
 
 
 @app.command()
@@ -119,3 +122,7 @@ def token_revoke(token_id: int) -> None:
         typer.echo(f"no token with id {token_id}", err=True)
         raise typer.Exit(1)
     typer.echo(f"revoked token {token_id}")
+
+
+for _part in (api_commands, ui_commands, index_commands):
+    _part.register(app, serve_app)
