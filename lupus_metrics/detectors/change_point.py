@@ -4,6 +4,8 @@ The series is segmented with `ruptures <https://centre-borelli.github.io/rupture
 (exact PELT on a least-squares cost for levels; binary segmentation on a
 piecewise-linear regression cost for trends). The first point of every new regime is the
 anomaly: after a release changes a metric for good, one alert fires, not one a day.
+Runs shorter than about ``min_size / 2`` points are spikes, not regimes: they are
+replaced by a rolling median before segmenting (use a window detector for spikes).
 
 The penalty is ``penalty x sigma² x log(n)`` where sigma is a robust noise estimate
 (scaled MAD of first differences, which a shift barely moves), so ``penalty`` is
@@ -31,6 +33,8 @@ from lupus_metrics.detectors.bands import Direction
 from lupus_metrics.detectors.base import Detector, as_float_series, detection_frame
 
 _MAD_TO_STD = 1.4826
+# Distance from the rolling median, in noise deviations, beyond which a point counts as a spike.
+_SPIKE_SIGMAS = 3.0
 
 
 class ChangePointDetector(Detector):
@@ -61,6 +65,7 @@ class ChangePointDetector(Detector):
         score = np.full(len(s), np.nan)
         if len(y) == 0:
             return detection_frame(s, expected=expected, lower=None, upper=None, score=score, is_anomaly=None)
+        y = self._without_spikes(y)
         starts = self._regime_starts(observed, y)
         bounds = [0, *starts, len(y)]
         fits = [self._fit(observed[a:b], y[a:b]) for a, b in itertools.pairwise(bounds)]
@@ -80,6 +85,14 @@ class ChangePointDetector(Detector):
         return detection_frame(
             s, expected=expected, lower=None, upper=None, score=score, is_anomaly=flagged & size_ok & side_ok
         )
+
+    def _without_spikes(self, y: np.ndarray) -> np.ndarray:
+        # Runs shorter than half a regime are spikes, not regimes: replace them with the rolling median
+        # so that one bad day does not open (and close) a regime of its own.
+        window = self.min_size | 1
+        baseline = pd.Series(y).rolling(window, center=True, min_periods=1).median().to_numpy()
+        sigma = _noise_sigma(y)
+        return np.where(np.abs(y - baseline) > _SPIKE_SIGMAS * sigma, baseline, y) if sigma > 0 else y
 
     def _regime_starts(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         if len(y) < 2 * self.min_size:
