@@ -9,6 +9,17 @@ import pytest
 
 TS = pd.Timestamp("2026-01-10T06:00:00Z")
 VOCABULARY = ["猫", "犬", "é", "", "a", "b", "Zürich"]
+#: Every stat, on every column kind of :func:`profile_frame`.
+COLUMNS = {
+    "score": ["count", "null_count", "null_rate", "mean", "std", "min", "max", "sum", "zero_rate",
+              "p0", "p05", "p50", "p95", "p99.5", "p100", "distinct_count"],
+    "visits": ["count", "null_rate", "mean", "std", "min", "max", "sum", "zero_rate", "p25", "distinct_count"],
+    "category": ["count", "null_count", "null_rate", "distinct_count", "empty_rate",
+                 "length_mean", "length_std", "length_min", "length_max", "length_p50", "topk:3", "other_share"],
+    "flag": ["count", "null_rate", "true_rate", "distinct_count"],
+    "seen": ["count", "null_rate", "min", "max", "lag", "distinct_count"],
+    "tags": ["count", "null_rate", "empty_rate", "length_mean", "length_max", "length_p90", "topk:4", "other_share"],
+}  # fmt: skip
 
 
 def profile_frame(n: int = 300, seed: int = 7) -> pd.DataFrame:

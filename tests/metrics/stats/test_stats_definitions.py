@@ -8,21 +8,11 @@ import math
 import pandas as pd
 import pytest
 import stats_reference as ref
-from conftest import TS
+from conftest import COLUMNS, TS
 
 from lupus_metrics.frames import normalize_points
 from lupus_metrics.stats import ProfileSpec, compute_profile
 
-COLUMNS = {
-    "score": ["count", "null_count", "null_rate", "mean", "std", "min", "max", "sum", "zero_rate",
-              "p0", "p05", "p50", "p95", "p99.5", "p100", "distinct_count"],
-    "visits": ["count", "null_rate", "mean", "std", "min", "max", "sum", "zero_rate", "p25", "distinct_count"],
-    "category": ["count", "null_count", "null_rate", "distinct_count", "empty_rate",
-                 "length_mean", "length_std", "length_min", "length_max", "length_p50", "topk:3", "other_share"],
-    "flag": ["count", "null_rate", "true_rate", "distinct_count"],
-    "seen": ["count", "null_rate", "min", "max", "lag", "distinct_count"],
-    "tags": ["count", "null_rate", "empty_rate", "length_mean", "length_max", "length_p90", "topk:4", "other_share"],
-}  # fmt: skip
 SCALAR_CASES = [(c, s) for c, stats in COLUMNS.items() for s in stats if not s.startswith("topk") and s != "other_share"]
 SPEC = ProfileSpec(group_by=["region"], columns=COLUMNS)
 
