@@ -56,11 +56,6 @@ def granularity(index: pd.DatetimeIndex) -> str:
     )
 
 
-def minute_of(index: pd.DatetimeIndex) -> pd.DatetimeIndex:
-    """Each timestamp floored to its minute (second-level data is summed per minute)."""
-    return index.floor("min")
-
-
 def timestamp_chunks(index: pd.DatetimeIndex, period: int, gran: str, weeks: int) -> list[np.ndarray]:
     """Positions of each longterm stretch of a sorted timestamp index (R's ``longterm=TRUE`` split)."""
     if gran == "day":

@@ -28,6 +28,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import ClassVar, Literal
 
 import numpy as np
@@ -165,7 +166,13 @@ class SeasonalHybridESD(Detector):
             return float(np.median(maxima))
         return float(np.quantile(maxima, QUANTILES[str(self.threshold)]))
 
-    def _run(self, values: np.ndarray, chunks: list[np.ndarray], period: int, threshold_of) -> tuple[np.ndarray, ...]:
+    def _run(
+        self,
+        values: np.ndarray,
+        chunks: list[np.ndarray],
+        period: int,
+        threshold_of: Callable[[np.ndarray], float | None],
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Detect on every stretch; the first stretch that covers a point gives its expected value and score."""
         n = len(values)
         max_anoms = max(self.max_anoms, 1.0 / n) if n else self.max_anoms
