@@ -6,6 +6,7 @@ sensors here as they land; the resources are defined once and shared.
 
 import dagster as dg
 
+from lupus_dagster.jobs.detection_request import lupus_detection_request
 from lupus_dagster.resources.store import MetricStoreResource
 
-defs = dg.Definitions(resources={"store": MetricStoreResource()})
+defs = dg.Definitions(jobs=[lupus_detection_request], resources={"store": MetricStoreResource()})
