@@ -217,6 +217,32 @@ def test_only_last_keeps_expected_values_outside_the_last_day(raw_data, both_on_
     np.testing.assert_array_equal(result["expected"].to_numpy(), both_on_raw["expected"].to_numpy())
 
 
+def test_max_anoms_below_one_point_still_tests_one_point():
+    values = weekly_pattern(8)
+    values[30] += 60
+    result = SeasonalHybridESD(max_anoms=0.0).detect(daily(values))
+    assert result["score"].notna().sum() == 1
+    assert np.flatnonzero(result["is_anomaly"]).tolist() == [30]
+
+
+def test_only_last_true_keeps_only_the_last_period_of_positional_input():
+    values = weekly_pattern(8)
+    values[[10, 52, 54]] += 60
+    everything = SeasonalHybridESD().detect(pd.Series(values), period=7)
+    last = SeasonalHybridESD(only_last=True).detect(pd.Series(values), period=7)
+    assert np.flatnonzero(everything["is_anomaly"]).tolist() == [10, 52, 54]
+    assert np.flatnonzero(last["is_anomaly"]).tolist() == [52, 54]
+
+
+def test_timezone_aware_timestamps_give_the_same_result_as_utc_naive():
+    values = weekly_pattern(8)
+    values[30] += 60
+    naive = SeasonalHybridESD().detect(daily(values))
+    aware = SeasonalHybridESD().detect(daily(values).tz_localize("UTC").tz_convert("Asia/Tokyo"))
+    np.testing.assert_array_equal(aware["is_anomaly"].to_numpy(), naive["is_anomaly"].to_numpy())
+    np.testing.assert_array_equal(aware["expected"].to_numpy(), naive["expected"].to_numpy())
+
+
 def test_percentile_thresholds_are_nested(raw_data, both_on_raw):
     def flagged(threshold):
         result = SeasonalHybridESD(max_anoms=0.02, direction="both", threshold=threshold).detect(raw_data)
