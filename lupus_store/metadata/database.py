@@ -7,8 +7,8 @@ under ``LUPUS_HOME`` unless ``LUPUS_METADATA_URL`` is set; PostgreSQL by URL
 Example:
     >>> import tempfile
     >>> db = MetadataDB(f"sqlite:///{tempfile.mkdtemp()}/meta.db")
-    >>> db.upgrade(); db.current_revision()
-    '0001'
+    >>> db.upgrade(); db.current_revision() == db.head_revision()
+    True
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -57,6 +58,10 @@ class MetadataDB:
     def current_revision(self) -> str | None:
         with self.engine.connect() as connection:
             return MigrationContext.configure(connection).get_current_revision()
+
+    def head_revision(self) -> str | None:
+        """The newest migration shipped with this code."""
+        return ScriptDirectory.from_config(self._alembic_config()).get_current_head()
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -221,3 +221,64 @@ class AlertState(Base):
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     acknowledged_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     acknowledged_note: Mapped[str | None] = mapped_column(Text)
+
+
+class IngestBatch(Base):
+    """A batch of points pushed through the REST API: staged durably, then moved into the store.
+
+    The idempotency key is unique per datasource, so a re-sent batch maps to the original
+    batch id instead of being staged twice. ``status`` is ``staged`` until every day of the
+    batch is in the store (writer ``push-<id>``), then ``ingested``.
+    """
+
+    __tablename__ = "ingest_batches"
+    __table_args__ = (
+        UniqueConstraint("datasource", "idempotency_key"),
+        CheckConstraint("status IN ('staged', 'ingested', 'failed')", name="status"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    datasource: Mapped[str] = mapped_column(String(63), index=True)
+    idempotency_key: Mapped[str] = mapped_column(String(200))
+    payload_sha256: Mapped[str] = mapped_column(String(64))
+    points: Mapped[int] = mapped_column(Integer)
+    token_id: Mapped[int | None] = mapped_column(ForeignKey("api_tokens.id", ondelete="SET NULL"))
+    status: Mapped[str] = mapped_column(String(20), default="staged", index=True)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    ingested_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class IngestSeries(Base):
+    """A series first pushed through the API: the label-cardinality limit counts these per datasource."""
+
+    __tablename__ = "ingest_series"
+    __table_args__ = (UniqueConstraint("datasource", "series_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    datasource: Mapped[str] = mapped_column(String(63), index=True)
+    series_id: Mapped[str] = mapped_column(String(32))
+    metric: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class DetectionRequest(Base):
+    """Anomaly detection requested through the API: a Dagster run (``backend='dagster'``, id = run id)
+    or a run in the API's own worker (``backend='local'``)."""
+
+    __tablename__ = "detection_requests"
+    __table_args__ = (
+        CheckConstraint("backend IN ('dagster', 'local')", name="backend"),
+        CheckConstraint("status IN ('queued', 'running', 'succeeded', 'failed')", name="status"),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    datasource: Mapped[str] = mapped_column(String(63), index=True)
+    backend: Mapped[str] = mapped_column(String(10))
+    status: Mapped[str] = mapped_column(String(20), default="queued")
+    request: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    error: Mapped[str | None] = mapped_column(Text)
+    token_id: Mapped[int | None] = mapped_column(ForeignKey("api_tokens.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
