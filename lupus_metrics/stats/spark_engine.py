@@ -52,8 +52,8 @@ class SparkEngine:
             source = source.filter(sf.expr(plan.filter))
         if plan.sample_fraction is not None:
             source = source.sample(withReplacement=False, fraction=plan.sample_fraction, seed=plan.sample_seed)
-        scalars = _to_pandas(self._scalars(plan, source))
-        topks = {t.column: _to_pandas(_topk(plan, t, source)) for t in plan.topks}
+        scalars = self._scalars(plan, source).toPandas()
+        topks = {t.column: _topk(plan, t, source).toPandas() for t in plan.topks}
         return EngineResult(scalars, topks)
 
     def _scalars(self, plan: ProfilePlan, source: Any) -> Any:
@@ -130,7 +130,3 @@ def render_value(value: Value, source: Any) -> Any:
 
 def _col(name: str) -> Any:
     return sf.col("`" + name.replace("`", "``") + "`")
-
-
-def _to_pandas(frame: Any) -> Any:
-    return frame.toPandas()

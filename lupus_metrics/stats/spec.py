@@ -17,6 +17,8 @@ Example:
     ... ''')
     >>> spec.group_by, [s.text for s in spec.stats_of("score")]
     (['region'], ['mean', 'p50', 'p95', 'null_rate'])
+    >>> spec.model_dump(exclude_defaults=True)
+    {'group_by': ['region'], 'columns': {'score': ['mean', 'p50', 'p95', 'null_rate'], 'tags': ['topk:10']}}
     >>> ProfileSpec(columns={"score": ["topk:x"]})
     Traceback (most recent call last):
     ...
@@ -29,7 +31,15 @@ import re
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
 
 from lupus_metrics.errors import LupusValidationError
 from lupus_metrics.schema import LABEL_KEY_PATTERN
@@ -171,6 +181,10 @@ class ProfileSpec(BaseModel):
     def stats_of(self, column: str) -> list[StatRef]:
         """The stats requested for ``column`` (empty: the type defaults apply)."""
         return self.columns[column]
+
+    @field_serializer("columns")
+    def _columns_as_text(self, columns: dict[str, list[StatRef]]) -> dict[str, list[str]]:
+        return {column: [ref.text for ref in refs] for column, refs in columns.items()}
 
     @field_validator("group_by", mode="before")
     @classmethod
