@@ -113,12 +113,12 @@ def evaluate_ranking(
     users_counted = np.bincount(user_group[counted], minlength=n_groups).astype(np.float64)
     users_no_relevant = np.bincount(user_group[lists.n_relevant == 0], minlength=n_groups).astype(np.float64)
     sums = {key: np.bincount(user_group[counted], weights=v[counted], minlength=n_groups) for key, v in values.items()}
-    list_values = {
-        (metric, kk): _list_metric(lists, metric, kk, user_group, n_groups, catalog_size)
-        for kk in ks
-        for metric in wanted
-        if metric in LIST_METRICS
-    }
+    list_values = {}
+    for kk in ks:
+        counts = _item_counts(lists, kk, user_group, n_groups) if set(wanted) & set(LIST_METRICS) else None
+        for metric in wanted:
+            if metric in LIST_METRICS:
+                list_values[metric, kk] = _list_metric(lists, metric, counts, catalog_size)
 
     # The overall points are the first "group": prepend it rather than computing twice.
     rows: list[PointRow] = []
@@ -284,13 +284,19 @@ def _top_rows(user_codes: np.ndarray, scores: np.ndarray, items: np.ndarray, n_u
     sorted_users = user_codes[by_user]
     if n_users * width <= 4 * n + 1024:
         # Lists of similar length: sort each user's row of a dense matrix (fast), instead of one global sort.
-        slot = np.arange(n) - starts[sorted_users]
-        neg_score = np.full((n_users, width), np.inf)
-        item_grid = np.full((n_users, width), np.iinfo(np.int64).max)
-        row_grid = np.full((n_users, width), -1, dtype=np.int64)
-        neg_score[sorted_users, slot] = -scores[by_user]
-        item_grid[sorted_users, slot] = items[by_user]
-        row_grid[sorted_users, slot] = by_user
+        if grouped and n == n_users * width:
+            # Every list has the same length and rows come user by user: the grid is a reshape.
+            neg_score = -scores.reshape(n_users, width)
+            item_grid = items.astype(np.int64).reshape(n_users, width)
+            row_grid = np.arange(n, dtype=np.int64).reshape(n_users, width)
+        else:
+            slot = np.arange(n) - starts[sorted_users]
+            neg_score = np.full((n_users, width), np.inf)
+            item_grid = np.full((n_users, width), np.iinfo(np.int64).max)
+            row_grid = np.full((n_users, width), -1, dtype=np.int64)
+            neg_score[sorted_users, slot] = -scores[by_user]
+            item_grid[sorted_users, slot] = items[by_user]
+            row_grid[sorted_users, slot] = by_user
         _reject_duplicate_items(item_grid, row_grid)
         order = np.lexsort((item_grid, neg_score), axis=-1)[:, :kmax]
         top = np.take_along_axis(row_grid, order, axis=1)
@@ -339,16 +345,21 @@ def _gain(relevance: np.ndarray, gain: str) -> np.ndarray:
     return relevance if gain == "linear" else np.exp2(relevance) - 1.0
 
 
-def _list_metric(
-    lists: RankedLists, metric: str, k: int, user_group: np.ndarray, n_groups: int, catalog_size: int
-) -> tuple[float, np.ndarray]:
-    """Value over all users and per group: coverage, entropy or novelty of the top-k lists."""
+def _item_counts(lists: RankedLists, k: int, user_group: np.ndarray, n_groups: int) -> np.ndarray:
+    """How often each item appears in the top-k lists: row 0 over all users, then one row per group."""
     items = lists.items[:, :k]
     filled = items >= 0
+    if n_groups == 1:
+        overall = np.bincount(items[filled], minlength=lists.n_items).astype(np.float64)
+        return np.vstack([overall, overall])
     groups = np.broadcast_to(user_group[:, None], items.shape)[filled]
     per_group = np.bincount(groups * lists.n_items + items[filled], minlength=n_groups * lists.n_items)
     per_group = per_group.reshape(n_groups, lists.n_items).astype(np.float64)
-    counts = np.vstack([per_group.sum(axis=0), per_group])
+    return np.vstack([per_group.sum(axis=0), per_group])
+
+
+def _list_metric(lists: RankedLists, metric: str, counts: np.ndarray, catalog_size: int) -> tuple[float, np.ndarray]:
+    """Coverage, entropy or novelty from item counts (row 0 overall, then per group)."""
     if metric == "coverage":
         result = (counts > 0).sum(axis=1) / catalog_size
     elif metric == "entropy":

@@ -219,3 +219,14 @@ def test_missing_column_is_named() -> None:
     recs = pd.DataFrame({"user": ["u"], "item": ["a"]})
     with pytest.raises(LupusValidationError, match="score"):
         evaluate_ranking(recs, pd.DataFrame(columns=["user", "item", "relevance"]), ts=TS)
+
+
+def test_equal_length_lists_in_user_order_match_the_shuffled_input() -> None:
+    rng = np.random.default_rng(11)
+    recs = pd.DataFrame(
+        {"user": np.repeat(np.arange(40), 6), "item": np.tile(np.arange(6), 40), "score": rng.integers(0, 3, 240) / 2}
+    )
+    rels = pd.DataFrame({"user": np.arange(40), "item": rng.integers(0, 6, 40), "relevance": rng.integers(1, 3, 40)})
+    grouped = ranking_per_user(recs, rels, k=KS)
+    shuffled = ranking_per_user(recs.sample(frac=1.0, random_state=1), rels, k=KS)
+    pd.testing.assert_frame_equal(grouped.sort_index(), shuffled.sort_index())
