@@ -7,3 +7,20 @@ import typer
 
 def register(app: typer.Typer, serve: typer.Typer) -> None:
     """Add this part's commands to the top-level app and to `lupus serve`."""
+
+    @serve.command("api")
+    def serve_api(
+        host: str = typer.Option("127.0.0.1", help="Interface to listen on (0.0.0.0 for every interface)."),
+        port: int = typer.Option(8000, help="TCP port."),
+        workers: int = typer.Option(1, help="Server processes (each runs its own ingest worker threads)."),
+        log_level: str = typer.Option("info", help="uvicorn log level."),
+    ) -> None:
+        """Start the REST API (uvicorn): /api/v1, OpenAPI at /api/v1/docs.
+
+        Configuration comes from the environment: LUPUS_HOME, LUPUS_STORE, LUPUS_METADATA_URL,
+        LUPUS_STAGING, LUPUS_DAGSTER_URL and the LUPUS_API_* limits (see docs/api.md).
+        """
+        import uvicorn
+
+        uvicorn.run("lupus_api.app:create_app", factory=True, host=host, port=port, workers=workers,
+                    log_level=log_level, access_log=False)

@@ -1,0 +1,280 @@
+"""Durable ingestion of pushed batches: stage on disk, record in the metadata DB, move into the store.
+
+The path of a batch, and why each step is where it is:
+
+1. ``stage``: the raw body goes to ``<staging>/<ds>/<batch_id>.<fmt>`` (temporary name, fsync,
+   rename, fsync of the directory) *before* the batch row is committed, so a committed row always
+   has its bytes on disk. Only then does the API answer 202.
+2. The row carries the idempotency key under a unique constraint per datasource: a re-send finds
+   the row and gets the original batch id; two concurrent sends race on the constraint and the
+   loser removes its staged file.
+3. A worker thread writes the batch to the store, one file per UTC day owned by writer
+   ``push-<batch_id>``, so writing it again after a crash replaces the same files (idempotent);
+   then it marks the row ``ingested`` and removes the staged file.
+4. At start-up every row still ``staged`` is queued again. A staged file without a row (the
+   process died between staging and commit, the client got no 202) is removed after a grace time.
+
+Example:
+    >>> batch_file_name("0f" * 16, "json")
+    '0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f.json'
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import queue
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from lupus_api.payloads import parse_batch
+from lupus_store import MetricStore
+from lupus_store.metadata import MetadataDB
+from lupus_store.metadata.models import IngestBatch, utcnow
+
+log = logging.getLogger("lupus_api.ingest")
+
+# A staged file with no batch row older than this is the leftover of a request that never got its 202.
+ORPHAN_GRACE_SECONDS = 300
+RESWEEP_SECONDS = 30
+MAX_RETRY_DELAY = 30.0
+
+
+def batch_file_name(batch_id: str, fmt: str) -> str:
+    """The staged file name of a batch."""
+    return f"{batch_id}.{fmt}"
+
+
+def writer_name(batch_id: str) -> str:
+    """The store writer that owns a batch's files: ``push-<batch_id>``."""
+    return f"push-{batch_id}"
+
+
+@dataclass(frozen=True)
+class Staged:
+    """The answer to a push: the batch id, its point count, and whether it was a re-send."""
+
+    batch_id: str
+    points: int
+    duplicate: bool
+    status: str
+
+
+class IdempotencyConflictError(Exception):
+    """The idempotency key was used before with a different payload."""
+
+    def __init__(self, batch_id: str):
+        super().__init__(batch_id)
+        self.batch_id = batch_id
+
+
+class Ingestor:
+    """Stages pushed batches durably and moves them into the store with background threads."""
+
+    def __init__(self, db: MetadataDB, store: MetricStore, staging_dir: Path, *, threads: int = 2):
+        self.db = db
+        self.store = store
+        self.staging_dir = Path(staging_dir)
+        self.threads = threads
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        self._in_flight: set[str] = set()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._workers: list[threading.Thread] = []
+
+    # ---- request path ---------------------------------------------------------------------------
+
+    def existing(self, datasource: str, idempotency_key: str, payload_sha256: str) -> Staged | None:
+        """The batch already accepted under this key, if any (conflict if its payload differs)."""
+        with self.db.session() as session:
+            row = session.scalar(
+                select(IngestBatch).where(
+                    IngestBatch.datasource == datasource, IngestBatch.idempotency_key == idempotency_key
+                )
+            )
+            if row is None:
+                return None
+            if row.payload_sha256 != payload_sha256:
+                raise IdempotencyConflictError(row.id)
+            return Staged(row.id, row.points, True, row.status)
+
+    def stage(
+        self, datasource: str, body: bytes, fmt: str, *, points: int, idempotency_key: str | None,
+        payload_sha256: str, token_id: int | None,
+    ) -> Staged:
+        """Write the batch durably and record it; returns once it is safe to answer 202."""
+        batch_id = uuid.uuid4().hex
+        key = idempotency_key or batch_id
+        path = self._write_durably(datasource, batch_file_name(batch_id, fmt), body)
+        try:
+            with self.db.session() as session:
+                session.add(IngestBatch(id=batch_id, datasource=datasource, idempotency_key=key,
+                                        payload_sha256=payload_sha256, points=points, token_id=token_id))
+        except IntegrityError:
+            # Another request with the same key committed first: keep its batch, drop ours.
+            path.unlink(missing_ok=True)
+            found = self.existing(datasource, key, payload_sha256)
+            if found is None:
+                raise
+            return found
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+        self._queue.put(batch_id)
+        return Staged(batch_id, points, False, "staged")
+
+    def status(self, datasource: str, batch_id: str) -> IngestBatch | None:
+        """The batch row (None if there is no such batch of this datasource)."""
+        with self.db.session() as session:
+            row = session.get(IngestBatch, batch_id)
+            return row if row is not None and row.datasource == datasource else None
+
+    def _write_durably(self, datasource: str, name: str, body: bytes) -> Path:
+        directory = self.staging_dir / datasource
+        directory.mkdir(parents=True, exist_ok=True)
+        target = directory / name
+        temporary = directory / f".{name}.tmp"
+        with open(temporary, "wb") as handle:
+            handle.write(body)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, target)
+        _fsync_dir(directory)
+        return target
+
+    # ---- worker ---------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Queue every batch not yet ingested, then start the worker threads."""
+        self.staging_dir.mkdir(parents=True, exist_ok=True)
+        self._enqueue_pending(min_age_seconds=0)
+        for index in range(self.threads):
+            thread = threading.Thread(target=self._run, name=f"lupus-ingest-{index}", daemon=True)
+            thread.start()
+            self._workers.append(thread)
+        sweeper = threading.Thread(target=self._sweep, name="lupus-ingest-sweep", daemon=True)
+        sweeper.start()
+        self._workers.append(sweeper)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the threads after the batch each one is writing (staged batches stay for next start)."""
+        self._stop.set()
+        for _ in range(self.threads):
+            self._queue.put(None)
+        for thread in self._workers:
+            thread.join(timeout)
+
+    @property
+    def alive(self) -> bool:
+        return bool(self._workers) and all(t.is_alive() for t in self._workers)
+
+    def pending(self) -> int:
+        """Batches accepted but not yet in the store."""
+        with self.db.session() as session:
+            return len(session.scalars(select(IngestBatch.id).where(IngestBatch.status == "staged")).all())
+
+    def _enqueue_pending(self, *, min_age_seconds: float) -> None:
+        cutoff = utcnow() - pd.Timedelta(seconds=min_age_seconds)
+        with self.db.session() as session:
+            ids = session.scalars(
+                select(IngestBatch.id).where(IngestBatch.status == "staged", IngestBatch.created_at <= cutoff)
+                .order_by(IngestBatch.created_at)
+            ).all()
+        with self._lock:
+            queued = [batch_id for batch_id in ids if batch_id not in self._in_flight]
+        for batch_id in queued:
+            self._queue.put(batch_id)
+
+    def _sweep(self) -> None:
+        # Catches batches another process staged, retries failures, and removes orphaned files.
+        while not self._stop.wait(RESWEEP_SECONDS):
+            try:
+                self._enqueue_pending(min_age_seconds=RESWEEP_SECONDS)
+                self._remove_orphans()
+            except Exception:
+                log.exception("staging sweep failed; retrying later")
+
+    def _remove_orphans(self) -> None:
+        now = time.time()
+        candidates = [p for p in self.staging_dir.glob("*/*") if now - p.stat().st_mtime > ORPHAN_GRACE_SECONDS]
+        if not candidates:
+            return
+        with self.db.session() as session:
+            for path in candidates:
+                batch_id = path.name.lstrip(".").split(".")[0]
+                row = session.get(IngestBatch, batch_id)
+                if row is None or row.status == "ingested":
+                    path.unlink(missing_ok=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            batch_id = self._queue.get()
+            if batch_id is None:
+                return
+            with self._lock:
+                if batch_id in self._in_flight:
+                    continue
+                self._in_flight.add(batch_id)
+            try:
+                self._ingest_with_retries(batch_id)
+            finally:
+                with self._lock:
+                    self._in_flight.discard(batch_id)
+
+    def _ingest_with_retries(self, batch_id: str) -> None:
+        delay = 0.5
+        while not self._stop.is_set():
+            try:
+                self.ingest(batch_id)
+                return
+            except Exception as err:  # never drop an accepted batch: keep it staged, retry
+                log.exception("ingesting batch %s failed; retrying in %.1f s", batch_id, delay)
+                with self.db.session() as session:
+                    session.execute(update(IngestBatch).where(IngestBatch.id == batch_id).values(error=str(err)[:2000]))
+                if self._stop.wait(delay):
+                    return
+                delay = min(delay * 2, MAX_RETRY_DELAY)
+
+    def ingest(self, batch_id: str) -> None:
+        """Write one staged batch to the store (idempotent), mark it ingested, remove its staged file."""
+        with self.db.session() as session:
+            row = session.get(IngestBatch, batch_id)
+            if row is None or row.status != "staged":
+                return
+            datasource = row.datasource
+        files = [p for p in (self.staging_dir / datasource).glob(f"{batch_id}.*") if not p.name.endswith(".tmp")]
+        if not files:
+            raise FileNotFoundError(f"staged file of batch {batch_id} is missing under {self.staging_dir}")
+        path = files[0]
+        frame = parse_batch(path.read_bytes(), path.suffix.lstrip("."))
+        frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
+        for day, points in frame.groupby(frame["ts"].dt.date, sort=True):
+            self.store.write_points(datasource, points.reset_index(drop=True), day=day,
+                                    writer=writer_name(batch_id), source="push", run_id=batch_id)
+        with self.db.session() as session:
+            session.execute(
+                update(IngestBatch).where(IngestBatch.id == batch_id)
+                .values(status="ingested", ingested_at=utcnow(), error=None)
+            )
+        path.unlink(missing_ok=True)
+
+
+def payload_digest(body: bytes) -> str:
+    """SHA-256 of a request body: a re-send with the same key must carry the same bytes."""
+    return hashlib.sha256(body).hexdigest()
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

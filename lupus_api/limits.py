@@ -1,0 +1,100 @@
+"""Request limits: body size (413) as ASGI middleware, and a token bucket per API token (429).
+
+Example:
+    >>> bucket = TokenBuckets(rate=1.0, burst=2)
+    >>> [bucket.take(7, now=0.0) for _ in range(3)]
+    [0.0, 0.0, 1.0]
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from lupus_api.problems import Problem, problem_response
+
+
+class BodySizeLimit:
+    """Reject request bodies larger than ``max_bytes`` with 413, whether announced or streamed.
+
+    A ``Content-Length`` over the limit is refused before reading; a chunked body is counted
+    as it arrives and refused as soon as it passes the limit.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int):
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._reject(scope, receive, send)
+            return
+        received = 0
+        started = False
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise _TooLargeError
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, tracking_send)
+        except _TooLargeError:
+            if not started:
+                await self._reject(scope, receive, send)
+
+    async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
+        detail = f"request body larger than {self.max_bytes} bytes; split the batch"
+        response = problem_response(Problem(status=413, title="Content Too Large", detail=detail))
+        await response(scope, receive, send)
+
+
+class _TooLargeError(Exception):
+    pass
+
+
+@dataclass
+class _Bucket:
+    tokens: float
+    updated: float
+
+
+class TokenBuckets:
+    """One token bucket per API token: ``rate`` requests per second on average, ``burst`` at once."""
+
+    def __init__(self, rate: float, burst: int):
+        self.rate = rate
+        self.burst = burst
+        self._buckets: dict[int, _Bucket] = {}
+        self._lock = threading.Lock()
+
+    def take(self, key: int, *, now: float | None = None) -> float:
+        """Take one request from ``key``'s bucket: 0.0 if allowed, else the seconds to wait."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            bucket = self._buckets.get(key)
+            if bucket is None:
+                bucket = self._buckets[key] = _Bucket(float(self.burst), now)
+            bucket.tokens = min(float(self.burst), bucket.tokens + (now - bucket.updated) * self.rate)
+            bucket.updated = now
+            if bucket.tokens >= 1.0:
+                bucket.tokens -= 1.0
+                return 0.0
+            return (1.0 - bucket.tokens) / self.rate

@@ -1,0 +1,118 @@
+"""Pushing points: a JSON batch, or an Arrow/Parquet upload for large batches; batch status."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import pandas as pd
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, status
+from fastapi.concurrency import run_in_threadpool
+
+from lupus_api.auth import DatasourceAccess, datasource_access
+from lupus_api.ingest import IdempotencyConflictError, payload_digest
+from lupus_api.models import BatchAccepted, BatchStatus
+from lupus_api.payloads import MEDIA_TYPES, PointBatch, frame_from_models, parse_batch
+from lupus_api.problems import Problem, ProblemError, from_validation_error
+from lupus_api.state import ApiState, api_state
+from lupus_metrics.errors import LupusValidationError
+from lupus_metrics.frames import normalize_points
+
+router = APIRouter(prefix="/datasources/{ds}", tags=["points"])
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(alias="Idempotency-Key", max_length=200, pattern=r"^[\x21-\x7e]+$",
+           description="Any unique string per batch (e.g. a UUID). A re-send with the same key returns the "
+                       "original batch id and stores nothing twice."),
+]
+ERRORS = {
+    401: {"model": Problem, "description": "Missing, unknown, revoked or expired token"},
+    403: {"model": Problem, "description": "Token may not write this datasource"},
+    409: {"model": Problem, "description": "Idempotency key reused with a different payload"},
+    413: {"model": Problem, "description": "Body or batch too large"},
+    422: {"model": Problem, "description": "Invalid points (field and row named) or too many series"},
+    429: {"model": Problem, "description": "Rate limit of the token exceeded"},
+}
+
+
+def _accept(state: ApiState, access: DatasourceAccess, frame: pd.DataFrame, body: bytes, fmt: str,
+            key: str | None, request: Request) -> BatchAccepted:
+    ds = access.datasource.name
+    if len(frame) > state.settings.max_points:
+        raise ProblemError(413, f"{len(frame)} points in one batch; at most {state.settings.max_points}", field="points")
+    try:
+        normalized = normalize_points(frame, ds)
+    except LupusValidationError as err:
+        raise ProblemError(422, str(err), field=from_validation_error(err, prefix="points").where.field,
+                           row=err.row) from None
+    digest = payload_digest(body)
+    try:
+        staged = state.ingestor.existing(ds, key, digest) if key else None
+        if staged is None:
+            state.series.admit(ds, normalized)
+            staged = state.ingestor.stage(ds, body, fmt, points=len(frame), idempotency_key=key,
+                                          payload_sha256=digest, token_id=access.principal.token_id)
+    except IdempotencyConflictError as err:
+        raise ProblemError(409, f"Idempotency-Key {key!r} was used for batch {err.batch_id} with a different payload",
+                           field="Idempotency-Key") from None
+    return BatchAccepted(batch_id=staged.batch_id, points=staged.points, status=staged.status,
+                         duplicate=staged.duplicate,
+                         status_url=str(request.url_for("batch_status", ds=ds, batch_id=staged.batch_id).path))
+
+
+@router.post("/points", status_code=status.HTTP_202_ACCEPTED, response_model=BatchAccepted, responses=ERRORS,
+             summary="Push a JSON batch of points (staged durably, then ingested)")
+async def push_points(
+    batch: PointBatch,
+    request: Request,
+    access: Annotated[DatasourceAccess, Depends(datasource_access("write"))],
+    state: Annotated[ApiState, Depends(api_state)],
+    idempotency_key: IdempotencyKey = None,
+) -> BatchAccepted:
+    body = await request.body()
+    frame = frame_from_models(batch.points)
+    return await run_in_threadpool(_accept, state, access, frame, body, "json", idempotency_key, request)
+
+
+@router.post(
+    "/points/upload", status_code=status.HTTP_202_ACCEPTED, response_model=BatchAccepted, responses=ERRORS,
+    summary="Push a large batch as an Arrow IPC stream/file or a Parquet file (raw body)",
+    openapi_extra={"requestBody": {"required": True, "content": {
+        media: {"schema": {"type": "string", "format": "binary"}} for media in MEDIA_TYPES}}},
+)
+async def upload_points(
+    request: Request,
+    access: Annotated[DatasourceAccess, Depends(datasource_access("write"))],
+    state: Annotated[ApiState, Depends(api_state)],
+    idempotency_key: IdempotencyKey = None,
+    format: Annotated[str | None, Query(pattern="^(arrow|parquet)$",
+                                        description="Overrides the Content-Type: `arrow` or `parquet`.")] = None,
+) -> BatchAccepted:
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    fmt = format or MEDIA_TYPES.get(media)
+    if fmt is None:
+        raise ProblemError(415, f"Content-Type {media or '(none)'!r} is not one of {', '.join(MEDIA_TYPES)}",
+                           field="Content-Type")
+    body = await request.body()
+
+    def parse_and_accept() -> BatchAccepted:
+        try:
+            frame = parse_batch(body, fmt)
+        except LupusValidationError as err:
+            raise ProblemError(422, str(err), field=err.where, row=err.row) from None
+        return _accept(state, access, frame, body, fmt, idempotency_key, request)
+
+    return await run_in_threadpool(parse_and_accept)
+
+
+@router.get("/batches/{batch_id}", response_model=BatchStatus, name="batch_status", summary="Status of a pushed batch")
+def batch_status(
+    batch_id: Annotated[str, Path(max_length=64)],
+    access: Annotated[DatasourceAccess, Depends(datasource_access("any"))],
+    state: Annotated[ApiState, Depends(api_state)],
+) -> BatchStatus:
+    row = state.ingestor.status(access.datasource.name, batch_id)
+    if row is None:
+        raise ProblemError(404, f"no batch {batch_id!r} in datasource {access.datasource.name!r}", field="batch_id")
+    return BatchStatus(batch_id=row.id, datasource=row.datasource, points=row.points, status=row.status,
+                       created_at=row.created_at, ingested_at=row.ingested_at, error=row.error)
