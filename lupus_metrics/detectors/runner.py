@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from lupus_metrics.detectors.base import RESULT_COLUMNS
 from lupus_metrics.detectors.registry import DetectorRule, rules_from_config
 from lupus_metrics.errors import LupusValidationError
 from lupus_metrics.schema import series_id as make_series_id
@@ -41,14 +42,14 @@ RECORD_COLUMNS = (
 )  # fmt: skip
 #: Columns of ``DetectionResult.errors``: one row per series and detector that failed.
 ERROR_COLUMNS = ("metric", "labels", "series_id", "detector", "params", "error")
-# What evaluate_series returns: records and errors in one frame (errors have `error` set and no ts),
-# because Spark's applyInPandas needs a single output schema.
-_CORE_COLUMNS = (
-    "series_id", "metric", "labels", "ts", "value", "expected", "lower", "upper",
-    "score", "is_anomaly", "detector", "params", "error",
-)  # fmt: skip
+# What evaluate_series returns: records and errors in one frame (errors have `error` set and no ts;
+# ts is naive UTC, since tz-aware columns convert element by element),
+# because Spark's applyInPandas needs a single output schema. `rule` is the position of the rule that
+# produced the row; metric, labels, detector and params are joined on the driver, which knows them,
+# instead of being repeated on every row (building and shipping those object columns cost more than detection).
+_CORE_COLUMNS = ("series_id", "rule", "ts", "value", "expected", "lower", "upper", "score", "is_anomaly", "error")
 _INPUT_COLUMNS = ("metric", "labels", "ts", "value")
-_CHUNKS_PER_WORKER = 8
+_BATCHES_PER_WORKER = 8
 
 
 @dataclass(frozen=True)
@@ -94,56 +95,86 @@ def detect_many(
     if backend == "spark":
         from lupus_metrics.detectors.runner_spark import evaluate_on_spark
 
-        core = evaluate_on_spark(points, parsed, spark=spark, datasource=datasource)
+        core, identities = evaluate_on_spark(points, parsed, spark=spark, datasource=datasource)
     else:
-        frame = _prepare_points(points, datasource)
-        core = _evaluate_in_processes(_matching(frame, parsed), parsed, workers=workers, progress=progress)
-    return _split(core, run_id)
+        watched = _watched_series(_prepare_points(points, datasource), parsed)
+        core = _evaluate_in_processes(watched, parsed, workers=workers, progress=progress)
+        identities = {s.series_id: (s.metric, s.labels) for s in watched}
+    return _split(core, identities, parsed, run_id)
 
 
-def evaluate_series(points: pd.DataFrame, rules: Sequence[DetectorRule]) -> pd.DataFrame:
-    """Apply every matching rule to one series (``points`` of a single ``series_id``): the shared core.
+@dataclass(frozen=True)
+class SeriesPoints:
+    """One series as the core receives it: identity plus timestamps (UTC) and values, in any order."""
+
+    series_id: str
+    metric: str
+    labels: dict[str, str]
+    ts: pd.DatetimeIndex
+    values: np.ndarray
+
+
+def evaluate_series(points: SeriesPoints, rules: Sequence[DetectorRule]) -> pd.DataFrame:
+    """Apply every matching rule to one series: the core both backends share.
 
     Returns records for the evaluated points plus one row with ``error`` set for each rule whose
     detector failed on this series.
     """
-    if points.empty:
-        return _empty_core()
-    first = points.iloc[0]
-    sid, metric, labels = first["series_id"], first["metric"], _labels_dict(first["labels"])
+    return _core_frame(_evaluate_parts(points, rules))
+
+
+def evaluate_batch(batch: Sequence[SeriesPoints], rules: Sequence[DetectorRule]) -> pd.DataFrame:
+    """:func:`evaluate_series` over several series (the unit of work of a process)."""
+    return _core_frame([part for points in batch for part in _evaluate_parts(points, rules)])
+
+
+def _evaluate_parts(points: SeriesPoints, rules: Sequence[DetectorRule]) -> list[dict[str, np.ndarray]]:
     applied: set[str] = set()
-    frames: list[pd.DataFrame] = []
-    for rule in rules:
+    parts: list[dict[str, np.ndarray]] = []
+    for position, rule in enumerate(rules):
         detector = rule.detector
-        if detector.kind in applied or not rule.matches(metric, labels):
+        if detector.kind in applied or not rule.matches(points.metric, points.labels):
             continue
         applied.add(detector.kind)
-        identity = {"series_id": sid, "metric": metric, "detector": detector.kind}
         try:
-            series = _as_series(points)
-            verdict = detector.detect(series, period=rule.period)
-            frame = verdict[verdict["score"].notna()].reset_index(names="ts")
+            verdict = detector.detect(_as_series(points), period=rule.period)
+            keep = verdict["score"].notna().to_numpy()
+            part = {column: verdict[column].to_numpy()[keep] for column in RESULT_COLUMNS}
+            part["ts"] = verdict.index[keep].tz_convert("UTC").tz_localize(None).to_numpy(dtype="datetime64[us]")
+            part["error"] = np.full(int(keep.sum()), None, dtype=object)
         except Exception as err:  # one failing series must not stop the run: record it instead
-            frame = pd.DataFrame({"ts": [pd.NaT], "is_anomaly": [False], "error": [f"{type(err).__name__}: {err}"]})
-        frame = frame.assign(**identity)
-        frame["labels"] = [labels] * len(frame)
-        frame["params"] = [detector.params()] * len(frame)
-        frames.append(frame.reindex(columns=_CORE_COLUMNS))
-    return pd.concat(frames, ignore_index=True) if frames else _empty_core()
+            part = {column: np.array([np.nan]) for column in RESULT_COLUMNS}
+            part.update(is_anomaly=np.array([False]), ts=np.array(["NaT"], dtype="datetime64[us]"))
+            part["error"] = np.array([f"{type(err).__name__}: {err}"], dtype=object)
+        size = len(part["ts"])
+        part["series_id"] = np.full(size, points.series_id, dtype=object)
+        part["rule"] = np.full(size, position, dtype="int64")
+        parts.append(part)
+    return parts
 
 
-def evaluate_chunk(points: pd.DataFrame, rules: Sequence[DetectorRule]) -> pd.DataFrame:
-    """:func:`evaluate_series` over every series of ``points`` (the unit of work of a process)."""
-    frames = [evaluate_series(group, rules) for _, group in points.groupby("series_id", sort=False)]
-    return pd.concat(frames, ignore_index=True) if frames else _empty_core()
+def _concat_core(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    # Column-wise, for the same reason as _core_frame (pandas checks every None of `error` when concatenating).
+    if not frames:
+        return _empty_core()
+    return pd.DataFrame({c: np.concatenate([f[c].to_numpy() for f in frames]) for c in _CORE_COLUMNS})
 
 
-def _as_series(points: pd.DataFrame) -> pd.Series:
-    ordered = points.sort_values("ts")
-    index = pd.DatetimeIndex(ordered["ts"], name=None)
+def _core_frame(parts: list[dict[str, np.ndarray]]) -> pd.DataFrame:
+    # One concatenation per column: concatenating per-series DataFrames costs more than detecting.
+    if not parts:
+        return _empty_core()
+    return pd.DataFrame({column: np.concatenate([part[column] for part in parts]) for column in _CORE_COLUMNS})
+
+
+def _as_series(points: SeriesPoints) -> pd.Series:
+    index, values = points.ts, points.values
+    if not index.is_monotonic_increasing:
+        order = np.argsort(index.asi8, kind="stable")
+        index, values = index.take(order), values[order]
     if index.has_duplicates:
         raise LupusValidationError("ts", f"the series has duplicate timestamps, e.g. {index[index.duplicated()][0]}")
-    return pd.Series(ordered["value"].to_numpy(dtype="float64"), index=index)
+    return pd.Series(values, index=index, dtype="float64")
 
 
 def _prepare_points(points: Any, datasource: str | None) -> pd.DataFrame:
@@ -153,15 +184,16 @@ def _prepare_points(points: Any, datasource: str | None) -> pd.DataFrame:
     if missing:
         raise LupusValidationError("points", f"missing column {missing[0]!r}", value=list(points.columns))
     frame = points.loc[:, [*_INPUT_COLUMNS, *(["series_id"] if "series_id" in points.columns else [])]].copy()
-    frame["labels"] = [_labels_dict(v) for v in frame["labels"]]
     if "series_id" not in frame.columns:
         if datasource is None:
             raise LupusValidationError("datasource", "is needed to compute series_id when points have no series_id")
         ids: dict[tuple[str, str], str] = {}
-        frame["series_id"] = [
-            ids.setdefault((m, _labels_key(lab)), make_series_id(datasource, m, lab))
-            for m, lab in zip(frame["metric"], frame["labels"], strict=True)
-        ]
+        column = []
+        for metric, raw in zip(frame["metric"], frame["labels"], strict=True):
+            labels = _labels_dict(raw)
+            key = (metric, _labels_key(labels))
+            column.append(ids.get(key) or ids.setdefault(key, make_series_id(datasource, metric, labels)))
+        frame["series_id"] = column
     try:
         frame["ts"] = pd.to_datetime(frame["ts"], utc=True).dt.as_unit("us")
     except (ValueError, TypeError) as err:
@@ -170,69 +202,83 @@ def _prepare_points(points: Any, datasource: str | None) -> pd.DataFrame:
     return frame
 
 
-def _matching(frame: pd.DataFrame, rules: Sequence[DetectorRule]) -> pd.DataFrame:
-    """Only the points of series some rule watches, so workers receive nothing they would skip."""
-    firsts = frame.drop_duplicates("series_id")
-    watched = {
-        sid
-        for sid, metric, labels in zip(firsts["series_id"], firsts["metric"], firsts["labels"], strict=True)
-        if any(rule.matches(metric, labels) for rule in rules)
-    }
-    return frame[frame["series_id"].isin(watched)]
+def _watched_series(frame: pd.DataFrame, rules: Sequence[DetectorRule]) -> list[SeriesPoints]:
+    """The series some rule watches, split out of the frame (workers receive nothing they would skip)."""
+    ordered = frame.sort_values("series_id", kind="stable")
+    ids = ordered["series_id"].to_numpy()
+    starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
+    ends = np.r_[starts[1:], len(ids)]
+    ts = pd.DatetimeIndex(ordered["ts"])
+    values = ordered["value"].to_numpy()
+    metrics, labels = ordered["metric"].to_numpy(), ordered["labels"].to_numpy()
+    watched = []
+    for a, b in zip(starts, ends, strict=True):
+        series_labels = _labels_dict(labels[a])
+        if any(rule.matches(metrics[a], series_labels) for rule in rules):
+            watched.append(SeriesPoints(ids[a], metrics[a], series_labels, ts[a:b], values[a:b]))
+    return watched
 
 
 def _evaluate_in_processes(
-    frame: pd.DataFrame, rules: Sequence[DetectorRule], *, workers: int | None, progress: bool | None
+    series: list[SeriesPoints], rules: Sequence[DetectorRule], *, workers: int | None, progress: bool | None
 ) -> pd.DataFrame:
     workers = workers or os.cpu_count() or 1
-    chunks = list(_chunks(frame, workers * _CHUNKS_PER_WORKER))
-    total = frame["series_id"].nunique()
-    bar = tqdm(total=total, unit="series", desc="detect", disable=None if progress is None else not progress)
+    batches = _batches(series, workers * _BATCHES_PER_WORKER)
+    bar = tqdm(total=len(series), unit="series", desc="detect", disable=None if progress is None else not progress)
     results: list[pd.DataFrame] = []
     with bar:
-        if workers == 1 or len(chunks) <= 1:
-            for chunk, n_series in chunks:
-                results.append(evaluate_chunk(chunk, rules))
-                bar.update(n_series)
+        if workers == 1 or len(batches) <= 1:
+            for batch in batches:
+                results.append(evaluate_batch(batch, rules))
+                bar.update(len(batch))
         else:
-            with ProcessPoolExecutor(max_workers=min(workers, len(chunks))) as pool:
+            with ProcessPoolExecutor(max_workers=min(workers, len(batches))) as pool:
                 pending: dict[Future[pd.DataFrame], int] = {
-                    pool.submit(evaluate_chunk, chunk, rules): n_series for chunk, n_series in chunks
+                    pool.submit(evaluate_batch, batch, rules): len(batch) for batch in batches
                 }
                 while pending:
                     done, _ = wait(pending, return_when=FIRST_COMPLETED)
                     for future in done:
                         results.append(future.result())
                         bar.update(pending.pop(future))
-    return pd.concat(results, ignore_index=True) if results else _empty_core()
+    return _concat_core(results)
 
 
-def _chunks(frame: pd.DataFrame, count: int) -> Iterator[tuple[pd.DataFrame, int]]:
-    """About ``count`` chunks of whole series, of similar point counts (so workers finish together)."""
-    ids = frame["series_id"].unique()
-    if len(ids) == 0:
-        return
-    position = pd.Series(np.arange(len(ids)) % count, index=ids)
-    assignment = frame["series_id"].map(position).to_numpy()
-    for k in range(min(count, len(ids))):
-        chunk = frame[assignment == k]
-        yield chunk, chunk["series_id"].nunique()
+def _batches(series: list[SeriesPoints], count: int) -> list[list[SeriesPoints]]:
+    """About ``count`` batches dealt round-robin, so every worker gets a similar mix of series."""
+    return [batch for batch in (series[k::count] for k in range(count)) if batch]
 
 
-def _split(core: pd.DataFrame, run_id: str | None) -> DetectionResult:
-    failed = core["error"].notna()
-    records = core[~failed].sort_values(["series_id", "detector", "ts"], kind="stable").reset_index(drop=True)
-    records["ts"] = pd.to_datetime(records["ts"], utc=True).dt.as_unit("us")
+def _split(
+    core: pd.DataFrame,
+    identities: Mapping[str, tuple[str, dict[str, str]]],
+    rules: Sequence[DetectorRule],
+    run_id: str | None,
+) -> DetectionResult:
+    kinds = [rule.detector.kind for rule in rules]
+    params = [rule.detector.params() for rule in rules]
+    core = core.assign(
+        detector=core["rule"].map(kinds.__getitem__),
+        ts=pd.to_datetime(core["ts"]).dt.as_unit("us").dt.tz_localize("UTC"),
+    )
+    core = core.sort_values(["series_id", "detector", "ts"], kind="stable").reset_index(drop=True)
+    core["metric"] = core["series_id"].map({sid: metric for sid, (metric, _) in identities.items()})
+    core["labels"] = core["series_id"].map({sid: labels for sid, (_, labels) in identities.items()})
+    core["params"] = core["rule"].map(params.__getitem__)
+    failed = core["error"].notna().to_numpy()
+    records = core[~failed].reset_index(drop=True)
+    records = records.astype({c: "float64" for c in ("value", "expected", "lower", "upper", "score")})
     records["is_anomaly"] = records["is_anomaly"].astype(bool)
-    for column in ("value", "expected", "lower", "upper", "score"):
-        records[column] = records[column].astype("float64")
     records["run_id"] = run_id
-    errors = core[failed].sort_values(["series_id", "detector"], kind="stable").reset_index(drop=True)
+    errors = core[failed].reset_index(drop=True)
     return DetectionResult(anomalies=records.loc[:, list(RECORD_COLUMNS)], errors=errors.loc[:, list(ERROR_COLUMNS)])
 
 
 def _empty_core() -> pd.DataFrame:
-    return pd.DataFrame({c: pd.Series(dtype="object") for c in _CORE_COLUMNS})
+    frame = pd.DataFrame({c: pd.Series(dtype="float64") for c in _CORE_COLUMNS})
+    return frame.astype(
+        {"series_id": object, "rule": "int64", "ts": "datetime64[us]", "is_anomaly": bool, "error": object}
+    )
 
 
 def _labels_dict(value: Any) -> dict[str, str]:

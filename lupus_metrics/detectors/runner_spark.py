@@ -16,20 +16,23 @@ import numpy as np
 import pandas as pd
 
 from lupus_metrics.detectors.registry import DetectorRule
-from lupus_metrics.detectors.runner import _prepare_points, evaluate_series
+from lupus_metrics.detectors.runner import SeriesPoints, _prepare_points, evaluate_series
 from lupus_metrics.errors import LupusValidationError
 
 _INPUT_SCHEMA = "series_id string, metric string, labels string, ts long, value double"
 _OUTPUT_SCHEMA = (
-    "series_id string, metric string, labels string, ts long, value double, expected double, lower double, "
-    "upper double, score double, is_anomaly boolean, detector string, params string, error string"
+    "series_id string, rule int, ts long, value double, expected double, lower double, "
+    "upper double, score double, is_anomaly boolean, error string"
 )
 
 
 def evaluate_on_spark(
     points: Any, rules: Sequence[DetectorRule], *, spark: Any, datasource: str | None
-) -> pd.DataFrame:
-    """Run :func:`evaluate_series` per ``series_id`` with ``applyInPandas``; return the collected core frame."""
+) -> tuple[pd.DataFrame, dict[str, tuple[str, dict[str, str]]]]:
+    """Run :func:`evaluate_series` per ``series_id`` with ``applyInPandas``.
+
+    Returns the collected core frame and each series' ``(metric, labels)``.
+    """
     from pyspark.sql import DataFrame as SparkDataFrame
     from pyspark.sql import SparkSession, functions
 
@@ -50,27 +53,26 @@ def evaluate_on_spark(
         encoded = session.createDataFrame(frame.loc[:, ["series_id", "metric", "labels", "ts", "value"]], _INPUT_SCHEMA)
 
     def evaluate_group(group: pd.DataFrame) -> pd.DataFrame:
-        group = group.assign(ts=pd.to_datetime(group["ts"], unit="us", utc=True))
-        out = evaluate_series(group, rules)
-        ts = pd.to_datetime(out["ts"], utc=True).dt.tz_localize(None).astype("datetime64[us]")
-        # Arrow needs one concrete type per column: error rows leave object-typed NaNs behind.
-        return pd.DataFrame(
-            {
-                **{
-                    c: out[c].astype("object").where(out[c].notna(), None)
-                    for c in ("series_id", "metric", "detector", "error")
-                },
-                "labels": [json.dumps(labels, sort_keys=True) for labels in out["labels"]],
-                "params": [json.dumps(params, sort_keys=True) for params in out["params"]],
-                "ts": pd.array(np.where(ts.isna(), None, ts.astype("int64")), dtype="Int64"),
-                **{c: out[c].astype("float64") for c in ("value", "expected", "lower", "upper", "score")},
-                "is_anomaly": out["is_anomaly"].astype(bool),
-            }
+        first = group.iloc[0]
+        points = SeriesPoints(
+            first["series_id"], first["metric"], json.loads(first["labels"]),
+            pd.DatetimeIndex(pd.to_datetime(group["ts"].to_numpy(), unit="us", utc=True)),
+            group["value"].to_numpy(dtype="float64"),
+        )  # fmt: skip
+        out = evaluate_series(points, rules)
+        ts = out["ts"].astype("datetime64[us]")
+        # Arrow needs one concrete type per column: error rows leave NaT and NaN behind.
+        return out.assign(
+            ts=pd.array(np.where(ts.isna(), None, ts.astype("int64")), dtype="Int64"),
+            rule=out["rule"].astype("int32"),
+            is_anomaly=out["is_anomaly"].astype(bool),
+            error=out["error"].astype(object).where(out["error"].notna(), None),
         )
 
+    identities = {
+        row.series_id: (row.metric, json.loads(row.labels))
+        for row in encoded.select("series_id", "metric", "labels").dropDuplicates(["series_id"]).collect()
+    }
     collected = encoded.groupBy("series_id").applyInPandas(evaluate_group, schema=_OUTPUT_SCHEMA).toPandas()
-    return collected.assign(
-        labels=[json.loads(text) for text in collected["labels"]],
-        params=[json.loads(text) for text in collected["params"]],
-        ts=pd.to_datetime(collected["ts"], unit="us", utc=True),
-    )
+    core = collected.assign(ts=pd.to_datetime(collected["ts"], unit="us"), rule=collected["rule"].astype("int64"))
+    return core, identities
