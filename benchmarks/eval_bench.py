@@ -130,14 +130,15 @@ def drift_data(n_rows: int, seed: int = 1) -> tuple[pd.DataFrame, pd.DataFrame]:
 def bench_drift(n_rows: int, repeats: int, peer_python: str | None) -> dict[str, float]:
     ref, cur = drift_data(n_rows)
     print(f"drift: {n_rows:,} rows x {ref.shape[1]} columns (10 numeric, 10 categorical), methods={list(DRIFT_METHODS)}")
-    lupus_times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        points = drift_points(ref, cur, methods=list(DRIFT_METHODS), ts="2026-01-01")
-        lupus_times.append(time.perf_counter() - start)
-    lupus = statistics.median(lupus_times)
-    print(f"  lupus drift_points ({len(points)} points): {_fmt(lupus_times)}")
-    result = {"lupus": lupus}
+    timings: dict[bool, list[float]] = {True: [], False: []}
+    for pvalues in (True, False):
+        for _ in range(repeats):
+            start = time.perf_counter()
+            points = drift_points(ref, cur, methods=list(DRIFT_METHODS), pvalues=pvalues, ts="2026-01-01")
+            timings[pvalues].append(time.perf_counter() - start)
+        print(f"  lupus drift_points, pvalues={pvalues} ({len(points)} points): {_fmt(timings[pvalues])}")
+    lupus, lupus_no_p = statistics.median(timings[True]), statistics.median(timings[False])
+    result = {"lupus": lupus, "lupus_no_pvalues": lupus_no_p}
     if peer_python is None or not Path(peer_python).exists():
         print("  evidently: skipped (no peer interpreter; see benchmarks/requirements-peers.txt)")
         return result
@@ -155,7 +156,7 @@ def bench_drift(n_rows: int, repeats: int, peer_python: str | None) -> dict[str,
     gap = max(abs(ours[c] - peer["values"][c]) for c in shared) if shared else float("nan")
     print(f"  evidently DataDriftPreset (one run): {peer['seconds']:.2f} s")
     print(f"  largest difference of wasserstein_norm, Lupus vs Evidently ({len(shared)} numeric columns): {gap:.2e}")
-    print(f"  ratio evidently / lupus: {peer['seconds'] / lupus:.1f}x")
+    print(f"  ratio evidently / lupus: {peer['seconds'] / lupus:.1f}x with p-values, {peer['seconds'] / lupus_no_p:.1f}x without")
     result["evidently"] = peer["seconds"]
     return result
 
