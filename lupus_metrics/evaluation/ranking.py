@@ -120,22 +120,21 @@ def evaluate_ranking(
             if metric in LIST_METRICS:
                 list_values[metric, kk] = _list_metric(lists, metric, counts, catalog_size)
 
-    # The overall points are the first "group": prepend it rather than computing twice.
+    # Sums are kept per group; the overall value of a sum is the total over groups.
     rows: list[PointRow] = []
     for g, base in [(None, {}), *enumerate(group_labels if columns else [])]:
-        def pick(per_group: np.ndarray, g: int | None = g) -> float:
-            return float(per_group.sum() if g is None else per_group[g])
-
-        n_counted = pick(users_counted)
+        selected = slice(None) if g is None else g
+        n_counted = float(np.sum(users_counted[selected]))
         rows.append(("ranking.users", dict(base), n_counted))
-        rows.append(("ranking.users_no_relevant", dict(base), pick(users_no_relevant)))
+        rows.append(("ranking.users_no_relevant", dict(base), float(np.sum(users_no_relevant[selected]))))
         for kk in ks:
             for metric in wanted:
+                labels = with_labels(base, k=kk)
                 if metric in USER_METRICS and n_counted > 0:
-                    rows.append((f"ranking.{metric}", with_labels(base, k=kk), pick(sums[metric, kk]) / n_counted))
+                    rows.append((f"ranking.{metric}", labels, float(np.sum(sums[metric, kk][selected])) / n_counted))
                 elif metric in LIST_METRICS:
                     overall, per_group = list_values[metric, kk]
-                    rows.append((f"ranking.{metric}", with_labels(base, k=kk), overall if g is None else per_group[g]))
+                    rows.append((f"ranking.{metric}", labels, overall if g is None else float(per_group[g])))
     return points_frame(rows, ts=ts)
 
 
@@ -388,6 +387,8 @@ def _user_groups(
 
 
 def _finite(column: pd.Series, name: str) -> np.ndarray:
+    if len(column) == 0:
+        return np.zeros(0)
     if not pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
         raise LupusValidationError(name, "must be numeric", value=str(column.dtype))
     values = column.to_numpy(dtype=np.float64, na_value=np.nan)

@@ -230,3 +230,10 @@ def test_equal_length_lists_in_user_order_match_the_shuffled_input() -> None:
     grouped = ranking_per_user(recs, rels, k=KS)
     shuffled = ranking_per_user(recs.sample(frac=1.0, random_state=1), rels, k=KS)
     pd.testing.assert_frame_equal(grouped.sort_index(), shuffled.sort_index())
+
+
+def test_empty_relevance_means_no_user_has_relevant_items() -> None:
+    recs = pd.DataFrame({"user": ["u", "v"], "item": ["a", "b"], "score": [1.0, 1.0]})
+    points = evaluate_ranking(recs, pd.DataFrame(columns=["user", "item", "relevance"]), k=1, ts=TS).set_index("metric")
+    assert points.loc["ranking.users_no_relevant", "value"] == 2
+    assert points.loc["ranking.coverage", "value"] == 1.0
