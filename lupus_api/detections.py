@@ -22,7 +22,6 @@ from urllib.parse import urlparse
 from sqlalchemy import select, update
 
 from lupus_store import MetricStore
-from lupus_store.detection import detect_and_store
 from lupus_store.metadata import MetadataDB
 from lupus_store.metadata.models import DetectionRequest, utcnow
 
@@ -145,6 +144,9 @@ class DetectionService:
                 self._finish(request_id, "failed", error=f"{type(err).__name__}: {err}")
 
     def _execute(self, request_id: str) -> None:
+        # Imported here: the detectors pull in SciPy and friends, seconds of start-up the push path never needs.
+        from lupus_store.detection import detect_and_store
+
         with self.db.session() as session:
             row = session.get(DetectionRequest, request_id)
             row.status = "running"

@@ -12,7 +12,6 @@ from lupus_api.detections import DagsterUnavailableError
 from lupus_api.models import DetectionCreate, DetectionOut
 from lupus_api.problems import Problem, ProblemError
 from lupus_api.state import ApiState, api_state
-from lupus_metrics.detectors.registry import rules_from_config
 from lupus_metrics.errors import LupusValidationError
 from lupus_store.metadata.models import DetectionRequest
 
@@ -37,6 +36,8 @@ async def request_detection(
 ) -> DetectionOut:
     if body.end < body.start:
         raise ProblemError(422, "end must not be before start", field="end")
+    from lupus_metrics.detectors.registry import rules_from_config  # heavy: loaded on the first request only
+
     try:
         rules = rules_from_config(body.rules)
     except LupusValidationError as err:

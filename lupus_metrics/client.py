@@ -1,0 +1,224 @@
+"""HTTP client of the Lupus REST API: push points from any job, query, request detection.
+
+Uses only httpx and pandas (no store, no Dagster), so any job can install ``lupus`` and push.
+Every pushed batch gets an idempotency key, kept across retries, so a retry after a timeout or a
+server restart never stores a batch twice. 5xx answers, 429 and connection errors are retried
+with exponential backoff; other errors raise :class:`LupusApiError` with the server's problem body.
+
+Example:
+    >>> client = LupusClient("http://127.0.0.1:8000/", "lps_...")
+    >>> client.base_url
+    'http://127.0.0.1:8000/api/v1'
+    >>> body = points_payload([{"metric": "rows.count", "labels": {"region": "JP"}, "ts": "2026-01-01", "value": 1200}])
+    >>> body["points"][0]["ts"], body["points"][0]["value"]
+    ('2026-01-01T00:00:00+00:00', 1200.0)
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date, datetime
+from typing import Any
+
+import httpx
+import pandas as pd
+
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+POINT_COLUMNS = ("metric", "labels", "ts", "value")
+
+
+class LupusApiError(Exception):
+    """The API refused a request; ``status`` and ``problem`` (type, title, detail, where) say why."""
+
+    def __init__(self, status: int, problem: Mapping[str, Any]):
+        self.status = status
+        self.problem = dict(problem)
+        where = (problem.get("where") or {}).get("field")
+        detail = problem.get("detail") or problem.get("title") or "error"
+        super().__init__(f"HTTP {status}: {detail}" + (f" (at {where})" if where else ""))
+
+
+def points_payload(points: pd.DataFrame | Iterable[Mapping[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """The JSON body of a push: ts as ISO 8601 (naive means UTC), NaN as null (missing)."""
+    frame = points if isinstance(points, pd.DataFrame) else pd.DataFrame(list(points), columns=list(POINT_COLUMNS))
+    missing = [c for c in ("metric", "ts", "value") if c not in frame.columns]
+    if missing:
+        raise ValueError(f"points need columns metric, ts, value (labels optional); missing {missing}")
+    ts = pd.to_datetime(frame["ts"], utc=True)
+    labels = frame["labels"] if "labels" in frame.columns else [None] * len(frame)
+    out = []
+    for metric, label, stamp, value in zip(frame["metric"], labels, ts, frame["value"], strict=True):
+        number = None if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
+        out.append({"metric": metric, "labels": dict(label) if isinstance(label, Mapping) else {},
+                    "ts": stamp.isoformat(), "value": number})
+    return {"points": out}
+
+
+class LupusClient:
+    """A Lupus API client bound to one server and one token.
+
+    ``retries`` attempts after the first, waiting ``backoff * 2**attempt`` seconds (with jitter,
+    at most ``max_backoff``, or the server's ``Retry-After``).
+    """
+
+    def __init__(self, url: str, token: str, *, timeout: float = 60.0, retries: int = 6, backoff: float = 0.25,
+                 max_backoff: float = 10.0, batch_size: int = 10_000, transport: httpx.BaseTransport | None = None):
+        self.base_url = url.rstrip("/") + "/api/v1"
+        self.retries = retries
+        self.backoff = backoff
+        self.max_backoff = max_backoff
+        self.batch_size = batch_size
+        self._http = httpx.Client(base_url=self.base_url, timeout=timeout, transport=transport,
+                                  headers={"Authorization": f"Bearer {token}", "User-Agent": "lupus-client/1"})
+
+    def __enter__(self) -> LupusClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    # ---- pushing --------------------------------------------------------------------------------
+
+    def push(self, datasource: str, points: pd.DataFrame | Sequence[Mapping[str, Any]], *,
+             idempotency_key: str | None = None) -> list[str]:
+        """Push points (frame or records with ``metric, labels, ts, value``); returns the batch ids.
+
+        Larger inputs are split into batches of ``batch_size``, each with its own idempotency key
+        (``<idempotency_key>-<n>`` when one is given, so re-running a job re-sends the same keys).
+        """
+        frame = points if isinstance(points, pd.DataFrame) else pd.DataFrame(list(points))
+        if frame.empty:
+            return []
+        batch_ids = []
+        for number, start in enumerate(range(0, len(frame), self.batch_size)):
+            chunk = frame.iloc[start:start + self.batch_size]
+            key = f"{idempotency_key}-{number}" if idempotency_key else uuid.uuid4().hex
+            body = json.dumps(points_payload(chunk), separators=(",", ":")).encode()
+            response = self._request("POST", f"/datasources/{datasource}/points", content=body,
+                                     headers={"Content-Type": "application/json", "Idempotency-Key": key})
+            batch_ids.append(response["batch_id"])
+        return batch_ids
+
+    def batch_status(self, datasource: str, batch_id: str) -> dict[str, Any]:
+        """``{"status": "staged" | "ingested" | "failed", ...}`` of a pushed batch."""
+        return self._request("GET", f"/datasources/{datasource}/batches/{batch_id}")
+
+    def wait_for_batches(self, datasource: str, batch_ids: Iterable[str], *, timeout: float = 60.0) -> None:
+        """Block until every batch is in the store (queryable); TimeoutError otherwise."""
+        deadline = time.monotonic() + timeout
+        for batch_id in batch_ids:
+            while self.batch_status(datasource, batch_id)["status"] != "ingested":
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"batch {batch_id} not ingested within {timeout} s")
+                time.sleep(0.05)
+
+    # ---- reading --------------------------------------------------------------------------------
+
+    def query(self, datasource: str, *, metrics: str | Sequence[str] | None = None,
+              labels: Mapping[str, str] | None = None, start: str | date | datetime | None = None,
+              end: str | date | datetime | None = None, page_size: int = 10_000) -> pd.DataFrame:
+        """Points (``metric, labels, series_id, ts, value``) matching the filters, every page."""
+        rows = self._pages(f"/datasources/{datasource}/points", "points",
+                           self._filters(metrics, labels, start, end, page_size))
+        return _frame(rows, ["metric", "labels", "series_id", "ts", "value"], ["ts"])
+
+    def series(self, datasource: str, *, metrics: str | Sequence[str] | None = None,
+               labels: Mapping[str, str] | None = None, page_size: int = 10_000) -> pd.DataFrame:
+        """Series of a datasource with point counts and first/last ts."""
+        rows = self._pages(f"/datasources/{datasource}/series", "series",
+                           self._filters(metrics, labels, None, None, page_size))
+        return _frame(rows, ["series_id", "metric", "labels", "points", "first_ts", "last_ts"], ["first_ts", "last_ts"])
+
+    def anomalies(self, datasource: str, *, metrics: str | Sequence[str] | None = None,
+                  labels: Mapping[str, str] | None = None, start: str | date | datetime | None = None,
+                  end: str | date | datetime | None = None, only_anomalies: bool = True,
+                  page_size: int = 10_000) -> pd.DataFrame:
+        """Anomaly records (only flagged points unless ``only_anomalies=False``)."""
+        params = self._filters(metrics, labels, start, end, page_size)
+        params.append(("only_anomalies", str(only_anomalies).lower()))
+        rows = self._pages(f"/datasources/{datasource}/anomalies", "anomalies", params)
+        columns = ["series_id", "metric", "labels", "ts", "value", "expected", "lower", "upper", "score",
+                   "is_anomaly", "detector", "params", "run_id"]
+        return _frame(rows, columns, ["ts"])
+
+    # ---- detection ------------------------------------------------------------------------------
+
+    def request_detection(self, datasource: str, *, start: str | date, end: str | date,
+                          rules: Sequence[Mapping[str, Any]], lookback_days: int = 120) -> str:
+        """Launch detection over ``start..end``; returns the request id (a Dagster run id when Dagster runs it)."""
+        body = {"start": str(start), "end": str(end), "rules": list(rules), "lookback_days": lookback_days}
+        return self._request("POST", f"/datasources/{datasource}/detections", json=body)["id"]
+
+    def detection_status(self, datasource: str, request_id: str) -> dict[str, Any]:
+        """``{"status": "queued" | "running" | "succeeded" | "failed", "result": ..., ...}``."""
+        return self._request("GET", f"/datasources/{datasource}/detections/{request_id}")
+
+    def wait_for_detection(self, datasource: str, request_id: str, *, timeout: float = 300.0) -> dict[str, Any]:
+        """Block until the request finished; returns its final status."""
+        deadline = time.monotonic() + timeout
+        while True:
+            status = self.detection_status(datasource, request_id)
+            if status["status"] in ("succeeded", "failed"):
+                return status
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"detection {request_id} still {status['status']} after {timeout} s")
+            time.sleep(0.25)
+
+    # ---- plumbing -------------------------------------------------------------------------------
+
+    @staticmethod
+    def _filters(metrics, labels, start, end, page_size: int) -> list[tuple[str, str]]:
+        params: list[tuple[str, str]] = [("limit", str(page_size))]
+        if metrics is not None:
+            params += [("metric", m) for m in ([metrics] if isinstance(metrics, str) else metrics)]
+        params += [("label", f"{k}:{v}") for k, v in (labels or {}).items()]
+        params += [(name, str(value)) for name, value in (("start", start), ("end", end)) if value is not None]
+        return params
+
+    def _pages(self, path: str, key: str, params: list[tuple[str, str]]) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = []
+        cursor = None
+        while True:
+            page = self._request("GET", path, params=params + ([("cursor", cursor)] if cursor else []))
+            rows.extend(page[key])
+            cursor = page.get("next_cursor")
+            if not cursor:
+                return rows
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        for attempt in range(self.retries + 1):
+            wait = min(self.max_backoff, self.backoff * 2**attempt) * (0.5 + random.random() / 2)
+            try:
+                response = self._http.request(method, path, **kwargs)
+            except httpx.TransportError:
+                if attempt == self.retries:
+                    raise
+                time.sleep(wait)
+                continue
+            if response.status_code in RETRY_STATUSES and attempt < self.retries:
+                retry_after = response.headers.get("Retry-After", "")
+                time.sleep(min(self.max_backoff, float(retry_after)) if retry_after.isdigit() else wait)
+                continue
+            if response.is_error:
+                try:
+                    problem = response.json()
+                except ValueError:
+                    problem = {"detail": response.text[:500]}
+                raise LupusApiError(response.status_code, problem if isinstance(problem, dict) else {"detail": problem})
+            return response.json()
+        raise AssertionError("unreachable")
+
+
+def _frame(rows: list[dict[str, Any]], columns: list[str], times: list[str]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=columns)
+    for column in times:
+        frame[column] = pd.to_datetime(frame[column], utc=True, format="ISO8601")
+    return frame
