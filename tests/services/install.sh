@@ -18,6 +18,7 @@ fi
 
 need=()
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+[ -x /usr/bin/chromium ] || need+=(chromium)  # the app's browser tests (Playwright, no browser download)
 
 if [ ${#need[@]} -eq 0 ]; then
   echo "services: system packages present"

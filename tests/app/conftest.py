@@ -1,0 +1,30 @@
+"""Fixtures of the app tests: one prepared installation (store + metadata) per test session."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from app.app_data import AppData, build
+
+REPO = Path(__file__).resolve().parents[2]
+ARTIFACTS = REPO / "test-artifacts" / "app"
+
+
+@pytest.fixture(scope="session")
+def app_data(tmp_path_factory: pytest.TempPathFactory) -> AppData:
+    """Store and metadata under a temporary LUPUS_HOME (read-only for tests, except dashboards/alerts)."""
+    return build(tmp_path_factory.mktemp("lupus_home"))
+
+
+@pytest.fixture
+def app_env(app_data: AppData, monkeypatch: pytest.MonkeyPatch) -> Iterator[AppData]:
+    """Point LUPUS_HOME (store and metadata) at the prepared installation for in-process AppTest runs."""
+    monkeypatch.setenv("LUPUS_HOME", str(app_data.home))
+    monkeypatch.delenv("LUPUS_STORE", raising=False)
+    monkeypatch.delenv("LUPUS_METADATA_URL", raising=False)
+    monkeypatch.setenv("LUPUS_UI_TODAY", (app_data.end + timedelta(days=1)).isoformat())
+    yield app_data
