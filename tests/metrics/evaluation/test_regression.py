@@ -89,3 +89,11 @@ def test_bad_input_names_the_argument(y_true: list, y_pred: list, where: str) ->
 def test_quantiles_outside_zero_one_are_rejected() -> None:
     with pytest.raises(LupusValidationError, match="quantiles"):
         evaluate_regression([1.0], [1.0], quantiles=[1.5], ts=TS)
+
+
+def test_group_by_several_columns_labels_each_combination() -> None:
+    groups = pd.DataFrame({"region": ["JP", "JP", "US"], "device": ["ios", "web", "ios"]})
+    points = evaluate_regression([1.0, 2.0, 3.0], [2.0, 2.0, 3.0], group_by=groups, ts=TS)
+    assert value(points, "regression.mae", region="JP", device="ios") == 1.0
+    assert value(points, "regression.mae", region="JP", device="web") == 0.0
+    assert value(points, "regression.mae", region="US", device="ios") == 0.0
