@@ -140,7 +140,7 @@ def _evaluate_parts(points: SeriesPoints, rules: Sequence[DetectorRule]) -> list
             verdict = detector.detect(_as_series(points), period=rule.period)
             keep = verdict["score"].notna().to_numpy()
             part = {column: verdict[column].to_numpy()[keep] for column in RESULT_COLUMNS}
-            part["ts"] = verdict.index[keep].tz_convert("UTC").tz_localize(None).to_numpy(dtype="datetime64[us]")
+            part["ts"] = _utc_micros(verdict.index[keep])
             part["error"] = np.full(int(keep.sum()), None, dtype=object)
         except Exception as err:  # one failing series must not stop the run: record it instead
             part = {column: np.array([np.nan]) for column in RESULT_COLUMNS}
@@ -204,7 +204,8 @@ def _prepare_points(points: Any, datasource: str | None) -> pd.DataFrame:
 
 def _watched_series(frame: pd.DataFrame, rules: Sequence[DetectorRule]) -> list[SeriesPoints]:
     """The series some rule watches, split out of the frame (workers receive nothing they would skip)."""
-    ordered = frame.sort_values("series_id", kind="stable")
+    codes, _ = pd.factorize(frame["series_id"], sort=True)
+    ordered = frame.take(np.argsort(codes, kind="stable"))
     ids = ordered["series_id"].to_numpy()
     starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
     ends = np.r_[starts[1:], len(ids)]
@@ -255,23 +256,45 @@ def _split(
     rules: Sequence[DetectorRule],
     run_id: str | None,
 ) -> DetectionResult:
-    kinds = [rule.detector.kind for rule in rules]
-    params = [rule.detector.params() for rule in rules]
-    core = core.assign(
-        detector=core["rule"].map(kinds.__getitem__),
-        ts=pd.to_datetime(core["ts"]).dt.as_unit("us").dt.tz_localize("UTC"),
-    )
-    core = core.sort_values(["series_id", "detector", "ts"], kind="stable").reset_index(drop=True)
-    core["metric"] = core["series_id"].map({sid: metric for sid, (metric, _) in identities.items()})
-    core["labels"] = core["series_id"].map({sid: labels for sid, (_, labels) in identities.items()})
-    core["params"] = core["rule"].map(params.__getitem__)
-    failed = core["error"].notna().to_numpy()
-    records = core[~failed].reset_index(drop=True)
-    records = records.astype({c: "float64" for c in ("value", "expected", "lower", "upper", "score")})
-    records["is_anomaly"] = records["is_anomaly"].astype(bool)
-    records["run_id"] = run_id
-    errors = core[failed].reset_index(drop=True)
+    series_codes, series_ids = pd.factorize(core["series_id"], sort=True)
+    rule = core["rule"].to_numpy(dtype="int64")
+    ts = core["ts"].to_numpy(dtype="datetime64[us]")
+    order = np.lexsort((ts.view("int64"), rule, series_codes))
+    series_codes, rule = series_codes[order], rule[order]
+    # Look identities up once per series and rule, then spread them by integer codes.
+    metrics = _objects(identities[sid][0] for sid in series_ids)
+    labels = _objects(identities[sid][1] for sid in series_ids)
+    columns = {
+        "metric": metrics[series_codes],
+        "labels": labels[series_codes],
+        "series_id": core["series_id"].to_numpy()[order],
+        "ts": pd.DatetimeIndex(ts[order]).tz_localize("UTC"),
+        **{c: core[c].to_numpy(dtype="float64")[order] for c in ("value", "expected", "lower", "upper", "score")},
+        "is_anomaly": core["is_anomaly"].to_numpy(dtype=bool)[order],
+        "detector": _objects(r.detector.kind for r in rules)[rule],
+        "params": _objects(r.detector.params() for r in rules)[rule],
+        "run_id": np.full(len(order), run_id, dtype=object),
+        "error": core["error"].to_numpy()[order],
+    }
+    everything = pd.DataFrame(columns)
+    failed = pd.notna(columns["error"])
+    records = everything[~failed].reset_index(drop=True)
+    errors = everything[failed].reset_index(drop=True)
     return DetectionResult(anomalies=records.loc[:, list(RECORD_COLUMNS)], errors=errors.loc[:, list(ERROR_COLUMNS)])
+
+
+def _objects(values: Iterable[Any]) -> np.ndarray:
+    # np.array() would try to broadcast dicts or lists; an object array filled item by item keeps them whole.
+    items = list(values)
+    out = np.empty(len(items), dtype=object)
+    for position, item in enumerate(items):
+        out[position] = item
+    return out
+
+
+def _utc_micros(index: pd.DatetimeIndex) -> np.ndarray:
+    """Naive UTC datetime64[us] values of a (tz-aware or naive-UTC) index, without per-element conversion."""
+    return index.as_unit("us").asi8.view("datetime64[us]")
 
 
 def _empty_core() -> pd.DataFrame:

@@ -103,16 +103,28 @@ class WindowDetector(Detector):
         enough = np.count_nonzero(~np.isnan(history), axis=1) >= (self.min_history or self.window)
         rows = history[enough]
         if len(rows):
-            # The NaN-aware reductions are several times slower; most histories have no gaps.
-            gaps = np.isnan(rows).any()
             if self.method == "mad":
-                median = np.nanmedian if gaps else np.median
-                center[enough] = median(rows, axis=1)
-                spread[enough] = _MAD_TO_STD * median(np.abs(rows - center[enough, None]), axis=1)
+                counts = np.count_nonzero(~np.isnan(rows), axis=1)
+                center[enough] = _row_medians(rows, counts)
+                spread[enough] = _MAD_TO_STD * _row_medians(np.abs(rows - center[enough, None]), counts)
             else:
+                # The NaN-aware reductions are several times slower; most histories have no gaps.
+                gaps = np.isnan(rows).any()
                 center[enough] = (np.nanmean if gaps else np.mean)(rows, axis=1)
                 spread[enough] = (np.nanstd if gaps else np.std)(rows, axis=1, ddof=1)
         return center, spread
+
+
+def _row_medians(rows: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Median of each row's non-NaN values (``counts`` of them, at least one).
+
+    Sorting short rows and picking the middle is several times faster than ``np.median``
+    or ``np.nanmedian`` on windows of a few dozen points; NaN sorts last, so it handles gaps too.
+    """
+    ordered = np.sort(rows, axis=1)
+    low = np.take_along_axis(ordered, ((counts - 1) // 2)[:, None], axis=1)[:, 0]
+    high = np.take_along_axis(ordered, (counts // 2)[:, None], axis=1)[:, 0]
+    return (low + high) / 2
 
 
 def _previous_values(values: np.ndarray, window: int) -> np.ndarray:
