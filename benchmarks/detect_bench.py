@@ -1,0 +1,119 @@
+"""Detector benchmark: 1,000 daily series x 730 points (two years), one run.
+
+* Window detector over all series: calling ``detect`` per series, and through
+  ``detect_many`` (serial and process pool). Goal: under 1 s.
+* Prophet through ``detect_many(backend="process")`` against the same call with one
+  worker (serial), on a documented subset (``--prophet-series``, default 40) because a
+  two-year fit costs ~0.25 s. Goal: speed-up of at least 1.7x on 2 cores.
+
+Each figure is the median of ``--repeats`` timed runs (default 3). Run from the repository root:
+    .venv/bin/python benchmarks/detect_bench.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import statistics
+import time
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+
+from lupus_metrics.detectors import ProphetDetector, WindowDetector, detect_many
+
+SERIES = 1_000
+POINTS = 730
+
+
+def make_points(n_series: int, n_points: int, seed: int = 0) -> pd.DataFrame:
+    """Daily series with trend, weekly seasonality, noise and a few injected spikes."""
+    rng = np.random.default_rng(seed)
+    days = pd.date_range("2024-01-01", periods=n_points, freq="D", tz="UTC")
+    t = np.arange(n_points)
+    level = rng.uniform(50, 500, (n_series, 1))
+    values = (
+        level * (1 + 0.0003 * t + 0.1 * np.sin(2 * np.pi * t / 7)) + rng.normal(0, 0.02, (n_series, n_points)) * level
+    )
+    spikes = rng.integers(0, n_points, (n_series, 3))
+    np.put_along_axis(values, spikes, np.take_along_axis(values, spikes, 1) * 1.5, 1)
+    return pd.DataFrame(
+        {
+            "metric": "rows.count",
+            "labels": [{"shard": str(i)} for i in range(n_series) for _ in range(n_points)],
+            "series_id": np.repeat([f"s{i:05d}" for i in range(n_series)], n_points),
+            "ts": np.tile(days, n_series),
+            "value": values.ravel(),
+        }
+    )
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process and its finished children (the pool's workers exit with each call)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def median_seconds(run: Callable[[], object], repeats: int) -> tuple[float, float, object]:
+    """Median wall seconds, median CPU seconds, and the last result of ``repeats`` runs."""
+    walls, cpus, result = [], [], None
+    for _ in range(repeats):
+        start, start_cpu = time.perf_counter(), cpu_seconds()
+        result = run()
+        walls.append(time.perf_counter() - start)
+        cpus.append(cpu_seconds() - start_cpu)
+    return statistics.median(walls), statistics.median(cpus), result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--prophet-series", type=int, default=40)
+    args = parser.parse_args()
+    workers = os.cpu_count() or 1
+    points = make_points(SERIES, POINTS)
+    print(f"{SERIES} series x {POINTS} daily points, {workers} CPUs, median of {args.repeats} runs")
+    print("load average at start: {:.1f} {:.1f} {:.1f}".format(*os.getloadavg()))
+
+    window = WindowDetector(window=14, method="mad", threshold=4)
+    series = [
+        pd.Series(group["value"].to_numpy(), index=pd.DatetimeIndex(group["ts"]))
+        for _, group in points.groupby("series_id", sort=False)
+    ]
+    rules = [{"metrics": ["*"], "detector": {"kind": "window", "window": 14, "method": "mad", "threshold": 4}}]
+    direct, direct_cpu, _ = median_seconds(lambda: [window.detect(s) for s in series], args.repeats)
+    serial, serial_cpu, _ = median_seconds(lambda: detect_many(points, rules, workers=1, progress=False), args.repeats)
+    pooled, pooled_cpu, result = median_seconds(
+        lambda: detect_many(points, rules, workers=workers, progress=False), args.repeats
+    )
+    print(f"window (mad, 14), {SERIES} series (goal < 1 s), wall / CPU seconds:")
+    print(f"  detect() per series in a loop   {direct:6.2f} / {direct_cpu:6.2f}")
+    print(f"  detect_many workers=1           {serial:6.2f} / {serial_cpu:6.2f}")
+    print(f"  detect_many workers={workers}           {pooled:6.2f} / {pooled_cpu:6.2f}")
+    print(f"  ({result.anomalies['is_anomaly'].sum()} anomalies in {len(result.anomalies)} records)")
+
+    subset = points[points["series_id"].isin(points["series_id"].unique()[: args.prophet_series])]
+    prophet_rules = [{"metrics": ["*"], "detector": ProphetDetector(yearly_seasonality=False)}]
+    # One throw-away call so both timings start with Prophet and cmdstan loaded in this process.
+    detect_many(subset.iloc[:POINTS], prophet_rules, workers=1, progress=False)
+    serial_p, serial_p_cpu, expected = median_seconds(
+        lambda: detect_many(subset, prophet_rules, workers=1, progress=False), args.repeats
+    )
+    pooled_p, pooled_p_cpu, got = median_seconds(
+        lambda: detect_many(subset, prophet_rules, workers=workers, progress=False), args.repeats
+    )
+    pd.testing.assert_frame_equal(expected.anomalies, got.anomalies)
+    n = args.prophet_series
+    print(f"prophet (in-sample, {POINTS} points), {n} series, wall / CPU seconds:")
+    print(f"  serial (workers=1)              {serial_p:6.2f} / {serial_p_cpu:6.2f}  ({serial_p / n:.3f} s/series)")
+    print(
+        f"  process pool (workers={workers})       {pooled_p:6.2f} / {pooled_p_cpu:6.2f}  ({pooled_p / n:.3f} s/series)"
+    )
+    print(f"  speed-up {serial_p / pooled_p:.2f}x (goal >= 1.7x); records identical")
+    print("load average at end: {:.1f} {:.1f} {:.1f}".format(*os.getloadavg()))
+
+
+if __name__ == "__main__":
+    main()
