@@ -137,7 +137,7 @@ def check_agreement(df: pd.DataFrame) -> None:
     assert float(first["value"].iloc[0]) == float(top.iloc[0])
 
 
-def spark_rows_per_second(rows: int, repeats: int) -> tuple[list[float], int]:
+def spark_rows_per_second(rows: int, repeats: int, distinct: str) -> tuple[list[float], int]:
     from pyspark.sql import SparkSession
     from pyspark.sql import functions as sf
 
@@ -173,40 +173,47 @@ def spark_rows_per_second(rows: int, repeats: int) -> tuple[list[float], int]:
         path = os.path.join(tmp, "data.parquet")
         frame.write.parquet(path)
         data = spark.read.parquet(path)
-        times = timed(lambda: spec_profile(data), repeats)
+        spec = SPEC.model_copy(update={"spark": SPEC.spark.model_copy(update={"distinct": distinct})})
+        times = timed(lambda: compute_profile(data, spec, ts=TS), repeats)
     spark.stop()
     return times, rows
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=5_000_000)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--spark-rows", type=int, default=20_000_000, help="0 skips the Spark run")
-    parser.add_argument("--spark-repeats", type=int, default=2)
-    parser.add_argument("--numpy-dtypes", action="store_true", help="object strings and arrays instead of Arrow dtypes")
-    args = parser.parse_args()
-
+def compare_pandas_side(rows: int, repeats: int, *, arrow_dtypes: bool) -> None:
     start = time.perf_counter()
-    df = make_frame(args.rows, arrow_dtypes=not args.numpy_dtypes)
-    print(f"data: {args.rows:,} rows ({'numpy/object' if args.numpy_dtypes else 'Arrow'} dtypes) built in {time.perf_counter() - start:.1f} s")
+    df = make_frame(rows, arrow_dtypes=arrow_dtypes)
+    dtypes = "Arrow" if arrow_dtypes else "numpy/object"
+    print(f"data: {rows:,} rows ({dtypes} dtypes) built in {time.perf_counter() - start:.1f} s")
     check_agreement(df.head(200_000))
-
     results = {}
     for name, fn in (("spec (DuckDB engine)", spec_profile), ("hand-written DuckDB SQL", duckdb_profile),
                      ("hand-written pandas", pandas_profile)):  # fmt: skip
-        times = timed(lambda fn=fn: fn(df), args.repeats)
+        times = timed(lambda fn=fn: fn(df), repeats)
         results[name] = statistics.median(times)
-        print(f"{name:26s} median {results[name]:7.2f} s   runs: {', '.join(f'{t:.2f}' for t in times)}")
+        print(f"{name:26s} median {results[name]:7.2f} s   runs: {', '.join(f'{t:.2f}' for t in times)}", flush=True)
     spec = results["spec (DuckDB engine)"]
     print(f"speed-up over pandas:        {results['hand-written pandas'] / spec:5.2f}x  (goal >= 3x)")
-    print(f"overhead over DuckDB SQL:    {spec / results['hand-written DuckDB SQL']:5.2f}x  (goal <= 1.30x)")
+    print(f"overhead over DuckDB SQL:    {spec / results['hand-written DuckDB SQL']:5.2f}x  (goal <= 1.30x)", flush=True)
 
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=5_000_000, help="0 skips the pandas-side comparison")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--numpy-dtypes", action="store_true", help="object strings and arrays instead of Arrow dtypes")
+    parser.add_argument("--spark-rows", type=int, default=20_000_000, help="0 skips the Spark run")
+    parser.add_argument("--spark-repeats", type=int, default=1)
+    parser.add_argument("--spark-distinct", choices=["approx", "exact"], default="approx",
+                        help="distinct_count on Spark: exact count(DISTINCT) is several times slower")  # fmt: skip
+    args = parser.parse_args()
+
+    if args.rows:
+        compare_pandas_side(args.rows, args.repeats, arrow_dtypes=not args.numpy_dtypes)
     if args.spark_rows:
-        times, rows = spark_rows_per_second(args.spark_rows, args.spark_repeats)
+        times, rows = spark_rows_per_second(args.spark_rows, args.spark_repeats, args.spark_distinct)
         median = statistics.median(times)
-        print(f"Spark local[2], {rows:,} rows from Parquet: median {median:.1f} s -> {rows / median:,.0f} rows/s"
-              f"   runs: {', '.join(f'{t:.1f}' for t in times)}")  # fmt: skip
+        print(f"Spark local[2], {args.spark_distinct} distinct, {rows:,} rows from Parquet: median {median:.1f} s "
+              f"-> {rows / median:,.0f} rows/s   runs: {', '.join(f'{t:.1f}' for t in times)}")  # fmt: skip
 
 
 if __name__ == "__main__":

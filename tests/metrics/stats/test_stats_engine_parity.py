@@ -123,3 +123,15 @@ def test_spark_filter_and_nan_as_null(spark):
     frame = spark.createDataFrame([(1.0,), (float("nan"),), (None,), (5.0,)], "score double")
     points = keyed(compute_profile(frame, {"columns": {"score": ["count", "mean"]}, "filter": "score <> 5 OR score IS NULL"}, ts=TS))
     assert (points[("rows.count", ())], points[("score.count", ())], points[("score.mean", ())]) == (3, 1, 1.0)
+
+
+def test_untyped_all_null_column_profiles_alike_in_both_engines(spark):
+    frame = pd.DataFrame({"region": ["JP", "US"], "note": [None, None]})
+    spec = {"group_by": ["region"], "columns": {"note": ["count", "null_rate", "topk:3", "other_share"]}}
+    spark_frame = spark.createDataFrame(frame)
+    assert type(spark_frame.schema["note"].dataType).__name__ == "NullType"
+    pandas_points = keyed(compute_profile(frame, spec, ts=TS))
+    spark_points = keyed(compute_profile(spark_frame, spec, ts=TS))
+    assert set(pandas_points) == set(spark_points)
+    assert pandas_points[("note.count", ())] == spark_points[("note.count", ())] == 0
+    assert pandas_points[("note.null_rate", (("region", "JP"),))] == spark_points[("note.null_rate", (("region", "JP"),))] == 1
