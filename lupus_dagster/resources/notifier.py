@@ -42,7 +42,15 @@ RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 
 
 class DeliveryError(RuntimeError):
-    """A message could not be delivered (after the retries); the text is safe to store and log."""
+    """A message could not be delivered (after the retries); the text is safe to store and log.
+
+    ``channel_down`` says the channel itself failed (unreachable, 5xx, no URL), so other
+    messages would fail too; otherwise the receiver refused this one message (a 4xx).
+    """
+
+    def __init__(self, message: str, *, channel_down: bool = True):
+        super().__init__(message)
+        self.channel_down = channel_down
 
 
 class AlertChannel(BaseModel):
@@ -62,10 +70,12 @@ class AlertChannel(BaseModel):
     kind: Literal["slack", "webhook", "console", "file"] = "console"
     url_env: str | None = Field(default=None, description="Environment variable holding the webhook URL (a secret).")
     path: str | None = Field(default=None, description="File that `file` channels append JSON lines to.")
-    timeout_seconds: float = Field(default=10.0, gt=0)
-    max_attempts: int = Field(default=4, ge=1, le=10, description="HTTP attempts per message within one sensor tick.")
-    backoff_seconds: float = Field(default=1.0, ge=0, description="First retry delay; doubles on each retry.")
-    max_backoff_seconds: float = Field(default=30.0, ge=0)
+    # The defaults keep one failing message under ~20 s (3 x 5 s timeouts + 0.5 + 1 s of
+    # backoff), well inside Dagster's 60 s limit for a sensor evaluation.
+    timeout_seconds: float = Field(default=5.0, gt=0)
+    max_attempts: int = Field(default=3, ge=1, le=10, description="HTTP attempts per message within one sensor tick.")
+    backoff_seconds: float = Field(default=0.5, ge=0, description="First retry delay; doubles on each retry.")
+    max_backoff_seconds: float = Field(default=10.0, ge=0)
 
     @model_validator(mode="after")
     def _needs_target(self) -> AlertChannel:
@@ -135,7 +145,9 @@ class Notifier:
                     return
                 error = f"HTTP {response.status_code}: {response.text[:200]}"
                 if response.status_code not in RETRYABLE_STATUS:
-                    raise DeliveryError(f"{self.channel.kind} webhook refused the message ({error})")
+                    raise DeliveryError(
+                        f"{self.channel.kind} webhook refused the message ({error})", channel_down=False
+                    )
             if attempt < attempts:
                 time.sleep(min(self.channel.backoff_seconds * 2 ** (attempt - 1), self.channel.max_backoff_seconds))
         raise DeliveryError(f"{self.channel.kind} webhook failed after {attempts} attempts (last: {error})")

@@ -161,16 +161,25 @@ def check_candidate(check: FailedCheck, *, product: str, datasource: str) -> Can
 
 
 def deliver_pending(db: MetadataDB, notifier: Notifier, *, product: str, datasource: str, log=None) -> str:
-    """Post every pending alert of ``product``, one message per day; what happened, as text."""
-    sent_messages = sent_alerts = failed_alerts = 0
+    """Post every pending alert of ``product``, one message per day, oldest day first; what happened, as text.
+
+    When the channel is down (unreachable, 5xx after the retries, no URL) the remaining days
+    wait for the next tick instead of each spending the retries again: a tick must stay short.
+    """
+    sent_messages = sent_alerts = failed_alerts = waiting_alerts = 0
     errors: list[str] = []
+    channel_down = False
     for day, pending in pending_by_day(db, datasource=datasource, product=product).items():
         ids = [item.state_id for item in pending]
+        if channel_down:
+            waiting_alerts += len(ids)
+            continue
         message = AlertMessage(product=product, datasource=datasource, day=day, alerts=[item.alert for item in pending])
         try:
             notifier.send(message)
         except Exception as err:  # a delivery problem must never fail the tick: the alerts stay pending
             error = str(err) if isinstance(err, DeliveryError) else f"{type(err).__name__}: {err}"
+            channel_down = getattr(err, "channel_down", True)
             mark_failed(db, ids, error)
             failed_alerts += len(ids)
             errors.append(f"{day}: {error}")
@@ -183,6 +192,8 @@ def deliver_pending(db: MetadataDB, notifier: Notifier, *, product: str, datasou
     text = f"posted {sent_messages} message(s) with {sent_alerts} alert(s)"
     if failed_alerts:
         text += f"; {failed_alerts} alert(s) stay pending after a failed delivery ({'; '.join(errors)})"
+    if waiting_alerts:
+        text += f"; {waiting_alerts} alert(s) of later days wait for the next tick"
     return text
 
 

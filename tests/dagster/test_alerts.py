@@ -337,6 +337,21 @@ def test_a_failed_delivery_keeps_alerts_pending_and_the_next_tick_delivers_them_
     assert (state.status, state.attempts, state.last_error) == ("sent", 2, None)
 
 
+def test_while_the_channel_is_down_later_days_wait_for_the_next_tick(sqlite_harness, receiver):
+    sqlite_harness.materialize("2026-01-10", rows=[anomaly("rows.count", -6.2)])
+    sqlite_harness.materialize("2026-01-11", rows=[anomaly("rows.count", -5.0)])
+    receiver.fail_next = 2
+    result = sqlite_harness.tick()
+    assert receiver.requests == 2  # the retries of the first day only
+    assert "1 alert(s) of later days wait for the next tick" in result.skip_reason.skip_message
+    assert [(state.day.isoformat(), state.attempts) for state in sqlite_harness.states()] == [
+        ("2026-01-10", 1),
+        ("2026-01-11", 0),
+    ]
+    sqlite_harness.tick()
+    assert sorted(post["text"].splitlines()[0][-10:] for post in receiver.posts) == ["2026-01-10", "2026-01-11"]
+
+
 def test_a_transient_5xx_is_retried_within_the_tick(sqlite_harness, receiver):
     sqlite_harness.materialize(rows=[anomaly("rows.count", -6.2)])
     receiver.fail_next = 1
