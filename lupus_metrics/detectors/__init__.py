@@ -20,6 +20,7 @@ from lupus_metrics.detectors.registry import (
     rules_from_config,
 )
 from lupus_metrics.detectors.runner import DetectionResult, detect_many
+from lupus_metrics.detectors.seasonal_esd import SeasonalHybridESD
 from lupus_metrics.detectors.threshold import ThresholdDetector
 from lupus_metrics.detectors.window import WindowDetector
 
@@ -32,6 +33,7 @@ __all__ = [
     "Detector",
     "DetectorRule",
     "ProphetDetector",
+    "SeasonalHybridESD",
     "ThresholdDetector",
     "WindowDetector",
     "backtest",

@@ -25,26 +25,18 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_serial
 from lupus_metrics.detectors.base import Detector
 from lupus_metrics.detectors.change_point import ChangePointDetector
 from lupus_metrics.detectors.prophet_interval import ProphetDetector
+from lupus_metrics.detectors.seasonal_esd import SeasonalHybridESD
 from lupus_metrics.detectors.threshold import ThresholdDetector
 from lupus_metrics.detectors.window import WindowDetector
 from lupus_metrics.errors import LupusValidationError
 
-_BUILT_IN: tuple[type[Detector], ...] = (ThresholdDetector, WindowDetector, ProphetDetector, ChangePointDetector)
-
-
-def _optional_detectors() -> tuple[type[Detector], ...]:
-    # Seasonal Hybrid ESD lives in its own module, written alongside this one; register it when present.
-    try:
-        from lupus_metrics.detectors.seasonal_esd import SeasonalHybridESD
-    except ModuleNotFoundError as err:
-        if err.name != "lupus_metrics.detectors.seasonal_esd":
-            raise
-        return ()
-    return (SeasonalHybridESD,)
+_BUILT_IN: tuple[type[Detector], ...] = (
+    ThresholdDetector, WindowDetector, ProphetDetector, SeasonalHybridESD, ChangePointDetector,
+)  # fmt: skip
 
 
 #: Detector classes by their YAML ``kind``.
-DETECTORS: dict[str, type[Detector]] = {cls.kind: cls for cls in (*_BUILT_IN, *_optional_detectors())}
+DETECTORS: dict[str, type[Detector]] = {cls.kind: cls for cls in _BUILT_IN}
 
 
 def register_detector(cls: type[Detector]) -> type[Detector]:

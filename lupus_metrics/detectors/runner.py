@@ -84,8 +84,8 @@ def detect_many(
 
     ``workers``: processes for the ``process`` backend (default: CPU count; 1 runs in this process).
     ``progress``: show a progress bar (default: only on a terminal). ``spark``: the SparkSession
-    (default: the active one). A point is *evaluated* when the detector could score it; points a
-    detector cannot judge (too little history, missing values) produce no record.
+    (default: the active one). A point is *evaluated* when the detector gave it an ``expected`` value
+    or a ``score``; points it could not judge (too little history, missing values) produce no record.
     """
     parsed = rules_from_config(rules)
     if backend not in ("process", "spark"):
@@ -138,7 +138,7 @@ def _evaluate_parts(points: SeriesPoints, rules: Sequence[DetectorRule]) -> list
         applied.add(detector.kind)
         try:
             verdict = detector.detect(_as_series(points), period=rule.period)
-            keep = verdict["score"].notna().to_numpy()
+            keep = (verdict["score"].notna() | verdict["expected"].notna()).to_numpy()
             part = {column: verdict[column].to_numpy()[keep] for column in RESULT_COLUMNS}
             part["ts"] = _utc_micros(verdict.index[keep])
             part["error"] = np.full(int(keep.sum()), None, dtype=object)

@@ -62,6 +62,13 @@ def test_records_cover_every_evaluated_point_and_only_those():
     assert len(result.anomalies) == 3 * (60 - 14)
 
 
+def test_a_point_with_an_expected_value_is_recorded_even_without_a_score():
+    # S-H-ESD scores only the points its test reached, but gives every point an expected value.
+    result = detect_many(points(), [{"metrics": ["rows.count"], "detector": {"kind": "seasonal_esd"}}], workers=1)
+    assert len(result.anomalies) == 3 * 60
+    assert result.anomalies["score"].isna().any()
+
+
 def test_records_follow_the_anomaly_data_model():
     result = detect_many(points(), RULES, workers=1, run_id="run-1")
     assert tuple(result.anomalies.columns) == RECORD_COLUMNS
@@ -127,8 +134,13 @@ def test_no_matching_rule_gives_empty_results():
 
 
 @pytest.mark.spark
+@pytest.mark.slow
 def test_spark_and_process_backends_return_identical_records(spark):
-    rules = [*RULES, {"metrics": ["rows.count"], "labels": {"region": "JP"}, "detector": {"kind": "prophet"}}]
+    rules = [
+        *RULES,
+        {"metrics": ["rows.count"], "labels": {"region": "JP"}, "detector": {"kind": "prophet"}},
+        {"metrics": ["rows.count"], "labels": {"region": "US"}, "detector": {"kind": "seasonal_esd"}},
+    ]
     frame = points()
     frame = pd.concat([frame, frame.iloc[:1]], ignore_index=True)  # one failing series too
     local = detect_many(frame, rules, workers=2)

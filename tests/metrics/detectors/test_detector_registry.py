@@ -6,6 +6,7 @@ from lupus_metrics.detectors import (
     ChangePointDetector,
     DetectorRule,
     ProphetDetector,
+    SeasonalHybridESD,
     ThresholdDetector,
     WindowDetector,
     detector_config,
@@ -25,6 +26,7 @@ def test_every_built_in_detector_is_registered_by_kind():
     assert DETECTORS["window"] is WindowDetector
     assert DETECTORS["prophet"] is ProphetDetector
     assert DETECTORS["change_point"] is ChangePointDetector
+    assert DETECTORS["seasonal_esd"] is SeasonalHybridESD
 
 
 @pytest.mark.parametrize("kind", sorted(DETECTORS))
