@@ -1,0 +1,119 @@
+"""The index answers every read exactly like the Parquet store, for the same data."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import pytest
+
+from lupus_metrics.errors import LupusValidationError
+from lupus_metrics.schema import series_id
+from lupus_store import MetricStore
+from lupus_store.search import IndexedMetricStore, RetryQueue
+
+from .conftest import new_index
+from .frames import assert_same_frame
+from .sample_data import DATASOURCE, OTHER, SIBLING, days, points_of_day, write_sample
+
+JP_SERIES = series_id(DATASOURCE, "rows.count", {"region": "JP"})
+
+POINT_QUERIES = {
+    "everything": {},
+    "one metric": {"metrics": "rows.count"},
+    "several metrics": {"metrics": ["score.p95", "rows.count"]},
+    "no metric": {"metrics": []},
+    "unknown metric": {"metrics": "nope"},
+    "label filter": {"labels": {"region": "JP"}},
+    "two labels": {"labels": {"region": "JP", "k": "10"}},
+    "dotted label key": {"labels": {"model.version": "v2"}},
+    "unicode label": {"labels": {"segment": "東京 / ü"}},
+    "series ids": {"series_ids": [JP_SERIES]},
+    "date range": {"start": "2025-12-30", "end": "2026-01-02"},
+    "date-only end covers the day": {"end": date(2025, 12, 29)},
+    "microsecond bounds": {"start": "2025-12-29T06:00:00.000002Z", "end": datetime(2026, 1, 1, 6, 0, 0, 3, tzinfo=UTC)},
+    "naive start is UTC": {"start": datetime(2026, 1, 3, 6, 0, 0, 4)},
+    "metric, labels and range": {"metrics": "rows.count", "labels": {"region": "JP"}, "start": "2026-01-01"},
+    "provenance": {"provenance": True},
+}
+
+ANOMALY_QUERIES = {
+    "flagged only": {},
+    "every evaluated point": {"only_anomalies": False},
+    "flagged, one metric and label": {"metrics": "score.p95", "labels": {"region": "JP"}},
+    "all, in a range": {"only_anomalies": False, "start": "2026-01-01", "end": "2026-01-01"},
+}
+
+
+@pytest.fixture(scope="module")
+def written(search_url, backend_kind, tmp_path_factory):
+    """The sample written once through the tee store; the tests of this module only read it."""
+    root = tmp_path_factory.mktemp("parity")
+    index = new_index(search_url, backend_kind, page_size=50)  # most reads cross pages
+    store = IndexedMetricStore(MetricStore(root / "store"), index, RetryQueue(root / "queue"))
+    write_sample(store)
+    index.refresh()
+    yield store
+    index.drop()
+
+
+def two_days(store) -> None:
+    for day in days()[:2]:
+        store.write_points(DATASOURCE, points_of_day(day), day=day, writer="metrics")
+    store.index.refresh()
+
+
+@pytest.mark.parametrize("query", POINT_QUERIES.values(), ids=POINT_QUERIES.keys())
+def test_read_points_matches_the_parquet_store(written, query):
+    assert_same_frame(written.store.read_points(DATASOURCE, **query), written.read_points(DATASOURCE, **query))
+
+
+@pytest.mark.parametrize("query", ANOMALY_QUERIES.values(), ids=ANOMALY_QUERIES.keys())
+def test_read_anomalies_matches_the_parquet_store(written, query):
+    assert_same_frame(written.store.read_anomalies(DATASOURCE, **query), written.read_anomalies(DATASOURCE, **query))
+
+
+@pytest.mark.parametrize("datasource", [DATASOURCE, SIBLING, OTHER])
+def test_list_series_matches_the_parquet_store(written, datasource):
+    assert_same_frame(written.store.list_series(datasource), written.index.list_series(datasource))
+
+
+def test_a_datasource_that_does_not_exist_reads_as_the_same_empty_frames(written):
+    assert_same_frame(written.store.read_points("missing"), written.read_points("missing"))
+    assert_same_frame(written.store.read_anomalies("missing"), written.read_anomalies("missing"))
+    assert_same_frame(written.store.list_series("missing"), written.index.list_series("missing"))
+
+
+def test_the_index_lists_the_same_datasources(written):
+    assert written.index.list_datasources() == written.store.list_datasources() == sorted([DATASOURCE, SIBLING, OTHER])
+
+
+def test_a_rewrite_replaces_exactly_the_writers_rows_of_that_day(written):
+    frame = written.read_points(DATASOURCE, start="2025-12-31", end="2025-12-31", provenance=True)
+    assert set(frame["metric"]) == {"rows.count"}  # the rewrite dropped score.p95 of that day
+    assert len(written.read_points(DATASOURCE, start="2025-12-28", end="2025-12-28")) == 24  # two writers kept
+
+
+def test_an_empty_write_removes_the_writers_day_from_both(indexed_store):
+    two_days(indexed_store)
+    day = days()[1]
+    indexed_store.write_points(DATASOURCE, points_of_day(day).iloc[0:0], day=day, writer="metrics")
+    indexed_store.index.refresh()
+    assert indexed_store.read_points(DATASOURCE, start=day, end=day).empty
+    assert_same_frame(indexed_store.store.read_points(DATASOURCE), indexed_store.read_points(DATASOURCE))
+
+
+def test_compacting_the_parquet_store_keeps_the_stores_equal(indexed_store):
+    two_days(indexed_store)
+    indexed_store.compact(DATASOURCE)
+    assert_same_frame(
+        indexed_store.store.read_points(DATASOURCE, provenance=True), indexed_store.read_points(DATASOURCE, provenance=True)
+    )
+
+
+def test_bad_reads_raise_the_stores_errors(written):
+    with pytest.raises(LupusValidationError, match="end"):
+        written.read_points(DATASOURCE, start="2026-01-02", end="2026-01-01")
+    with pytest.raises(LupusValidationError, match="datasource"):
+        written.read_points("Bad Name")
+    with pytest.raises(LupusValidationError, match="labels"):
+        written.read_points(DATASOURCE, labels={"bad key": "x"})
