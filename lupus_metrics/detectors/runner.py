@@ -42,11 +42,11 @@ RECORD_COLUMNS = (
 )  # fmt: skip
 #: Columns of ``DetectionResult.errors``: one row per series and detector that failed.
 ERROR_COLUMNS = ("metric", "labels", "series_id", "detector", "params", "error")
-# What evaluate_series returns: records and errors in one frame (errors have `error` set and no ts;
-# ts is naive UTC, since tz-aware columns convert element by element),
-# because Spark's applyInPandas needs a single output schema. `rule` is the position of the rule that
-# produced the row; metric, labels, detector and params are joined on the driver, which knows them,
-# instead of being repeated on every row (building and shipping those object columns cost more than detection).
+# What evaluate_series returns. Records and errors share one frame (an error row has `error` set and
+# no ts) because Spark's applyInPandas needs a single output schema. `ts` is naive UTC: tz-aware
+# columns convert element by element. `rule` is the position of the rule that produced the row:
+# metric, labels, detector and params are joined on the driver, which knows them, rather than
+# repeated on every row (building and shipping those object columns cost more than detecting).
 _CORE_COLUMNS = ("series_id", "rule", "ts", "value", "expected", "lower", "upper", "score", "is_anomaly", "error")
 _INPUT_COLUMNS = ("metric", "labels", "ts", "value")
 _BATCHES_PER_WORKER = 8
@@ -233,7 +233,7 @@ def _evaluate_in_processes(
                 results.append(evaluate_batch(batch, rules))
                 bar.update(len(batch))
         else:
-            with ProcessPoolExecutor(max_workers=min(workers, len(batches))) as pool:
+            with ProcessPoolExecutor(max_workers=min(workers, len(batches)), initializer=_one_blas_thread) as pool:
                 pending: dict[Future[pd.DataFrame], int] = {
                     pool.submit(evaluate_batch, batch, rules): len(batch) for batch in batches
                 }
@@ -243,6 +243,13 @@ def _evaluate_in_processes(
                         results.append(future.result())
                         bar.update(pending.pop(future))
     return _concat_core(results)
+
+
+def _one_blas_thread() -> None:
+    # Each worker is one unit of parallelism: BLAS threads on top of it would oversubscribe the cores.
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
 
 
 def _batches(series: list[SeriesPoints], count: int) -> list[list[SeriesPoints]]:
