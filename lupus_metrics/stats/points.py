@@ -50,7 +50,7 @@ def group_columns(plan: ProfilePlan) -> list[str]:
 
 def label_text(value: object) -> str:
     """A group-by or top-k value as a storable label value."""
-    if value is None or (isinstance(value, float) and np.isnan(value)):
+    if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
         return NULL_LABEL
     text = _CONTROL.sub("\ufffd", str(value))
     return text if len(text) <= MAX_LABEL_VALUE_LENGTH else text[: MAX_LABEL_VALUE_LENGTH - 1] + "…"
