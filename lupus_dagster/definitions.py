@@ -1,12 +1,35 @@
-"""The Lupus code location: `workspace.yaml` loads `defs` from here.
+"""The Lupus code location: `workspace.yaml` (and `dg`) load `defs` from here.
 
-Monitored products (one folder each under `defs/products/`) add their assets, checks and
-sensors here as they land; the resources are defined once and shared.
+Products are folders under `defs/products/` (or `LUPUS_PRODUCTS_DIR`), one `defs.yaml` each;
+adding one never means editing this file. Resources are defined once and shared; environments
+differ by configuration (environment variables), not by forked definitions.
 """
+
+import os
+from pathlib import Path
 
 import dagster as dg
 
+from lupus_dagster.components.product_loader import product_definitions
 from lupus_dagster.jobs.detection_request import lupus_detection_request
-from lupus_dagster.resources.store import MetricStoreResource
+from lupus_dagster.resources.executor import executor_from_env
+from lupus_dagster.resources.shared import shared_resources
 
-defs = dg.Definitions(jobs=[lupus_detection_request], resources={"store": MetricStoreResource()})
+PRODUCTS_DIR = Path(os.environ.get("LUPUS_PRODUCTS_DIR") or Path(__file__).parent / "defs" / "products")
+
+automation = dg.AutomationConditionSensorDefinition(
+    "lupus_automation",
+    target=dg.AssetSelection.all(),
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Metrics on each product's cron, anomalies eagerly after them.",
+)
+
+defs = dg.Definitions.merge(
+    product_definitions(PRODUCTS_DIR),
+    dg.Definitions(
+        jobs=[lupus_detection_request],
+        sensors=[automation],
+        resources=shared_resources(),
+        executor=executor_from_env(),
+    ),
+)

@@ -88,3 +88,13 @@ def opensearch_node() -> Iterator[object]:
     node = OpenSearchNode().start()
     yield node
     node.stop()
+
+
+@pytest.fixture(scope="session")
+def mlflow_server() -> Iterator[object]:
+    """A real MLflow tracking server with a SQLite backend on 127.0.0.1."""
+    from services.mlflow_server import MlflowServer
+
+    server = MlflowServer().start()
+    yield server
+    server.stop()

@@ -1,0 +1,5 @@
+"""Reusable Dagster components of Lupus (instances live under lupus_dagster/defs/products/)."""
+
+from lupus_dagster.components.monitored_product import MonitoredProduct
+
+__all__ = ["MonitoredProduct"]

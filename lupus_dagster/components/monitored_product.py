@@ -1,0 +1,56 @@
+"""`MonitoredProduct`: the Dagster component behind every `defs/products/<product>/defs.yaml`.
+
+    type: lupus_dagster.components.MonitoredProduct
+    attributes:
+      product: service1_recommend
+      team: recsys
+      datasource: service1-recommend
+      ...   # see docs/products.md for every field
+
+It builds the product's metrics asset, Great Expectations check, anomalies asset, freshness
+check and alert sensor.
+"""
+
+from typing import Any
+
+import dagster as dg
+
+from lupus_dagster.assets.product_assets import build_product_assets
+from lupus_dagster.product_spec import ProductSpec
+from lupus_dagster.resources.notifier import AlertChannel
+from lupus_dagster.sensors.alerts import build_alert_sensor
+
+
+class MonitoredProduct(dg.Component):
+    """A monitored ML product: one reviewed YAML file -> partitioned metric assets, checks, anomalies, alerts.
+
+    The attributes are a :class:`ProductSpec` (plain pydantic: Dagster's Resolvable models
+    cannot hold dates, and the spec is also used without Dagster).
+    """
+
+    def __init__(self, spec: ProductSpec):
+        self.spec = spec
+
+    @classmethod
+    def get_schema(cls) -> type[ProductSpec]:
+        return ProductSpec
+
+    @classmethod
+    def load(cls, attributes: Any, context: Any) -> "MonitoredProduct":
+        data = attributes.model_dump() if hasattr(attributes, "model_dump") else attributes
+        return cls(ProductSpec.model_validate(data))
+
+    def build_defs(self, context: Any = None) -> dg.Definitions:
+        built = build_product_assets(self.spec)
+        checks = [b for b in built if _is_check(b)]
+        assets = [b for b in built if not _is_check(b)]
+        return dg.Definitions(assets=assets, asset_checks=checks, sensors=_alert_sensors(self.spec))
+
+
+def _is_check(definition: Any) -> bool:
+    return isinstance(definition, dg.AssetChecksDefinition)
+
+
+def _alert_sensors(spec: ProductSpec) -> list[dg.SensorDefinition]:
+    channel = AlertChannel(**{k: v for k, v in spec.alerts.model_dump().items() if k != "slack_webhook_env"})
+    return [build_alert_sensor(product=spec.product, datasource=spec.datasource, channel=channel)]
