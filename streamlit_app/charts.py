@@ -61,14 +61,14 @@ def detail_chart(points: pd.DataFrame, evaluated: pd.DataFrame | None = None, *,
             layers.append(
                 alt.Chart(_layer(band_rows, ["ts", "lower", "upper", SERIES], "band"))
                 .mark_area(opacity=0.15)
-                .encode(x=_X, y="lower:Q", y2="upper:Q", color=alt.Color(f"{SERIES}:N", legend=None))
+                .encode(x=_X, y="lower:Q", y2="upper:Q", color=color)
             )
         expected_rows = evaluated.dropna(subset=["expected"])
         if len(expected_rows):
             layers.append(
                 alt.Chart(_layer(expected_rows, ["ts", "expected", SERIES], "expected"))
                 .mark_line(strokeDash=[4, 3], strokeWidth=1.2, opacity=0.8)
-                .encode(x=_X, y="expected:Q", color=alt.Color(f"{SERIES}:N", legend=None))
+                .encode(x=_X, y="expected:Q", color=color)
             )
     layers.append(lines)
     if evaluated is not None and len(evaluated) and evaluated["is_anomaly"].any():

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
 from app.app_data import AppData, build
-
-REPO = Path(__file__).resolve().parents[2]
-ARTIFACTS = REPO / "test-artifacts" / "app"
+from app.browser import launch
 
 
 @pytest.fixture(scope="session")
@@ -28,3 +25,23 @@ def app_env(app_data: AppData, monkeypatch: pytest.MonkeyPatch) -> Iterator[AppD
     monkeypatch.delenv("LUPUS_METADATA_URL", raising=False)
     monkeypatch.setenv("LUPUS_UI_TODAY", (app_data.end + timedelta(days=1)).isoformat())
     yield app_data
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    """One headless Debian Chromium for the browser tests."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = launch(playwright)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser) -> Iterator[object]:
+    """A fresh browser context (no cookies, UTC) and page per test."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, timezone_id="UTC")
+    context.set_default_timeout(30_000)
+    yield context.new_page()
+    context.close()

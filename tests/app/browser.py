@@ -1,0 +1,144 @@
+"""Real-browser helpers: a `streamlit run` server on a free port, Debian's Chromium, the charts' Vega data.
+
+The chart data is read from the live Vega view: Streamlit keeps the view created by
+vega-embed in React state, so the script walks from the ``.vega-embed`` element's React
+fiber up to the hook holding the view and reads every dataset that carries the ``layer``
+field the chart builders add (series, band, expected, anomaly). That asserts on what the
+browser rendered, not on pixels.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from services.ports import free_port, wait_for_port
+
+REPO = Path(__file__).resolve().parents[2]
+APP = REPO / "streamlit_app" / "app.py"
+ARTIFACTS = REPO / "test-artifacts" / "app"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+    "--disable-sync", "--no-first-run",
+]  # fmt: skip
+
+VEGA_LAYERS_JS = """() => {
+  const views = [];
+  for (const el of document.querySelectorAll('.vega-embed')) {
+    const key = Object.keys(el).find(k => k.startsWith('__reactFiber'));
+    let fiber = key ? el[key] : null, view = null;
+    for (let depth = 0; fiber && depth < 40 && !view; depth++, fiber = fiber.return) {
+      for (let hook = fiber.memoizedState, h = 0; hook && h < 60 && !view; hook = hook.next, h++) {
+        for (const c of [hook.memoizedState, hook.memoizedState && hook.memoizedState.current]) {
+          if (c && typeof c === 'object' && typeof c.data === 'function' && typeof c.getState === 'function') view = c;
+        }
+      }
+    }
+    if (!view) { views.push(null); continue; }
+    const layers = {};
+    for (const name of Object.keys(view._runtime.data)) {
+      let rows; try { rows = view.data(name); } catch (e) { continue; }
+      if (!rows.length || !('layer' in rows[0])) continue;
+      const layer = rows[0].layer;
+      if (!layers[layer] || layers[layer].length < rows.length) {
+        layers[layer] = rows.map(r => ({series: r.label_text, ts: +r.ts, value: r.value, expected: r.expected,
+                                        lower: r.lower, upper: r.upper, detector: r.detector}));
+      }
+    }
+    views.push(layers);
+  }
+  return views;
+}"""
+
+
+class StreamlitServer:
+    """`streamlit run streamlit_app/app.py` on 127.0.0.1 and a free port, with its own environment."""
+
+    def __init__(self, env: dict[str, str], *, cwd: Path, log: Path):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._env = {**os.environ, **env}
+        self._cwd = cwd
+        self._log = log
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> StreamlitServer:
+        command = [
+            sys.executable, "-m", "streamlit", "run", str(APP), "--server.port", str(self.port),
+            "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false", "--client.toolbarMode", "minimal",
+            "--server.fileWatcherType", "none",
+        ]  # fmt: skip
+        self._log.parent.mkdir(parents=True, exist_ok=True)
+        out = self._log.open("wb")
+        self._proc = subprocess.Popen(command, cwd=self._cwd, env=self._env, stdout=out, stderr=subprocess.STDOUT)
+        wait_for_port(self.port, timeout=60, what="streamlit")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # the port opens before the app is ready to serve
+            try:
+                with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2) as response:
+                    if response.status == 200:
+                        return self
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError(f"streamlit did not become healthy; see {self._log}")
+
+    def stop(self) -> None:
+        if self._proc is None:
+            return
+        self._proc.send_signal(signal.SIGTERM)
+        try:
+            self._proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+
+
+def shot(page: Any, name: str) -> None:
+    """A full-page screenshot saved as a test artifact (test-artifacts/app/<name>.png)."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def launch(playwright: Any) -> Any:
+    """Headless Debian Chromium (never a downloaded browser)."""
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+
+
+def sign_in(page: Any, username: str, password: str) -> None:
+    """Fill the local sign-in form shown on any page when signed out."""
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password", exact=True).fill(password)
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    page.get_by_text(f"Signed in as {username}").wait_for(timeout=30_000)
+
+
+def chart_layers(
+    page: Any, *, index: int = 0, timeout: float = 30.0, want: str = "series", series: set[str] | None = None
+) -> dict[str, list[dict]]:
+    """The rendered datasets of the ``index``-th chart, by layer.
+
+    Waits until the ``want`` layer has rows and, with ``series``, until the lines drawn are
+    exactly those series (a rerun replaces the chart a moment after the URL changes).
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        views = page.evaluate(VEGA_LAYERS_JS)
+        layers = views[index] if len(views) > index else None
+        if layers and layers.get(want) and (series is None or {r["series"] for r in layers["series"]} == series):
+            return layers
+        if time.monotonic() > deadline:
+            raise AssertionError(f"chart {index} did not render a {want!r} layer within {timeout} s: {views!r:.300}")
+        time.sleep(0.2)
+
+
+def wait_idle(page: Any, timeout: float = 30.0) -> None:
+    """Wait until Streamlit finished the current script run (its status widget disappears)."""
+    page.wait_for_timeout(300)
+    page.locator('[data-testid="stStatusWidget"]').wait_for(state="detached", timeout=timeout * 1000)
