@@ -23,6 +23,8 @@ public class LupusOpenSearchNode {
             settings.put("http.port", httpPort);
             settings.put("transport.port", transportPort);
             settings.put("discovery.type", "single-node");
+            // The runner's default roles leave out ingest; the fault tests reject documents with a pipeline.
+            settings.putList("node.roles", "cluster_manager", "data", "ingest");
             // Shared CI disks can be nearly full; the watermarks would block writes.
             settings.put("cluster.routing.allocation.disk.threshold_enabled", "false");
         });
