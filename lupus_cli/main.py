@@ -24,30 +24,38 @@ app.add_typer(serve_app, name="serve")
 
 
 @app.command()
-def demo(days: Annotated[int, typer.Option(help="How many days of history to write.")] = 90) -> None:
-    """Write a synthetic datasource's history into the store under LUPUS_HOME and say where it is."""
-    from lupus_cli.demo import run_demo
+def demo(
+    days: Annotated[int, typer.Option(help="How many days of history to generate and backfill.")] = 90,
+    serve: Annotated[bool, typer.Option(help="Start the Dagster UI (and the app) afterwards.")] = True,
+    today: Annotated[str | None, typer.Option(help="Pretend today is this date (YYYY-MM-DD).")] = None,
+) -> None:
+    """Run the whole pipeline on three synthetic products under LUPUS_HOME, then serve the UIs."""
+    from datetime import date
 
-    store = MetricStore(store_root())
-    result = run_demo(store, MetadataDB(), days=days)
-    typer.echo(f"Lupus home:       {lupus_home()}")
-    typer.echo(f"Metric store:     {result.store_root}")
-    typer.echo(f"Metadata DB:      {result.metadata_url}")
-    typer.echo(
-        f"Datasource:       {result.datasource}: {result.series} series, {result.points:,} points, "
-        f"{result.first_day} .. {result.last_day}"
-    )
-    typer.echo(f"Injected incident: {result.incident_day} (upstream table half-empty: rows.count halves, null rate 0.3)")
-    frame = store.read_points(result.datasource, metrics="rows.count", labels={"region": "JP"},
-                              start=result.incident_day - timedelta(days=3), end=result.incident_day + timedelta(days=3))  # fmt: skip
-    typer.echo("\nrows.count{region=JP} around the incident:")
-    for ts, value in zip(frame["ts"], frame["value"], strict=True):
-        marker = "   <- incident" if ts.date() == result.incident_day else ""
-        typer.echo(f"  {ts.date()}  {value:>10,.0f}{marker}")
-    typer.echo(
-        "\nLook at it: `lupus store series demo-recommend`, or in Python:\n"
-        f"  MetricStore({result.store_root!r}).read_points({result.datasource!r}, metrics='rows.count')"
-    )
+    from lupus_dagster.demo.run import run_pipeline_demo
+
+    summary = run_pipeline_demo(lupus_home(), days=days, today=date.fromisoformat(today) if today else None,
+                                say=typer.echo)  # fmt: skip
+    typer.echo(f"\nDone in {summary.seconds:.0f} s. Lupus home: {summary.home}")
+    typer.echo(f"Metric store:  {store_root()}")
+    for path in summary.alert_files:
+        lines = path.read_text().splitlines()
+        typer.echo(f"Alerts:        {path} ({len(lines)} messages)")
+        for line in lines:
+            message = json.loads(line)
+            typer.echo(f"  {message.get('product')} {message.get('day')}: "
+                       + "; ".join(_alert_line(a) for a in message.get("alerts", [])[:3]))  # fmt: skip
+    if serve:
+        from lupus_cli.serve import serve_demo
+
+        serve_demo(summary.home)
+
+
+def _alert_line(alert: dict) -> str:
+    labels = ",".join(f"{k}={v}" for k, v in sorted((alert.get("labels") or {}).items()))
+    what = alert.get("metric") or alert.get("check") or alert.get("kind")
+    value = alert.get("value")
+    return f"{what}{{{labels}}}" + (f" = {value:.4g}" if isinstance(value, (int, float)) else "")
 
 
 @store_app.command("ls")

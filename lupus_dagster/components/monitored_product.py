@@ -11,6 +11,7 @@ It builds the product's metrics asset, Great Expectations check, anomalies asset
 check and alert sensor.
 """
 
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -19,6 +20,7 @@ from lupus_dagster.assets.product_assets import build_product_assets
 from lupus_dagster.product_spec import ProductSpec
 from lupus_dagster.resources.notifier import AlertChannel
 from lupus_dagster.sensors.alerts import build_alert_sensor
+from lupus_store.config import lupus_home
 
 
 class MonitoredProduct(dg.Component):
@@ -52,5 +54,8 @@ def _is_check(definition: Any) -> bool:
 
 
 def _alert_sensors(spec: ProductSpec) -> list[dg.SensorDefinition]:
-    channel = AlertChannel(**{k: v for k, v in spec.alerts.model_dump().items() if k != "slack_webhook_env"})
+    settings = {k: v for k, v in spec.alerts.model_dump().items() if k != "slack_webhook_env"}
+    if settings.get("path") and not Path(settings["path"]).is_absolute():
+        settings["path"] = str(lupus_home() / settings["path"])  # relative alert files live in LUPUS_HOME
+    channel = AlertChannel(**settings)
     return [build_alert_sensor(product=spec.product, datasource=spec.datasource, channel=channel)]

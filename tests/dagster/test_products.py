@@ -6,9 +6,15 @@ import dagster as dg
 import pytest
 import yaml
 
-from lupus_dagster.components.product_loader import ProductSpecError, product_definitions, read_product
+from lupus_dagster.components.product_loader import ProductSpecError, read_product
+from lupus_dagster.components.product_loader import product_definitions as products_only
+from lupus_dagster.resources.shared import shared_resources
 
 PRODUCTS = Path(__file__).resolve().parents[2] / "lupus_dagster" / "defs" / "products"
+
+
+def product_definitions(root: Path) -> dg.Definitions:
+    return dg.Definitions.merge(products_only(root), dg.Definitions(resources=shared_resources()))
 
 
 def write_product(root: Path, folder: str, attributes: dict) -> Path:

@@ -1,0 +1,77 @@
+"""`dagster dev` on the real workspace, headless: the asset graph and a run through GraphQL, then a clean stop."""
+
+import json
+import os
+import time
+import urllib.request
+
+import pytest
+
+from lupus_cli.serve import start_dagster_dev, stop, wait_for_http
+
+pytestmark = pytest.mark.slow
+
+ASSETS = "{ assetNodes { assetKey { path } groupName } }"
+LAUNCH = """
+mutation($params: ExecutionParams!) {
+  launchRun(executionParams: $params) { __typename ... on LaunchRunSuccess { run { runId } }
+    ... on PythonError { message } ... on RunConfigValidationInvalid { errors { message } } }
+}"""
+RUN = "query($id: ID!) { runOrError(runId: $id) { __typename ... on Run { status jobName } } }"
+
+
+def graphql(port: int, query: str, variables: dict | None = None) -> dict:
+    body = json.dumps({"query": query, "variables": variables or {}}).encode()
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/graphql", body, {"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=60) as response:
+        payload = json.load(response)
+    assert "errors" not in payload, payload
+    return payload["data"]
+
+
+def test_dagster_dev_serves_the_asset_graph_and_runs_a_job(tmp_path, monkeypatch):
+    from services.ports import free_port
+
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster"))
+    monkeypatch.setenv("LUPUS_HOME", str(tmp_path / "home"))
+    (tmp_path / "dagster").mkdir()
+    port = free_port()
+    process = start_dagster_dev(tmp_path, port=port)
+    try:
+        wait_for_http(f"http://127.0.0.1:{port}/server_info", timeout=600)
+        nodes = graphql(port, ASSETS)["assetNodes"]
+        keys = {tuple(n["assetKey"]["path"]) for n in nodes}
+        assert {("recommend", "metrics"), ("recommend", "anomalies"), ("demand_forecaster", "metrics")} <= keys
+        params = {
+            "selector": {"repositoryLocationName": "lupus_dagster.definitions", "repositoryName": "__repository__",
+                         "jobName": "lupus_detection_request"},
+            "runConfigData": {"ops": {"detection_request": {"config": {
+                "datasource": "recommend", "start": "2026-01-01", "end": "2026-01-02", "rules_json": "[]"}}}},
+        }  # fmt: skip
+        launched = graphql(port, LAUNCH, {"params": params})["launchRun"]
+        assert launched["__typename"] == "LaunchRunSuccess", launched
+        run_id = launched["run"]["runId"]
+        deadline = time.monotonic() + 300
+        status = None
+        while time.monotonic() < deadline:
+            run = graphql(port, RUN, {"id": run_id})["runOrError"]
+            status = run["status"]
+            if status in ("SUCCESS", "FAILURE", "CANCELED"):
+                break
+            time.sleep(2)
+        assert status == "SUCCESS" and run["jobName"] == "lupus_detection_request"
+    finally:
+        stop(process)
+    assert process.returncode is not None
+    with pytest.raises(OSError):
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=3)
+    assert not [p for p in os.listdir("/proc") if p.isdigit() and _is_child_of(int(p), process.pid)]
+
+
+def _is_child_of(pid: int, parent: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+        return int(fields[2]) == parent  # ppid
+    except (OSError, IndexError, ValueError):
+        return False

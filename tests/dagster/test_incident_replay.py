@@ -1,0 +1,81 @@
+"""Incident replay: the demo pipeline, end to end through Dagster, alerts on each incident's first day only.
+
+Runs `lupus demo --no-serve` (generate, backfill every partition, detect, evaluate the alert
+sensors) in its own process and reads the alert files the products' file channels wrote.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from collections import defaultdict
+from datetime import date, timedelta
+
+import pytest
+
+from lupus_dagster.demo.generate import DemoCalendar
+
+pytestmark = pytest.mark.slow
+DAYS, TODAY = 70, date(2026, 6, 1)
+
+
+@pytest.fixture(scope="module")
+def replay(tmp_path_factory):
+    home = tmp_path_factory.mktemp("demo-home")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LUPUS_", "DAGSTER_"))}
+    env["LUPUS_HOME"] = str(home)
+    result = subprocess.run(
+        [sys.executable, "-c", "from lupus_cli.main import app; app()", "demo", "--no-serve",
+         "--days", str(DAYS), "--today", TODAY.isoformat()],
+        env=env, capture_output=True, text=True, timeout=3000,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-4000:]
+    alerts: dict[str, dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
+    for path in (home / "alerts").glob("*.jsonl"):
+        for line in path.read_text().splitlines():
+            message = json.loads(line)
+            alerts[message["product"]][message["day"]].extend(message["alerts"])
+    return result.stdout, alerts, DemoCalendar.ending(TODAY - timedelta(days=1), DAYS)
+
+
+def test_the_demo_says_where_everything_is(replay):
+    stdout, _, _ = replay
+    assert "Metric store:" in stdout and "Alerts:" in stdout
+
+
+def test_the_broken_jp_feature_alerts_on_its_first_day(replay):
+    _, alerts, calendar = replay
+    day = calendar.recommend_incident.isoformat()
+    assert any(a.get("metric", "").startswith("ranking.") and (a.get("labels") or {}).get("region") == "JP"
+               for a in alerts["recommend"][day])  # fmt: skip
+
+
+def test_the_model_release_alerts_on_its_first_day(replay):
+    _, alerts, calendar = replay
+    day = calendar.classifier_release.isoformat()
+    assert any(a.get("metric") == "churn.rate" for a in alerts["attribute_classifier"][day])
+
+
+def test_the_half_empty_upstream_table_alerts_on_its_first_day(replay):
+    _, alerts, calendar = replay
+    day = calendar.forecaster_incident.isoformat()
+    assert alerts["demand_forecaster"][day], "expected the failed validation check to alert"
+    assert any("rows.count" in json.dumps(a) for a in alerts["demand_forecaster"][day])
+
+
+def test_a_clean_stretch_of_thirty_days_raises_no_alert(replay):
+    _, alerts, calendar = replay
+    clean = {(calendar.first + timedelta(days=n)).isoformat() for n in range(14, 44)}
+    assert calendar.recommend_incident.isoformat() not in clean
+    noisy = {product: sorted(set(days) & clean) for product, days in alerts.items() if set(days) & clean}
+    assert noisy == {}
+
+
+def test_each_incident_alerts_only_once_per_product(replay):
+    _, alerts, calendar = replay
+    incident_days = {
+        "recommend": calendar.recommend_incident, "attribute_classifier": calendar.classifier_release,
+        "demand_forecaster": calendar.forecaster_incident,
+    }  # fmt: skip
+    for product, days in alerts.items():
+        assert set(days) == {incident_days[product].isoformat()}, (product, sorted(days))
