@@ -37,6 +37,7 @@ class SearchBackend(Protocol):
 
     name: str
     labels_type: str
+    url: str
 
     def request(
         self, method: str, path: str, *, body: Any = None, params: Mapping[str, Any] | None = None, ndjson: bool = False
@@ -54,6 +55,7 @@ class OpenSearchBackend:
     def __init__(self, url: str, *, timeout: float = 30.0, **client_options: Any):
         from opensearchpy import OpenSearch
 
+        self.url = url
         # Retries are the core's job (bulk item retries, the durable queue), not the client's.
         self.client = OpenSearch(hosts=[url], timeout=timeout, max_retries=0, retry_on_timeout=False, **client_options)
 
@@ -82,6 +84,7 @@ class ElasticsearchBackend:
     def __init__(self, url: str, *, timeout: float = 30.0, **client_options: Any):
         from elasticsearch import Elasticsearch
 
+        self.url = url
         self.client = Elasticsearch(url, request_timeout=timeout, max_retries=0, retry_on_timeout=False, **client_options)
 
     def request(
