@@ -41,8 +41,8 @@ class ChangePointDetector(Detector):
     """Marks the first point of each new regime; ``expected`` is the fitted regime (mean or line).
 
     ``lower``/``upper`` are NaN (no band). ``score`` is 0 except on change points, where it is the
-    signed gap between the new regime and the old one extrapolated, averaged over the new regime's
-    first ``min_size`` points, in noise standard deviations.
+    signed gap between the new regime and the old one extrapolated, averaged over the new regime,
+    in noise standard deviations.
     """
 
     kind: ClassVar[str] = "change_point"
