@@ -138,8 +138,8 @@ class TokenCreate(BaseModel):
 
     name: str = Field(min_length=1, max_length=100)
     scopes: list[Scope] = Field(min_length=1)
-    team: str | None = Field(default=None, max_length=100)
-    datasource: str | None = Field(default=None, max_length=63)
+    team: str | None = Field(default=None, min_length=1, max_length=100)
+    datasource: str | None = Field(default=None, min_length=1, max_length=63)
     expires_at: datetime | None = None
 
 

@@ -43,8 +43,16 @@ class PointBatch(BaseModel):
 _BATCH = TypeAdapter(PointBatch)
 
 
+# Timestamps outside these years are typos (and outside what the store's nanosecond reads can hold).
+TS_YEARS = (1900, 2199)
+
+
 def frame_from_models(points: list[MetricPoint]) -> pd.DataFrame:
     """The points of a validated JSON batch as a frame (``metric, labels, ts, value``)."""
+    for row, point in enumerate(points):
+        if not TS_YEARS[0] <= point.ts.year <= TS_YEARS[1]:
+            raise LupusValidationError("ts", f"must lie in the years {TS_YEARS[0]}-{TS_YEARS[1]}", row=row,
+                                       value=point.ts.isoformat())
     return pd.DataFrame(
         {
             "metric": [p.metric for p in points],
@@ -89,12 +97,26 @@ def _frame_from_table(table: pa.Table) -> pd.DataFrame:
     missing = [c for c in ("metric", "ts", "value") if c not in table.column_names]
     if missing:
         raise LupusValidationError(missing[0], "required column is missing")
+    try:
+        return _columns(table)
+    except (pa.ArrowException, ValueError, TypeError, OverflowError) as err:
+        if isinstance(err, LupusValidationError):
+            raise
+        raise LupusValidationError("body", f"columns cannot be read as points: {err}") from None
+
+
+def _columns(table: pa.Table) -> pd.DataFrame:
     frame = pd.DataFrame({"metric": table.column("metric").to_pylist()})
     if "labels" in table.column_names:
         frame["labels"] = [_labels(v, row) for row, v in enumerate(table.column("labels").to_pylist())]
     else:
         frame["labels"] = [{} for _ in range(len(frame))]
-    frame["ts"] = table.column("ts").to_pandas()
+    ts = pd.to_datetime(table.column("ts").to_pandas(), utc=True)
+    outside = ((ts.dt.year < TS_YEARS[0]) | (ts.dt.year > TS_YEARS[1])).to_numpy()
+    if outside.any():
+        row = int(outside.argmax())
+        raise LupusValidationError("ts", f"must lie in the years {TS_YEARS[0]}-{TS_YEARS[1]}", row=row, value=str(ts[row]))
+    frame["ts"] = ts
     frame["value"] = table.column("value").to_pandas()
     return frame
 

@@ -44,6 +44,9 @@ def create_token(
     principal: Annotated[Principal, Depends(require_admin)],
     state: Annotated[ApiState, Depends(api_state)],
 ) -> TokenCreated:
+    if body.team is None and body.datasource is None and set(body.scopes) != {"admin"}:
+        raise ProblemError(422, "a token bound to no team or datasource must have exactly the admin scope",
+                           field="scopes")
     with state.db.session() as session:
         team = session.scalar(select(Team).where(Team.name == body.team)) if body.team else None
         ds = session.scalar(select(Datasource).where(Datasource.name == body.datasource)) if body.datasource else None

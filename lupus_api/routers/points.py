@@ -35,6 +35,10 @@ ERRORS = {
 }
 
 
+def _invalid(err: LupusValidationError) -> ProblemError:
+    return ProblemError(422, str(err), field=from_validation_error(err, prefix="points").where.field, row=err.row)
+
+
 def _accept(state: ApiState, access: DatasourceAccess, frame: pd.DataFrame, body: bytes, fmt: str,
             key: str | None, request: Request) -> BatchAccepted:
     ds = access.datasource.name
@@ -43,8 +47,7 @@ def _accept(state: ApiState, access: DatasourceAccess, frame: pd.DataFrame, body
     try:
         normalized = normalize_points(frame, ds)
     except LupusValidationError as err:
-        raise ProblemError(422, str(err), field=from_validation_error(err, prefix="points").where.field,
-                           row=err.row) from None
+        raise _invalid(err) from None
     digest = payload_digest(body)
     try:
         staged = state.ingestor.existing(ds, key, digest) if key else None
@@ -70,7 +73,10 @@ async def push_points(
     idempotency_key: IdempotencyKey = None,
 ) -> BatchAccepted:
     body = await request.body()
-    frame = frame_from_models(batch.points)
+    try:
+        frame = frame_from_models(batch.points)
+    except LupusValidationError as err:
+        raise _invalid(err) from None
     return await run_in_threadpool(_accept, state, access, frame, body, "json", idempotency_key, request)
 
 
@@ -99,7 +105,7 @@ async def upload_points(
         try:
             frame = parse_batch(body, fmt)
         except LupusValidationError as err:
-            raise ProblemError(422, str(err), field=err.where, row=err.row) from None
+            raise _invalid(err) from None
         return _accept(state, access, frame, body, fmt, idempotency_key, request)
 
     return await run_in_threadpool(parse_and_accept)

@@ -12,17 +12,17 @@ import pytest
 from api.live_server import ApiServer, seed
 
 
-@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+@pytest.fixture(scope="session", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def module_metadata_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
-    """Like ``metadata_url`` but shared by a module's tests (one server per module and backend)."""
+    """Like ``metadata_url`` but shared by the API tests (one server per backend)."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path_factory.mktemp('meta') / 'metadata.db'}"
     return request.getfixturevalue("postgres_server").create_database()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def live(module_metadata_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApi]:
-    """A running API server with the seeded tokens, shared by the tests of a module."""
+    """A running API server with the seeded tokens, shared by the API tests (each uses its own metrics)."""
     tokens = seed(module_metadata_url)
     server = ApiServer(tmp_path_factory.mktemp("home"), module_metadata_url).start()
     yield LiveApi(server, tokens)
