@@ -13,7 +13,7 @@ import pandas as pd
 
 from lupus_dagster.assets.mlflow_metrics import build_mlflow_asset
 from lupus_dagster.assets.product_points import compute_day_points
-from lupus_dagster.assets.sources import SourceMissing, load_source
+from lupus_dagster.assets.sources import SourceMissingError, load_source
 from lupus_dagster.assets.validation import validate_day
 from lupus_dagster.product_spec import EvaluationTask, ProductSpec
 from lupus_store.detection import detect_and_store
@@ -68,7 +68,7 @@ def build_product_assets(spec: ProductSpec) -> list[Any]:
         spark = _spark(context) if "pyspark" in needs else None
         try:
             frame = load_source(spec.source, day, spark=spark)
-        except SourceMissing as err:
+        except SourceMissingError as err:
             # Fail the partition loudly: an empty metrics file would look like a fine day.
             raise dg.Failure(description=f"{spec.product} {day}: source missing: {err}") from err
         result = compute_day_points(
@@ -179,7 +179,7 @@ def _spark(context: dg.AssetExecutionContext) -> Any:
 def _optional(spec: ProductSpec, day: date, spark: Any) -> Any:
     try:
         return load_source(spec.source, day, spark=spark)
-    except SourceMissing:
+    except SourceMissingError:
         return None
 
 
@@ -193,7 +193,7 @@ def _relevance(task: EvaluationTask, day: date) -> pd.DataFrame:
     relevance = task.ranking.relevance
     try:
         frame = load_source(relevance.source, day)
-    except SourceMissing as err:
+    except SourceMissingError as err:
         raise dg.Failure(description=f"ranking relevance source missing: {err}") from err
     columns = {"user": "user", "item": "item", "relevance": "relevance", **relevance.columns}
     return frame[[columns["user"], columns["item"], columns["relevance"]]].set_axis(

@@ -15,7 +15,7 @@ from lupus_dagster.product_spec import SourceSpec
 from lupus_store.config import lupus_home
 
 
-class SourceMissing(Exception):
+class SourceMissingError(Exception):
     """The day's source data does not exist (yet): the partition fails instead of storing an empty day."""
 
 
@@ -37,13 +37,13 @@ def resolve_pattern(pattern: str, day: date) -> str:
 def load_source(source: SourceSpec, day: date, *, spark: Any = None) -> Any:
     """The day's rows as a pandas DataFrame (a Spark DataFrame for ``spark_table``).
 
-    Raises :class:`SourceMissing` naming what was looked for when there is nothing for the day.
+    Raises :class:`SourceMissingError` naming what was looked for when there is nothing for the day.
     """
     if source.parquet or source.csv:
         pattern = resolve_pattern(source.parquet or source.csv or "", day)
         files = sorted(glob.glob(pattern))
         if not files:
-            raise SourceMissing(f"no file matches {pattern} for partition {day.isoformat()}")
+            raise SourceMissingError(f"no file matches {pattern} for partition {day.isoformat()}")
         read = pd.read_parquet if source.parquet else pd.read_csv
         return pd.concat([read(f) for f in files], ignore_index=True)
     if source.sql:
@@ -51,7 +51,7 @@ def load_source(source: SourceSpec, day: date, *, spark: Any = None) -> Any:
 
         url = os.environ.get(source.sql_url_env or "")
         if not url:
-            raise SourceMissing(f"environment variable {source.sql_url_env} (the source database URL) is not set")
+            raise SourceMissingError(f"environment variable {source.sql_url_env} (the source database URL) is not set")
         engine = create_engine(url)
         try:
             with engine.connect() as connection:
@@ -62,11 +62,11 @@ def load_source(source: SourceSpec, day: date, *, spark: Any = None) -> Any:
         module_name, _, function = (source.python or "").partition(":")
         frame = getattr(importlib.import_module(module_name), function)(day)
         if frame is None:
-            raise SourceMissing(f"{source.python} returned nothing for partition {day.isoformat()}")
+            raise SourceMissingError(f"{source.python} returned nothing for partition {day.isoformat()}")
         return frame
     if spark is None:
-        raise SourceMissing("spark_table sources need the Spark resource (pyspark)")
-    from pyspark.sql import functions as F
+        raise SourceMissingError("spark_table sources need the Spark resource (pyspark)")
+    from pyspark.sql import functions
 
     table = spark.table(source.spark_table)
-    return table.where(F.col(source.spark_date_column) == F.lit(day.isoformat()).cast("date"))
+    return table.where(functions.col(source.spark_date_column) == functions.lit(day.isoformat()).cast("date"))

@@ -18,8 +18,8 @@ import yaml
 from pydantic import ValidationError
 
 from lupus_dagster.components.monitored_product import MonitoredProduct
-from lupus_dagster.product_spec import ProductSpec
 from lupus_dagster.components.spec_columns import check_columns_against_source
+from lupus_dagster.product_spec import ProductSpec
 
 COMPONENT_TYPE = "lupus_dagster.components.MonitoredProduct"
 

@@ -70,7 +70,9 @@ def backfill_product(
 
 def _node_name(result: dg.ExecuteInProcessResult, spec: ProductSpec) -> str | None:
     for event in result.all_events:
-        if event.event_type_value == "ASSET_MATERIALIZATION":
-            if event.event_specific_data.materialization.asset_key == anomalies_key(spec):
-                return event.node_name
+        if (
+            event.event_type_value == "ASSET_MATERIALIZATION"
+            and event.event_specific_data.materialization.asset_key == anomalies_key(spec)
+        ):
+            return event.node_name
     return None

@@ -43,7 +43,7 @@ def test_dagster_dev_serves_the_asset_graph_and_runs_a_job(tmp_path, monkeypatch
         keys = {tuple(n["assetKey"]["path"]) for n in nodes}
         assert {("recommend", "metrics"), ("recommend", "anomalies"), ("demand_forecaster", "metrics")} <= keys
         params = {
-            "selector": {"repositoryLocationName": "lupus_dagster.definitions", "repositoryName": "__repository__",
+            "selector": {"repositoryLocationName": "lupus", "repositoryName": "__repository__",
                          "jobName": "lupus_detection_request"},
             "runConfigData": {"ops": {"detection_request": {"config": {
                 "datasource": "recommend", "start": "2026-01-01", "end": "2026-01-02", "rules_json": "[]"}}}},
@@ -65,13 +65,15 @@ def test_dagster_dev_serves_the_asset_graph_and_runs_a_job(tmp_path, monkeypatch
     assert process.returncode is not None
     with pytest.raises(OSError):
         urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=3)
-    assert not [p for p in os.listdir("/proc") if p.isdigit() and _is_child_of(int(p), process.pid)]
+    assert _group_gone(process.pid), "dagster dev left processes behind"
 
 
-def _is_child_of(pid: int, parent: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            fields = handle.read().rsplit(")", 1)[1].split()
-        return int(fields[2]) == parent  # ppid
-    except (OSError, IndexError, ValueError):
-        return False
+def _group_gone(group: int, timeout: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(group, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.5)
+    return False

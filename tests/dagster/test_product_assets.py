@@ -87,7 +87,7 @@ def test_detection_runs_after_a_passing_check(product):
 
 
 def test_a_missing_source_fails_the_partition_and_writes_nothing(product):
-    spec, store, tmp_path = product
+    spec, store, _ = product
     day = START + timedelta(days=10)
     result = run_day(spec, store, day)
     assert not result.success

@@ -1,5 +1,6 @@
 """Product YAML -> asset graph: the demo products load; broken files are reported by file, field and reason."""
 
+import json
 from pathlib import Path
 
 import dagster as dg
@@ -61,7 +62,8 @@ def test_owners_kinds_and_pod_resources_come_from_the_spec(tmp_path):
     assert {"duckdb", "parquet"} <= set(metrics.kinds)
     assert metrics.partitions_def.timezone == "Asia/Tokyo"
     assets_def = product_definitions(tmp_path).get_assets_def(dg.AssetKey(["shop", "metrics"]))
-    resources = assets_def.op.tags["dagster-k8s/config"]["container_config"]["resources"]
+    config = assets_def.op.tags["dagster-k8s/config"]
+    resources = (json.loads(config) if isinstance(config, str) else config)["container_config"]["resources"]
     assert resources["requests"] == {"cpu": "2", "memory": "8Gi"}
 
 
