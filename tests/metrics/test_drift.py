@@ -161,3 +161,11 @@ def test_drift_points_leave_out_undefined_scores_instead_of_nan() -> None:
     points = drift_points(ref, cur, methods=["wasserstein", "wasserstein_norm"], ts=TS)
     assert set(points["metric"]) == {"drift.wasserstein"}
     assert not points["value"].isna().any()
+
+
+def test_drift_points_without_pvalues_keep_the_statistics_only() -> None:
+    ref = pd.DataFrame({"v": np.arange(50.0)})
+    cur = pd.DataFrame({"v": np.arange(50.0) + 5})
+    points = drift_points(ref, cur, methods=["ks", "chi2"], pvalues=False, ts=TS)
+    assert set(points["metric"]) == {"drift.ks", "drift.chi2"}
+    assert points.set_index("metric").loc["drift.ks", "value"] == pytest.approx(stats.ks_2samp(ref["v"], cur["v"]).statistic)
