@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-APP = Path(__file__).resolve().parents[1] / "streamlit_app" / "app.py"
+APP = Path(__file__).resolve().parents[1] / "streamlit_app" / "Home.py"
 
 user_app = typer.Typer(help="Local accounts of the app (passwords stored as scrypt hashes).", no_args_is_help=True)
 team_app = typer.Typer(help="Teams: own datasources, group users.", no_args_is_help=True)

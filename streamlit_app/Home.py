@@ -1,10 +1,12 @@
-"""Entry point of the Lupus app (`lupus serve ui` runs `streamlit run streamlit_app/app.py`).
+"""Entry point of the Lupus app (`lupus serve ui` and `make demo` run `streamlit run streamlit_app/Home.py`).
 
 Routes to the pages with ``st.navigation`` so that every page has a stable URL path
 (``/chart`` is the deep-link target of alerts). Nobody sees a page before signing in; the
 sign-in form renders in place, so a deep link opened while signed out shows the linked
 chart right after signing in.
 """
+
+# ruff: noqa: N999  - the entry file is Home.py: `lupus demo` (lupus_cli/serve.py) starts this path
 
 from __future__ import annotations
 

@@ -15,6 +15,9 @@ SERIES = "label_text"
 SERIES_PICK = "series_pick"
 ANOMALY_PICK = "anomaly_pick"
 ANOMALY_COLOR = "#d62728"
+# Above this many series, 2 x N overlapping bands are unreadable and triple the data the
+# browser draws; the page asks to narrow the label filters instead.
+BAND_SERIES_LIMIT = 10
 
 _X = alt.X("ts:T", title=None, scale=alt.Scale(type="utc"), axis=alt.Axis(format="%Y-%m-%d", labelOverlap=True))
 
@@ -55,7 +58,7 @@ def detail_chart(points: pd.DataFrame, evaluated: pd.DataFrame | None = None, *,
         .add_params(pick)
     )
     layers: list[alt.Chart] = []
-    if evaluated is not None and len(evaluated):
+    if evaluated is not None and len(evaluated) and shows_band(points):
         band_rows = evaluated.dropna(subset=["lower", "upper"])
         if len(band_rows):
             layers.append(
@@ -91,7 +94,14 @@ def detail_chart(points: pd.DataFrame, evaluated: pd.DataFrame | None = None, *,
             )
             .add_params(anomaly_pick)
         )
-    return alt.layer(*layers).properties(height=height).interactive(bind_y=False)
+    # Canvas and no per-mark ARIA: thousands of SVG nodes with labels made the browser the bottleneck.
+    chart = alt.layer(*layers).properties(height=height, usermeta={"embedOptions": {"renderer": "canvas"}})
+    return chart.interactive(bind_y=False).configure(aria=False)
+
+
+def shows_band(points: pd.DataFrame) -> bool:
+    """Whether :func:`detail_chart` draws the expected line and band for these points."""
+    return points[SERIES].nunique() <= BAND_SERIES_LIMIT
 
 
 def small_chart(points: pd.DataFrame, anomalies: pd.DataFrame | None = None, *, height: int = 140) -> alt.LayerChart:

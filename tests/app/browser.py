@@ -21,7 +21,7 @@ from typing import Any
 from services.ports import free_port, wait_for_port
 
 REPO = Path(__file__).resolve().parents[2]
-APP = REPO / "streamlit_app" / "app.py"
+APP = REPO / "streamlit_app" / "Home.py"
 ARTIFACTS = REPO / "test-artifacts" / "app"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -29,7 +29,7 @@ CHROMIUM_ARGS = [
     "--disable-sync", "--no-first-run",
 ]  # fmt: skip
 
-VEGA_LAYERS_JS = """() => {
+VEGA_LAYERS_JS = """(countsOnly) => {
   const views = [];
   for (const el of document.querySelectorAll('.vega-embed')) {
     const key = Object.keys(el).find(k => k.startsWith('__reactFiber'));
@@ -47,6 +47,7 @@ VEGA_LAYERS_JS = """() => {
       let rows; try { rows = view.data(name); } catch (e) { continue; }
       if (!rows.length || !('layer' in rows[0])) continue;
       const layer = rows[0].layer;
+      if (countsOnly) { layers[layer] = Math.max(layers[layer] || 0, rows.length); continue; }
       if (!layers[layer] || layers[layer].length < rows.length) {
         layers[layer] = rows.map(r => ({series: r.label_text, ts: +r.ts, value: r.value, expected: r.expected,
                                         lower: r.lower, upper: r.upper, detector: r.detector}));
@@ -59,7 +60,7 @@ VEGA_LAYERS_JS = """() => {
 
 
 class StreamlitServer:
-    """`streamlit run streamlit_app/app.py` on 127.0.0.1 and a free port, with its own environment."""
+    """`streamlit run streamlit_app/Home.py` on 127.0.0.1 and a free port, with its own environment."""
 
     def __init__(self, env: dict[str, str], *, cwd: Path, log: Path):
         self.port = free_port()
@@ -129,13 +130,19 @@ def chart_layers(
     """
     deadline = time.monotonic() + timeout
     while True:
-        views = page.evaluate(VEGA_LAYERS_JS)
+        views = page.evaluate(VEGA_LAYERS_JS, False)
         layers = views[index] if len(views) > index else None
         if layers and layers.get(want) and (series is None or {r["series"] for r in layers["series"]} == series):
             return layers
         if time.monotonic() > deadline:
             raise AssertionError(f"chart {index} did not render a {want!r} layer within {timeout} s: {views!r:.300}")
         time.sleep(0.2)
+
+
+def layer_counts(page: Any, *, index: int = 0) -> dict[str, int]:
+    """Rows per layer of the ``index``-th chart's live datasets (cheap to poll: no rows cross over)."""
+    views = page.evaluate(VEGA_LAYERS_JS, True)
+    return (views[index] or {}) if len(views) > index else {}
 
 
 def wait_idle(page: Any, timeout: float = 30.0) -> None:

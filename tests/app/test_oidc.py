@@ -70,4 +70,5 @@ def test_single_sign_on_maps_the_identity_to_the_precreated_account(oidc_server:
 def test_local_form_stays_available_next_to_single_sign_on(oidc_server: StreamlitServer, page) -> None:
     page.goto(oidc_server.url + "/")
     page.get_by_role("button", name="Sign in with single sign-on").wait_for()
-    assert page.get_by_label("Username").is_visible()
+    page.get_by_label("Username").wait_for()  # raises if the local form never renders
+    assert page.get_by_label("Password", exact=True).is_visible()

@@ -9,7 +9,7 @@ from streamlit.testing.v1 import AppTest
 
 from app.app_data import AppData, password
 
-APP = str(Path(__file__).resolve().parents[2] / "streamlit_app" / "app.py")
+APP = str(Path(__file__).resolve().parents[2] / "streamlit_app" / "Home.py")
 
 
 def signed_in(data: AppData, username: str, page: str | None = None, **params: str | list[str]) -> AppTest:

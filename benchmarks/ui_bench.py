@@ -1,0 +1,151 @@
+"""Streamlit app benchmark (issue 8): chart detail in headless Chromium.
+
+Scenario: one metric with 50 series x 365 daily points, the detector's expected line and
+band on every point, and 40 anomalies (the store compacted, as the maintenance job leaves
+it). For each of 5 runs a fresh browser context opens the chart deep link, signs in, and
+the clock runs from the sign-in click until the live Vega view holds every point of every
+layer (50 x 365 line points, the band, 40 anomaly marks): time to first complete render.
+Each run asks for a different start date, so the app's query cache never answers and every
+run pays the store reads. The store query time inside it is measured separately in this
+process: the same reads the page makes (``list_series``, ``read_points``,
+``read_anomalies(only_anomalies=False)``) on a fresh ``MetricStore``, median of 5.
+
+``--series 100 --days 730`` checks the issue's "100 series x 2 years without freezing".
+
+Usage: .venv/bin/python benchmarks/ui_bench.py [--series 50 --days 365 --anomalies 40 --runs 5]
+Writes benchmarks/output/ui_bench.json (git-ignored). Needs /usr/bin/chromium (Debian package).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO), str(REPO / "tests")]
+
+from app.app_data import write_metric  # noqa: E402  (the app tests' deterministic data)
+from app.browser import StreamlitServer, launch, layer_counts  # noqa: E402
+
+from lupus_store import MetricStore  # noqa: E402
+from lupus_store.metadata import MetadataDB  # noqa: E402
+from streamlit_app import accounts  # noqa: E402
+
+DATASOURCE = "bench-ui"
+BASELINE = "bench-small"
+METRIC = "latency.p95"
+END = date(2026, 3, 31)
+GOAL_S = 2.5
+
+
+def prepare(home: Path, *, series: int, days: int, anomalies: int) -> MetricStore:
+    store = MetricStore(home / "store")
+    db = MetadataDB(f"sqlite:///{home / 'metadata.db'}")
+    db.upgrade()
+    label_sets = [{"region": f"r{i % 10:02d}", "model": f"m{i // 10}"} for i in range(series)]
+    write_metric(store, DATASOURCE, METRIC, label_sets=label_sets, days=days, end=END, anomalies=anomalies)
+    store.compact(DATASOURCE)
+    accounts.register_datasource(db, DATASOURCE, team="bench")
+    accounts.add_user(db, "bench", teams=["bench"], password="bench-password")
+    return store
+
+
+def store_query_seconds(root: Path, start: date) -> float:
+    store = MetricStore(root)  # fresh: no reuse of a warm DuckDB connection
+    t0 = time.perf_counter()
+    store.list_series(DATASOURCE)
+    store.read_points(DATASOURCE, metrics=METRIC, start=start, end=END)
+    store.read_anomalies(DATASOURCE, metrics=METRIC, start=start, end=END, only_anomalies=False)
+    return time.perf_counter() - t0
+
+
+def measure(browser, server: StreamlitServer, *, datasource: str, starts: list[date], series: int, anomalies: int) -> dict:
+    """Open the chart deep link once per start date in a fresh context; seconds from sign-in click to each phase."""
+    phases: dict[str, list[float]] = {"signed_in": [], "chart_element": [], "render": []}
+    for start in starts:
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        context.set_default_timeout(300_000)
+        page = context.new_page()
+        page.goto(f"{server.url}/chart?datasource={datasource}&metric={METRIC}&start={start}&end={END}")
+        page.get_by_label("Username").fill("bench")
+        page.get_by_label("Password", exact=True).fill("bench-password")
+        expected_points = series * ((END - start).days + 1)
+        t0 = time.perf_counter()
+        page.get_by_role("button", name="Sign in", exact=True).click()
+        page.get_by_text("Signed in as bench").wait_for()
+        phases["signed_in"].append(time.perf_counter() - t0)
+        page.locator(".vega-embed").first.wait_for()
+        phases["chart_element"].append(time.perf_counter() - t0)
+        while True:  # poll counts only, so the measurement does not compete with rendering
+            counts = layer_counts(page)
+            if counts.get("series") == expected_points and counts.get("anomaly", 0) == anomalies:
+                break
+            if time.perf_counter() - t0 > 300:
+                raise RuntimeError(f"chart incomplete after 300 s: {counts}")
+            time.sleep(0.05)
+        phases["render"].append(time.perf_counter() - t0)
+        context.close()
+    return {f"{name}_median_s": statistics.median(values) for name, values in phases.items()} | {"render_s": phases["render"]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--series", type=int, default=50)
+    parser.add_argument("--days", type=int, default=365)
+    parser.add_argument("--anomalies", type=int, default=40)
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    from playwright.sync_api import sync_playwright
+
+    home = Path(tempfile.mkdtemp(prefix="lupus-ui-bench-"))
+    t0 = time.perf_counter()
+    store = prepare(home, series=args.series, days=args.days, anomalies=args.anomalies)
+    # Baseline in the same run: the same page and flow with a 1-series, 30-day chart (fixed costs of the
+    # page, the sign-in rerun, Streamlit's websocket and loading Vega in a fresh browser context).
+    write_metric(store, BASELINE, METRIC, label_sets=[{}], days=30, end=END, anomalies=1)
+    accounts.register_datasource(MetadataDB(f"sqlite:///{home / 'metadata.db'}"), BASELINE, team="bench")
+    print(f"data: {args.series} series x {args.days} days, {args.anomalies} anomalies, written in {time.perf_counter() - t0:.1f} s")
+    first = END - timedelta(days=args.days - 1)
+    starts = [first + timedelta(days=i) for i in range(args.runs)]  # distinct queries: the app cache never answers
+    small_starts = [END - timedelta(days=29 - i) for i in range(args.runs)]
+    server = StreamlitServer({"LUPUS_HOME": str(home)}, cwd=home, log=home / "streamlit.log").start()
+    try:
+        with sync_playwright() as playwright:
+            browser = launch(playwright)
+            baseline = measure(browser, server, datasource=BASELINE, starts=small_starts, series=1, anomalies=1)
+            result = measure(browser, server, datasource=DATASOURCE, starts=starts, series=args.series, anomalies=args.anomalies)
+            browser.close()
+    finally:
+        server.stop()
+    queries = [store_query_seconds(home / "store", start) for start in starts]
+    result |= {
+        "series": args.series,
+        "days": args.days,
+        "anomalies": args.anomalies,
+        "baseline_1x30": baseline,
+        "store_query_s": queries,
+        "store_query_median_s": statistics.median(queries),
+        "goal_s": GOAL_S,
+    }
+    verdict = "met" if result["render_median_s"] < GOAL_S else "NOT met"
+    print(f"time to first complete render: median {result['render_median_s']:.2f} s over {len(starts)} runs "
+          f"({', '.join(f'{r:.2f}' for r in result['render_s'])}); goal < {GOAL_S} s: {verdict}")  # fmt: skip
+    print(f"  phases (median): page shown after sign-in {result['signed_in_median_s']:.2f} s, "
+          f"chart element {result['chart_element_median_s']:.2f} s, every mark's data {result['render_median_s']:.2f} s")  # fmt: skip
+    print(f"  baseline, 1 series x 30 days, same flow: {baseline['render_median_s']:.2f} s "
+          f"(sign-in {baseline['signed_in_median_s']:.2f} s, chart element {baseline['chart_element_median_s']:.2f} s)")  # fmt: skip
+    print(f"store query inside it: median {result['store_query_median_s'] * 1000:.0f} ms")
+    out = REPO / "benchmarks" / "output"
+    out.mkdir(parents=True, exist_ok=True)
+    name = "ui_bench.json" if (args.series, args.days) == (50, 365) else f"ui_bench_{args.series}x{args.days}.json"
+    (out / name).write_text(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
