@@ -20,6 +20,7 @@ from lupus_metrics.detectors import (
     ChangePointDetector,
     Detector,
     ProphetDetector,
+    SeasonalHybridESD,
     ThresholdDetector,
     WindowDetector,
 )
@@ -50,6 +51,10 @@ EXAMPLES: dict[str, tuple[str, Detector]] = {
         WindowDetector(window=8, min_history=4, same_weekday=True, threshold=5),
     ),
     "prophet": ("ProphetDetector(yearly_seasonality=False)", ProphetDetector(yearly_seasonality=False)),
+    "seasonal_esd": (
+        "SeasonalHybridESD(direction='both', max_anoms=0.05, longterm=True, piecewise_median_period_weeks=4)",
+        SeasonalHybridESD(direction="both", max_anoms=0.05, longterm=True, piecewise_median_period_weeks=4),
+    ),
     "change_point": ("ChangePointDetector(penalty=20)", ChangePointDetector(penalty=20)),
     "change_point_trend": (
         "ChangePointDetector(shift='trend', penalty=10)",
