@@ -6,6 +6,7 @@ from urllib.parse import urlparse
 
 import pytest
 
+from lupus_metrics.errors import LupusValidationError
 from lupus_store.search import IndexedMetricStore, RetryQueue
 
 from .conftest import new_index
@@ -131,3 +132,13 @@ def test_a_rejected_document_is_retried_from_the_queue_once_the_cluster_accepts_
     assert rejecting_index.catch_up().landed == 1
     index.refresh()
     assert_same_frame(rejecting_index.store.read_points(DATASOURCE), rejecting_index.read_points(DATASOURCE))
+
+
+def test_a_write_the_store_rejects_reaches_neither_store_nor_index(indexed_store):
+    bad = points_of_day(DAY)
+    bad.loc[3, "value"] = float("inf")
+    with pytest.raises(LupusValidationError, match="value"):
+        indexed_store.write_points(DATASOURCE, bad, day=DAY, writer="metrics")
+    indexed_store.index.refresh()
+    assert indexed_store.store.read_points(DATASOURCE).empty and indexed_store.read_points(DATASOURCE).empty
+    assert len(indexed_store.queue) == 0
