@@ -1,6 +1,6 @@
 import numpy as np
 import pytest
-from synthetic_series import daily, noisy
+from metrics.detectors.synthetic_series import daily, noisy
 
 from lupus_metrics.detectors import ChangePointDetector, ThresholdDetector, WindowDetector, backtest
 from lupus_metrics.errors import LupusValidationError

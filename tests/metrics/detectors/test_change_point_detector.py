@@ -1,8 +1,8 @@
 import numpy as np
 import pandas as pd
 import pytest
+from metrics.detectors.synthetic_series import daily, noisy, trend, weekly
 from pydantic import ValidationError
-from synthetic_series import daily, noisy, trend, weekly
 
 from lupus_metrics.detectors import ChangePointDetector
 
@@ -99,3 +99,9 @@ def test_min_score_drops_small_changes():
 def test_an_unknown_shift_is_rejected_by_name():
     with pytest.raises(ValidationError, match="shift"):
         ChangePointDetector(shift="variance")
+
+
+def test_a_single_spike_is_not_a_change_point():
+    values = noisy(200)
+    values[100] += 30
+    assert flagged(ChangePointDetector().detect(daily(values))) == []

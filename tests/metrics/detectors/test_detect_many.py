@@ -1,7 +1,7 @@
 import numpy as np
 import pandas as pd
 import pytest
-from synthetic_series import noisy
+from metrics.detectors.synthetic_series import noisy
 
 from lupus_metrics.detectors import detect_many
 from lupus_metrics.detectors.runner import ERROR_COLUMNS, RECORD_COLUMNS

@@ -1,8 +1,8 @@
 import numpy as np
 import pandas as pd
 import pytest
+from metrics.detectors.synthetic_series import daily, noisy, trend, weekly
 from pydantic import ValidationError
-from synthetic_series import daily, noisy, trend, weekly
 
 from lupus_metrics.detectors import ProphetDetector
 from lupus_metrics.errors import LupusValidationError
@@ -115,3 +115,10 @@ def test_an_unknown_holiday_country_is_rejected_by_name():
 def test_interval_width_must_lie_strictly_between_zero_and_one(width):
     with pytest.raises(ValidationError, match="interval_width"):
         ProphetDetector(interval_width=width)
+
+
+def test_next_step_flags_the_first_point_of_a_level_shift():
+    values = weekly(70, weekend=20)
+    values[-1] += 30
+    out = ProphetDetector(mode="next_step", yearly_seasonality=False).detect(daily(values))
+    assert flagged(out) == [69]

@@ -1,8 +1,8 @@
 import numpy as np
 import pandas as pd
 import pytest
+from metrics.detectors.synthetic_series import daily
 from pydantic import ValidationError
-from synthetic_series import daily
 
 from lupus_metrics.detectors import ThresholdDetector
 from lupus_metrics.detectors.base import RESULT_COLUMNS
@@ -69,3 +69,7 @@ def test_min_above_max_is_rejected_naming_both():
 def test_an_unknown_parameter_is_rejected_by_name():
     with pytest.raises(ValidationError, match="maximum"):
         ThresholdDetector(maximum=3)
+
+
+def test_a_constant_series_inside_the_bounds_has_no_anomalies():
+    assert not ThresholdDetector(min=0.0, max=10.0).detect(daily(np.full(30, 5.0)))["is_anomaly"].any()

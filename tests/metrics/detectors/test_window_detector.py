@@ -1,8 +1,8 @@
 import numpy as np
 import pandas as pd
 import pytest
+from metrics.detectors.synthetic_series import daily, noisy, weekly
 from pydantic import ValidationError
-from synthetic_series import daily, noisy, weekly
 
 from lupus_metrics.detectors import WindowDetector
 from lupus_metrics.errors import LupusValidationError
@@ -120,3 +120,16 @@ def test_min_history_above_window_is_rejected():
 def test_an_unknown_method_is_rejected_by_name():
     with pytest.raises(ValidationError, match="method"):
         WindowDetector(method="iqr")
+
+
+def test_a_level_shift_alerts_at_first_then_becomes_the_baseline():
+    values = noisy(120)
+    values[60:] += 20
+    out = WindowDetector(window=14, threshold=5).detect(daily(values))
+    assert out["is_anomaly"].iloc[60]
+    assert not out["is_anomaly"].iloc[90:].any()
+
+
+def test_a_steady_trend_does_not_alert():
+    values = noisy(200) + 0.1 * np.arange(200)
+    assert flagged(WindowDetector(window=14, threshold=5).detect(daily(values))) == []
