@@ -1,11 +1,10 @@
-"""Test data for the profile tests: nulls of every flavour, unicode categories, a single-row
+"""Test data for the profile tests (a module with a unique name, importable from every test file): nulls of every flavour, unicode categories, a single-row
 group, a group whose numeric column is all null, arrays with empty and null entries."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import pytest
 
 TS = pd.Timestamp("2026-01-10T06:00:00Z")
 VOCABULARY = ["猫", "犬", "é", "", "a", "b", "Zürich"]
@@ -54,8 +53,3 @@ def profile_frame(n: int = 300, seed: int = 7) -> pd.DataFrame:
         }
     )
     return pd.concat([frame, extra], ignore_index=True)
-
-
-@pytest.fixture(scope="module")
-def frame() -> pd.DataFrame:
-    return profile_frame()

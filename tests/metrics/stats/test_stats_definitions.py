@@ -7,16 +7,21 @@ import math
 
 import pandas as pd
 import pytest
-import stats_reference as ref
-from conftest import COLUMNS, TS
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from metrics.stats import stats_reference as ref
+from metrics.stats.stats_fixtures import COLUMNS, TS, profile_frame
 
 from lupus_metrics.frames import normalize_points
 from lupus_metrics.stats import ProfileSpec, compute_profile
 
 SCALAR_CASES = [(c, s) for c, stats in COLUMNS.items() for s in stats if not s.startswith("topk") and s != "other_share"]
 SPEC = ProfileSpec(group_by=["region"], columns=COLUMNS)
+
+
+@pytest.fixture(scope="module")
+def frame() -> pd.DataFrame:
+    return profile_frame()
 
 
 @pytest.fixture(scope="module")

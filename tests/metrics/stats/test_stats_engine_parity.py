@@ -10,7 +10,7 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import COLUMNS, TS, profile_frame
+from metrics.stats.stats_fixtures import COLUMNS, TS, profile_frame
 
 from lupus_metrics.stats import ProfileSpec, compute_profile
 
