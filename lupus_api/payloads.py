@@ -15,17 +15,21 @@ from __future__ import annotations
 
 import io
 import json
+from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
-from pydantic import BaseModel, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from lupus_metrics.errors import LupusValidationError
 from lupus_metrics.schema import MetricPoint
 
 FORMATS = ("json", "arrow", "parquet")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 MEDIA_TYPES = {
     "application/vnd.apache.arrow.stream": "arrow",
     "application/vnd.apache.arrow.file": "arrow",
@@ -34,10 +38,27 @@ MEDIA_TYPES = {
 }
 
 
+class PointIn(BaseModel):
+    """One pushed point: :class:`lupus_metrics.schema.MetricPoint`'s fields, typed only.
+
+    The rules (metric name, label keys and values, finite values, no duplicate series and ts)
+    are checked once per batch by :func:`lupus_metrics.frames.normalize_points`, vectorised,
+    with errors naming field and row; per-point Python validators here would double the CPU
+    cost of a push.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    metric: str = MetricPoint.model_fields["metric"]
+    labels: dict[str, str] = MetricPoint.model_fields["labels"]
+    ts: datetime = MetricPoint.model_fields["ts"]
+    value: float | None = MetricPoint.model_fields["value"]
+
+
 class PointBatch(BaseModel):
     """A JSON batch of points."""
 
-    points: list[MetricPoint] = Field(description="The points; at most `LUPUS_API_MAX_POINTS` per batch.")
+    points: list[PointIn] = Field(description="The points; at most `LUPUS_API_MAX_POINTS` per batch.")
 
 
 _BATCH = TypeAdapter(PointBatch)
@@ -47,18 +68,22 @@ _BATCH = TypeAdapter(PointBatch)
 TS_YEARS = (1900, 2199)
 
 
-def frame_from_models(points: list[MetricPoint]) -> pd.DataFrame:
+def frame_from_models(points: list[PointIn]) -> pd.DataFrame:
     """The points of a validated JSON batch as a frame (``metric, labels, ts, value``)."""
+    micros = np.empty(len(points), dtype=np.int64)
     for row, point in enumerate(points):
-        if not TS_YEARS[0] <= point.ts.year <= TS_YEARS[1]:
+        ts = point.ts
+        if not TS_YEARS[0] <= ts.year <= TS_YEARS[1]:
             raise LupusValidationError("ts", f"must lie in the years {TS_YEARS[0]}-{TS_YEARS[1]}", row=row,
-                                       value=point.ts.isoformat())
+                                       value=ts.isoformat())
+        # Integer microseconds since the epoch: exact, and far cheaper than parsing datetimes in pandas.
+        micros[row] = ((ts if ts.tzinfo else ts.replace(tzinfo=UTC)) - _EPOCH) // _MICROSECOND
     return pd.DataFrame(
         {
             "metric": [p.metric for p in points],
             "labels": [p.labels for p in points],
-            "ts": pd.to_datetime([p.ts for p in points], utc=True) if points else pd.Series([], dtype="datetime64[us, UTC]"),
-            "value": [p.value for p in points],
+            "ts": pd.to_datetime(micros, unit="us", utc=True),
+            "value": np.array([np.nan if p.value is None else p.value for p in points], dtype=np.float64),
         }
     )
 
