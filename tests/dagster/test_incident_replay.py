@@ -15,7 +15,8 @@ import pytest
 
 from lupus_dagster.demo.generate import DemoCalendar
 
-pytestmark = pytest.mark.slow
+# The whole demo backfill runs in the fixture: minutes, not seconds.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]
 DAYS, TODAY = 70, date(2026, 6, 1)
 
 
