@@ -14,10 +14,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from pyspark.errors import AnalysisException, ParseException
 from pyspark.sql import Window
 from pyspark.sql import functions as sf
 from pyspark.sql import types as st
 
+from lupus_metrics.errors import LupusValidationError
 from lupus_metrics.stats.column_types import ColumnType
 from lupus_metrics.stats.plan import ProfilePlan, TopK, Value
 from lupus_metrics.stats.points import EngineResult, group_columns
@@ -49,7 +51,10 @@ class SparkEngine:
         for column, kind in plan.casts.items():
             source = source.withColumn(column, _col(column).cast(_CASTS[kind]))
         if plan.filter:
-            source = source.filter(sf.expr(plan.filter))
+            try:
+                source = source.filter(sf.expr(plan.filter))
+            except (AnalysisException, ParseException) as err:
+                raise LupusValidationError("profile.filter", f"Spark rejects the filter: {err}", value=plan.filter) from None
         if plan.sample_fraction is not None:
             source = source.sample(withReplacement=False, fraction=plan.sample_fraction, seed=plan.sample_seed)
         scalars = self._scalars(plan, source).toPandas()

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 from metrics.stats.stats_fixtures import COLUMNS, TS, profile_frame
 
+from lupus_metrics.errors import LupusValidationError
 from lupus_metrics.stats import ProfileSpec, compute_profile
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
@@ -135,3 +136,9 @@ def test_untyped_all_null_column_profiles_alike_in_both_engines(spark):
     assert set(pandas_points) == set(spark_points)
     assert pandas_points[("note.count", ())] == spark_points[("note.count", ())] == 0
     assert pandas_points[("note.null_rate", (("region", "JP"),))] == spark_points[("note.null_rate", (("region", "JP"),))] == 1
+
+
+def test_spark_filter_on_an_unknown_column_is_a_validation_error(spark):
+    frame = spark.createDataFrame([(1.0,)], "score double")
+    with pytest.raises(LupusValidationError, match=re.escape("profile.filter: Spark rejects the filter")):
+        compute_profile(frame, {"columns": {"score": ["mean"]}, "filter": "scroe > 0"}, ts=TS)
