@@ -35,6 +35,7 @@ def test_dagster_dev_serves_the_asset_graph_and_runs_a_job(tmp_path, monkeypatch
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster"))
     monkeypatch.setenv("LUPUS_HOME", str(tmp_path / "home"))
     (tmp_path / "dagster").mkdir()
+    (tmp_path / "dagster" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     port = free_port()
     process = start_dagster_dev(tmp_path, port=port)
     try:
