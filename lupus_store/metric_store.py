@@ -350,6 +350,8 @@ class MetricStore:
         plain = [c for c in columns if c != "labels"]
         cursor = self._cursor()
         frame = cursor.execute(f"SELECT {', '.join(plain)} {sql} ORDER BY metric, series_id, ts, writer", params).df()
+        if frame.empty:
+            return _empty_frame(columns)  # the same dtypes whether nothing matched or nothing exists
         if "labels" in columns:
             # Converting a MAP per row to a Python dict dominates query time; convert once per series.
             catalog = dict(cursor.execute(f"SELECT series_id, any_value(labels) {sql} GROUP BY series_id", params).fetchall())

@@ -216,3 +216,11 @@ def test_bad_writer_is_rejected(store, writer):
     with pytest.raises(LupusValidationError, match="writer"):
         store.write_points("demo", points_for(date(2026, 1, 1)), day="2026-01-01", writer=writer)
     assert store.list_datasources() == []
+
+
+def test_a_read_that_matches_nothing_has_the_same_dtypes_as_a_missing_datasource(store):
+    store.write_points("demo", points_for(date(2026, 1, 1)), day="2026-01-01", writer="metrics")
+    nothing = store.read_points("demo", metrics="no.such.metric")
+    missing = store.read_points("never-written")
+    assert nothing.empty
+    pd.testing.assert_frame_equal(nothing, missing)
