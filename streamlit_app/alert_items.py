@@ -64,7 +64,9 @@ def merge_anomalies(alerts: pd.DataFrame, anomalies: pd.DataFrame, datasource: s
         return alerts
     known = set(zip(alerts["series_id"], alerts["day"], alerts["kind"], strict=True))
     frame = anomalies.assign(day=anomalies["ts"].dt.date)
-    frame = frame.sort_values("score", ascending=False).drop_duplicates(["series_id", "day"])
+    # One row per series and day, the most severe (largest |score|, either direction) first.
+    frame = frame.assign(severity=frame["score"].abs()).sort_values("severity", ascending=False, na_position="last")
+    frame = frame.drop_duplicates(["series_id", "day"])
     extra = [
         {
             "datasource": datasource,
@@ -73,7 +75,7 @@ def merge_anomalies(alerts: pd.DataFrame, anomalies: pd.DataFrame, datasource: s
             "metric": row.metric,
             "series": row.label_text,
             "series_id": row.series_id,
-            "severity": float(abs(row.score)) if pd.notna(row.score) else 0.0,
+            "severity": float(row.severity) if pd.notna(row.severity) else 0.0,
             "status": "new",
             "note": "",
             "acknowledged_by": "",
