@@ -78,13 +78,15 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--points", type=int, default=1000)
+    parser.add_argument("--server-workers", type=int, default=1, help="uvicorn processes (lupus serve api --workers)")
     args = parser.parse_args()
 
     home = Path(tempfile.mkdtemp(prefix="lupus-api-bench-"))
     url = f"sqlite:///{home / 'metadata.db'}"
     tokens = seed(url)
     # The per-token rate limit is lifted: this measures throughput, not the limiter.
-    server = ApiServer(home, url, env={"LUPUS_API_RATE": "1000000", "LUPUS_API_BURST": "1000000"}).start()
+    server = ApiServer(home, url, env={"LUPUS_API_RATE": "1000000", "LUPUS_API_BURST": "1000000"},
+                       args=["--workers", str(args.server_workers)]).start()
     try:
         with httpx.Client(base_url=f"{server.url}/api/v1", headers={"Authorization": f"Bearer {tokens['admin']}"}) as warm:
             warm.post("/datasources/ds-a/points", content=_bodies(0, args.points, 1)[0],
@@ -127,7 +129,7 @@ def main() -> None:
     latencies = [x for r in results for x in r["latencies"]]
     accepted = sum(r["accepted"] for r in results)
     figures = {
-        "clients": args.clients, "seconds": args.seconds, "points_per_batch": args.points,
+        "clients": args.clients, "server_workers": args.server_workers, "seconds": args.seconds, "points_per_batch": args.points,
         "requests": len(latencies), "errors": sum(r["errors"] for r in results),
         "accepted_points_per_s": round(accepted / args.seconds),
         "latency_p50_ms": round(statistics.median(latencies) * 1000, 1),

@@ -64,6 +64,7 @@ class ApiServer:
     metadata_url: str
     env: dict[str, str] = field(default_factory=dict)
     port: int = 0
+    args: list[str] = field(default_factory=list)  # extra `lupus serve api` options, e.g. ["--workers", "2"]
     process: subprocess.Popen | None = None
 
     @property
@@ -80,7 +81,7 @@ class ApiServer:
                "LUPUS_STORE": str(self.store_root), **self.env}
         log = open(self.home / "server.log", "ab")  # noqa: SIM115 - the server writes it while running
         self.process = subprocess.Popen(
-            [str(LUPUS), "serve", "api", "--port", str(self.port), "--log-level", "warning"],
+            [str(LUPUS), "serve", "api", "--port", str(self.port), "--log-level", "warning", *self.args],
             env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
         deadline = time.monotonic() + timeout
