@@ -99,3 +99,29 @@ def test_batches_acknowledged_before_kill_9_are_stored_exactly_once_after_restar
     # batch row was committed (never acknowledged; removed after a grace time): at most one per client.
     leftover = {path.name.split(".")[0] for path in (tmp_path / "staging").glob("*/*.json")}
     assert not leftover & set(acknowledged.values()) and len(leftover) <= CLIENTS
+
+
+@pytest.mark.slow
+def test_batches_only_staged_when_the_server_dies_are_ingested_by_the_next_start(tmp_path):
+    url = f"sqlite:///{tmp_path / 'metadata.db'}"
+    tokens = seed(url)
+    # First life without ingest threads: every acknowledged batch is still only staged at kill -9.
+    server = ApiServer(tmp_path, url, env={"LUPUS_API_INGEST_THREADS": "0"}).start()
+    headers = {"Authorization": f"Bearer {tokens['write_a']}"}
+    with httpx.Client(base_url=f"{server.url}/api/v1", headers=headers, timeout=30) as http:
+        batch_ids = [http.post("/datasources/ds-a/points", json=_batch(9, n)).json()["batch_id"] for n in range(5)]
+        assert {http.get(f"/datasources/ds-a/batches/{b}").json()["status"] for b in batch_ids} == {"staged"}
+    server.kill()
+    assert MetricStore(server.store_root).read_points("ds-a").empty
+
+    server.env = {}
+    server.start()
+    with httpx.Client(base_url=f"{server.url}/api/v1", headers=headers, timeout=30) as http:
+        deadline = time.monotonic() + 60
+        while {http.get(f"/datasources/ds-a/batches/{b}").json()["status"] for b in batch_ids} != {"ingested"}:
+            assert time.monotonic() < deadline, "staged batches were not ingested after restart"
+            time.sleep(0.1)
+    server.stop()
+    stored = MetricStore(server.store_root).read_points("ds-a", provenance=True)
+    assert len(stored) == 5 * POINTS_PER_BATCH and not stored.duplicated(["series_id", "ts"]).any()
+    assert sorted(stored["writer"].unique()) == sorted(f"push-{b}" for b in batch_ids)
