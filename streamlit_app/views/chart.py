@@ -116,6 +116,8 @@ if picked_anomalies:
     keys = {(row.get(charts.SERIES), pd.Timestamp(row.get("ts"), unit="ms", tz="UTC")) for row in picked_anomalies}
     table = table[[(s, t) in keys for s, t in zip(table[charts.SERIES], table["ts"], strict=True)]]
 st.subheader("Anomalies")
+narrowed = focus != "all series" or picked_series or picked_anomalies
+st.caption(f"{len(table)} of {len(flagged)} anomalies" + (" (narrowed by your selection)" if narrowed else "") + ", newest first")
 if table.empty:
     st.caption("No anomalies in this view.")
 else:

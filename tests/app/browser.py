@@ -149,3 +149,54 @@ def wait_idle(page: Any, timeout: float = 30.0) -> None:
     """Wait until Streamlit finished the current script run (its status widget disappears)."""
     page.wait_for_timeout(300)
     page.locator('[data-testid="stStatusWidget"]').wait_for(state="detached", timeout=timeout * 1000)
+
+
+MARK_POSITION_JS = """([layer, series]) => {
+  // Page coordinates of the first mark whose datum is in `layer` (and `series`), from the live scenegraph.
+  for (const el of document.querySelectorAll('.vega-embed')) {
+    const key = Object.keys(el).find(k => k.startsWith('__reactFiber'));
+    let fiber = key ? el[key] : null, view = null;
+    for (let depth = 0; fiber && depth < 40 && !view; depth++, fiber = fiber.return) {
+      for (let hook = fiber.memoizedState, h = 0; hook && h < 60 && !view; hook = hook.next, h++) {
+        for (const c of [hook.memoizedState, hook.memoizedState && hook.memoizedState.current]) {
+          if (c && typeof c === 'object' && typeof c.data === 'function' && typeof c.getState === 'function') view = c;
+        }
+      }
+    }
+    if (!view) continue;
+    const canvas = el.querySelector('canvas');
+    const box = canvas.getBoundingClientRect();
+    const [ox, oy] = view.origin();
+    const walk = (node, dx, dy) => {
+      if (!node) return null;
+      if (node.marktype === 'group') {
+        for (const item of node.items || []) {
+          for (const child of item.items || []) {
+            const hit = walk(child, dx + (item.x || 0), dy + (item.y || 0));
+            if (hit) return hit;
+          }
+        }
+        return null;
+      }
+      for (const item of node.items || []) {
+        const d = item.datum || {};
+        if (d.layer === layer && (!series || d.label_text === series) && item.x !== undefined) {
+          return {x: box.left + ox + dx + item.x, y: box.top + oy + dy + item.y};
+        }
+      }
+      return null;
+    };
+    const root = view.scenegraph().root;
+    const hit = walk(root, 0, 0);
+    if (hit) return hit;
+  }
+  return null;
+}"""
+
+
+def mark_position(page: Any, layer: str, series: str | None = None) -> dict[str, float]:
+    """Page coordinates of a rendered mark (e.g. an anomaly diamond), to click it like a person would."""
+    position = page.evaluate(MARK_POSITION_JS, [layer, series])
+    if position is None:
+        raise AssertionError(f"no {layer!r} mark of series {series!r} in the rendered charts")
+    return position

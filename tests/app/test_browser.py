@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 from app.app_data import AppData, build, password
-from app.browser import ARTIFACTS, StreamlitServer, chart_layers, shot, sign_in, wait_idle
+from app.browser import ARTIFACTS, StreamlitServer, chart_layers, mark_position, shot, sign_in, wait_idle
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -120,3 +120,14 @@ def test_explorer_and_alerts_pages_render_for_the_owner(server, page) -> None:
     wait_idle(page)
     shot(page, "home")
 
+
+
+def test_clicking_an_anomaly_mark_narrows_the_anomaly_table(server, page) -> None:
+    page.goto(server.url + "/chart?datasource=shop-recs&metric=rows.count&start=2026-01-31&end=2026-03-31")
+    sign_in(page, "alice", password("alice"))
+    chart_layers(page, want="anomaly")
+    page.get_by_text("3 of 3 anomalies").wait_for()
+    position = mark_position(page, "anomaly", "region=US")
+    page.mouse.click(position["x"], position["y"])
+    page.get_by_text("1 of 3 anomalies (narrowed by your selection)").wait_for()
+    shot(page, "chart-anomaly-selected")
