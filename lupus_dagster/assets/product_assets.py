@@ -111,10 +111,13 @@ def build_product_assets(spec: ProductSpec) -> list[Any]:
         )
         points = points[(points["writer"] == writer) & (points["ts"].dt.date == day)]
         outcome = validate_day(points.drop(columns=["source", "run_id", "writer"]), spec)
+        # The alert links to the chart of the first metric out of range.
+        linked = {"metric": outcome.failed_metrics[0]} if outcome.failed_metrics else {}
         return dg.AssetCheckResult(
             passed=outcome.passed,
             severity=dg.AssetCheckSeverity.ERROR,
             metadata={
+                **linked,
                 "datasource": spec.datasource,
                 "day": day.isoformat(),
                 "expectations": outcome.evaluated,

@@ -28,6 +28,7 @@ class ValidationOutcome:
     passed: bool
     failures: list[str] = field(default_factory=list)
     evaluated: int = 0
+    failed_metrics: list[str] = field(default_factory=list)
 
 
 def validate_day(points: pd.DataFrame, spec: ProductSpec) -> ValidationOutcome:
@@ -73,8 +74,12 @@ def validate_day(points: pd.DataFrame, spec: ProductSpec) -> ValidationOutcome:
         result = _validate(source, "ranges", overall.rename(columns=safe), ranges)
         evaluated += len(result.results)
         names = {v: k for k, v in safe.items()}
-        failures += [_describe(r, names) for r in result.results if not r.success]
-    return ValidationOutcome(passed=not failures, failures=failures, evaluated=evaluated)
+        failed = [r for r in result.results if not r.success]
+        failures += [_describe(r, names) for r in failed]
+        failed_metrics = list(dict.fromkeys(names[r.expectation_config.kwargs["column"]] for r in failed))
+    else:
+        failed_metrics = []
+    return ValidationOutcome(not failures, failures, evaluated, failed_metrics)
 
 
 def _validate(source: Any, name: str, frame: pd.DataFrame, suite: Any) -> Any:

@@ -50,7 +50,8 @@ def backfill_product(
             resources=dict(resources),
             raise_on_error=False,
             tags={"lupus/product": spec.product},
-            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+            # Outcomes are summarized per day below; a blocked day's step error would only repeat it.
+            run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
         )
         checks = [e.event_specific_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
         ge = [c for c in checks if c.check_name == "ge_validation"]

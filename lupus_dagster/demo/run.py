@@ -52,7 +52,8 @@ def run_pipeline_demo(
     prepare_home(home)
     from lupus_dagster.components.product_loader import load_products  # after the environment is set
     from lupus_dagster.definitions import defs
-    from lupus_dagster.resources.shared import shared_resources
+    from lupus_dagster.resources.metadata import MetadataResource
+    from lupus_dagster.resources.store import MetricStoreResource
 
     began = time.monotonic()
     calendar = DemoCalendar.ending((today or date.today()) - timedelta(days=1), days)
@@ -62,7 +63,8 @@ def run_pipeline_demo(
     if broken:
         raise RuntimeError("demo products do not load: " + "; ".join(str(b) for b in broken))
     instance = dg.DagsterInstance.get()
-    resources = shared_resources()
+    # Only what the demo products use: a Spark resource would start a JVM for nothing.
+    resources = {"store": MetricStoreResource(), "metadata": MetadataResource()}
     summary = DemoSummary(home=home, calendar=calendar)
     for spec in specs:
         say(f"Backfilling {spec.product}: {days} daily partitions (metrics, Great Expectations check, anomalies)")

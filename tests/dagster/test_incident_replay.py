@@ -61,7 +61,7 @@ def test_the_half_empty_upstream_table_alerts_on_its_first_day(replay):
     _, alerts, calendar = replay
     day = calendar.forecaster_incident.isoformat()
     assert alerts["demand_forecaster"][day], "expected the failed validation check to alert"
-    assert any("rows.count" in json.dumps(a) for a in alerts["demand_forecaster"][day])
+    assert any("rows.count" in json.dumps(a) and a.get("link") for a in alerts["demand_forecaster"][day])
 
 
 def test_a_clean_stretch_of_thirty_days_raises_no_alert(replay):
