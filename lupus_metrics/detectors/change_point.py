@@ -26,7 +26,6 @@ from typing import ClassVar, Literal
 
 import numpy as np
 import pandas as pd
-import ruptures
 from pydantic import Field
 
 from lupus_metrics.detectors.bands import Direction
@@ -101,6 +100,8 @@ class ChangePointDetector(Detector):
         # A noiseless series still needs a positive penalty, or every split would be free.
         scale = sigma**2 if sigma > 0 else 1e-12 * max(1.0, float(np.mean(y**2)))
         pen = self.penalty * scale * np.log(len(y))
+        import ruptures  # imported here: it pulls in scipy.stats, which would slow every product definition load
+
         if self.shift == "level":
             algo = ruptures.KernelCPD(kernel="linear", min_size=self.min_size)
         else:

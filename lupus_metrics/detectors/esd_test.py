@@ -31,7 +31,6 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from scipy import stats
 
 Direction = Literal["pos", "neg", "both"]
 
@@ -63,6 +62,8 @@ def critical_values(n: int, steps: int, alpha: float, two_sided: bool) -> np.nda
     >>> critical_values(100, 2, 0.05, two_sided=True).round(4).tolist()
     [3.3841, 3.3807]
     """
+    from scipy import stats  # lazy: scipy.stats costs a second at import, paid by every definitions load
+
     i = np.arange(1, steps + 1, dtype="float64")
     tail = alpha / (2 * (n - i + 1)) if two_sided else alpha / (n - i + 1)
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -39,7 +39,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike
-from statsmodels.tsa.seasonal import STL
 
 from lupus_metrics.detectors.stl_kernel import stl_fit
 from lupus_metrics.errors import LupusValidationError
@@ -110,6 +109,8 @@ def stl_periodic_robust(values: ArrayLike, period: int) -> StlDecomposition:
         )
     windows = r_stl_windows(n, int(period))
     if windows.low_pass > period and windows.trend > period:
+        from statsmodels.tsa.seasonal import STL  # lazy: a slow import every definitions load would pay
+
         fit = STL(
             x,
             period=int(period),
