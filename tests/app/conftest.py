@@ -27,9 +27,9 @@ def app_env(app_data: AppData, monkeypatch: pytest.MonkeyPatch) -> Iterator[AppD
     yield app_data
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    """One headless Debian Chromium for the browser tests."""
+    """Headless Debian Chromium for one test module (Playwright's event loop is gone before other suites run)."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
