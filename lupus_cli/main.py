@@ -37,6 +37,7 @@ def demo(
 
     summary = run_pipeline_demo(lupus_home(), days=days, today=date.fromisoformat(today) if today else None,
                                 say=typer.echo)  # fmt: skip
+    _demo_accounts()
     typer.echo(f"\nDone in {summary.seconds:.0f} s. Lupus home: {summary.home}")
     typer.echo(f"Metric store:  {store_root()}")
     for path in summary.alert_files:
@@ -50,6 +51,24 @@ def demo(
         from lupus_cli.serve import serve_demo
 
         serve_demo(summary.home)
+
+
+DEMO_USER, DEMO_PASSWORD = "demo", "demo"
+
+
+def _demo_accounts() -> None:
+    """Register the demo products' datasources under their teams and a `demo` user in all of them."""
+    from lupus_dagster.components.product_loader import load_products
+    from lupus_dagster.demo.run import DEMO_PRODUCTS
+    from streamlit_app.accounts import add_user, register_datasource
+
+    db = MetadataDB()
+    db.upgrade()
+    specs, _ = load_products(DEMO_PRODUCTS)
+    for spec in specs:
+        register_datasource(db, spec.datasource, team=spec.team, description=spec.description)
+    add_user(db, DEMO_USER, teams=sorted({s.team for s in specs}), password=DEMO_PASSWORD, display_name="Demo user")
+    typer.echo(f"App sign-in:   user {DEMO_USER!r}, password {DEMO_PASSWORD!r} (teams {', '.join(sorted({s.team for s in specs}))})")
 
 
 def _alert_line(alert: dict) -> str:
