@@ -79,6 +79,8 @@ def bench_backfill(days: int) -> None:
     calendar = DemoCalendar.ending(date(2026, 11, 1), days)
     generate_demo_data(home / "data", calendar)
     spec = read_product(DEMO / "demand_forecaster" / "defs.yaml")
+    # The demo product's partitions start in 2026; a year of history needs an earlier start.
+    spec = spec.model_copy(update={"partitions": spec.partitions.model_copy(update={"start": calendar.first})})
     resources = {"store": MetricStoreResource(root=str(home / "store"))}
     with dg.instance_for_test() as instance:
         began = time.perf_counter()
