@@ -27,8 +27,8 @@ from lupus_api.limits import BodySizeLimit, TokenBuckets
 from lupus_api.routers import admin, datasources, detections, health, points, queries
 from lupus_api.settings import Settings
 from lupus_api.state import ApiState
-from lupus_store import MetricStore
 from lupus_store.metadata import MetadataDB
+from lupus_store.search import open_store
 
 PREFIX = "/api/v1"
 log = logging.getLogger("lupus_api")
@@ -37,7 +37,7 @@ log = logging.getLogger("lupus_api")
 def build_state(settings: Settings) -> ApiState:
     """Open the metadata DB and the store and build (not start) the workers."""
     db = MetadataDB(settings.metadata_url)
-    store = MetricStore(settings.store_root)
+    store = open_store(settings.store_root)  # Parquet, teed to the search index when LUPUS_SEARCH_URL is set
     return ApiState(
         settings=settings,
         db=db,

@@ -17,13 +17,14 @@ import streamlit as st
 from lupus_store import MetricStore
 from lupus_store.config import metadata_url, store_root
 from lupus_store.metadata import MetadataDB
+from lupus_store.search import IndexedMetricStore, open_store
 
 TTL = float(os.environ.get("LUPUS_UI_CACHE_TTL", "60"))
 
 
 @st.cache_resource(show_spinner=False)
-def _store(root: str) -> MetricStore:
-    return MetricStore(root)
+def _store(root: str) -> MetricStore | IndexedMetricStore:
+    return open_store(root)  # reads from the search index when LUPUS_SEARCH_URL is set
 
 
 @st.cache_resource(show_spinner=False)
@@ -33,7 +34,7 @@ def _db(url: str) -> MetadataDB:
     return db
 
 
-def store() -> MetricStore:
+def store() -> MetricStore | IndexedMetricStore:
     """The metric store of ``LUPUS_STORE`` / ``LUPUS_HOME``."""
     return _store(store_root())
 

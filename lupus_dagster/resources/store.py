@@ -6,6 +6,7 @@ import dagster as dg
 
 from lupus_store import MetricStore
 from lupus_store.config import store_root
+from lupus_store.search import IndexedMetricStore, open_store
 
 
 class MetricStoreResource(dg.ConfigurableResource):
@@ -18,5 +19,5 @@ class MetricStoreResource(dg.ConfigurableResource):
 
     root: str | None = None
 
-    def get_store(self) -> MetricStore:
-        return MetricStore(self.root or store_root())
+    def get_store(self) -> MetricStore | IndexedMetricStore:
+        return open_store(self.root or store_root())  # teed to the search index when LUPUS_SEARCH_URL is set
