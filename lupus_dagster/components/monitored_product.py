@@ -15,12 +15,35 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+from pydantic import Field, field_validator
 
 from lupus_dagster.assets.product_assets import build_product_assets
 from lupus_dagster.product_spec import ProductSpec
 from lupus_dagster.resources.notifier import AlertChannel
 from lupus_dagster.sensors.alerts import build_alert_sensor
 from lupus_store.config import lupus_home
+
+
+class ProductAttributes(ProductSpec):
+    """The JSON schema `dg check yaml` validates a `defs.yaml` against.
+
+    `profile` and `detect` parse their own text (stats such as `topk:10`, detectors by `kind`),
+    which a JSON schema cannot express; they are typed loosely here and validated in full by
+    :class:`ProductSpec` when the definitions load (which `dg check defs` does next).
+    """
+
+    profile: dict[str, Any] | None = None
+    detect: list[dict[str, Any]] = Field(default_factory=list)
+
+    @field_validator("profile", mode="before")
+    @classmethod
+    def _profile(cls, value: Any) -> Any:
+        return value
+
+    @field_validator("detect", mode="before")
+    @classmethod
+    def _rules(cls, value: Any) -> Any:
+        return value
 
 
 class MonitoredProduct(dg.Component):
@@ -35,7 +58,7 @@ class MonitoredProduct(dg.Component):
 
     @classmethod
     def get_schema(cls) -> type[ProductSpec]:
-        return ProductSpec
+        return ProductAttributes
 
     @classmethod
     def load(cls, attributes: Any, context: Any) -> "MonitoredProduct":
