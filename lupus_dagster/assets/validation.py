@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,7 +34,7 @@ class ValidationOutcome:
 
 def validate_day(points: pd.DataFrame, spec: ProductSpec) -> ValidationOutcome:
     """Validate a day's stored points against the spec's checks (see module docstring)."""
-    import great_expectations as gx
+    gx = _import_gx()
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
     context = gx.get_context(mode="ephemeral")
@@ -80,6 +81,22 @@ def validate_day(points: pd.DataFrame, spec: ProductSpec) -> ValidationOutcome:
     else:
         failed_metrics = []
     return ValidationOutcome(not failures, failures, evaluated, failed_metrics)
+
+
+def _import_gx() -> Any:
+    # GX imports pyspark.sql.connect when pyspark is installed, and that module calls sys.exit(0)
+    # when __main__ has neither __file__ nor __spec__ (as under `python -c`), taking the process
+    # for a doctest run. Give __main__ a file name for the duration of the import.
+    main = sys.modules.get("__main__")
+    patch = main is not None and getattr(main, "__spec__", None) is None and not hasattr(main, "__file__")
+    if patch:
+        main.__file__ = "<lupus>"
+    try:
+        import great_expectations as gx
+    finally:
+        if patch:
+            del main.__file__
+    return gx
 
 
 def _validate(source: Any, name: str, frame: pd.DataFrame, suite: Any) -> Any:

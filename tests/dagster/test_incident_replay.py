@@ -78,5 +78,6 @@ def test_each_incident_alerts_only_once_per_product(replay):
         "recommend": calendar.recommend_incident, "attribute_classifier": calendar.classifier_release,
         "demand_forecaster": calendar.forecaster_incident,
     }  # fmt: skip
+    assert set(alerts) == set(incident_days)
     for product, days in alerts.items():
         assert set(days) == {incident_days[product].isoformat()}, (product, sorted(days))
