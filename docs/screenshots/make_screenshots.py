@@ -52,7 +52,7 @@ def prepare(home: Path) -> None:
         ("score.null_rate", {}, "Score null rate"),
     ]:
         dashboards.add_chart(db, user, board, ChartView(DATASOURCE, metric, labels), time_range="60d", title=title)
-    dashboards.share_dashboard(db, user, board, "recsys")
+    dashboards.share_dashboard(db, user, board, next(i for i, name in user.teams.items() if name == "recsys"))
 
 
 def main() -> None:
