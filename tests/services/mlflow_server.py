@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -29,7 +30,10 @@ class MlflowServer:
             "--default-artifact-root", f"{self.base}/artifacts", "--workers", "1",
         ]  # fmt: skip
         env = {**os.environ, "MLFLOW_ENABLE_TELEMETRY": "false", "DO_NOT_TRACK": "true"}
-        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+        # Its own process group: `mlflow server` forks uvicorn and job consumers that must stop with it.
+        self.process = subprocess.Popen(
+            command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, start_new_session=True
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -43,9 +47,16 @@ class MlflowServer:
         raise RuntimeError(f"mlflow server did not answer on {self.url} within {timeout:.0f} s")
 
     def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
+        if self.process is None:
+            return
+        for sig, wait in ((signal.SIGTERM, 20), (signal.SIGKILL, 10)):
             try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+                os.killpg(self.process.pid, sig)
+            except ProcessLookupError:
+                break
+            try:
+                self.process.wait(timeout=wait)
+                os.killpg(self.process.pid, 0)  # children may outlive the leader for a moment
+                time.sleep(1)
+            except (subprocess.TimeoutExpired, ProcessLookupError):
+                continue
