@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import queue
 import threading
 import time
@@ -37,6 +36,7 @@ from sqlalchemy.exc import IntegrityError
 
 from lupus_api.payloads import parse_batch
 from lupus_store import MetricStore
+from lupus_store.location import StoreLocation
 from lupus_store.metadata import MetadataDB
 from lupus_store.metadata.models import IngestBatch, utcnow
 
@@ -138,17 +138,9 @@ class Ingestor:
             return row if row is not None and row.datasource == datasource else None
 
     def _write_durably(self, datasource: str, name: str, body: bytes) -> Path:
-        directory = self.staging_dir / datasource
-        directory.mkdir(parents=True, exist_ok=True)
-        target = directory / name
-        temporary = directory / f".{name}.tmp"
-        with open(temporary, "wb") as handle:
-            handle.write(body)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, target)
-        _fsync_dir(directory)
-        return target
+        # The store's atomic replace: temp file, fsync, rename, directory fsync.
+        StoreLocation.parse(self.staging_dir).write_atomic(f"{datasource}/{name}", body)
+        return self.staging_dir / datasource / name
 
     # ---- worker ---------------------------------------------------------------------------------
 
@@ -270,11 +262,3 @@ class Ingestor:
 def payload_digest(body: bytes) -> str:
     """SHA-256 of a request body: a re-send with the same key must carry the same bytes."""
     return hashlib.sha256(body).hexdigest()
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
