@@ -6,19 +6,25 @@ of floats indexed by timestamps, or by position when the caller gives ``period``
 The result is a DataFrame indexed like the input with the columns of
 :data:`RESULT_COLUMNS`; ``lower``/``upper`` are NaN where a detector has no band.
 
+Built-in detectors implement ``judge`` (returning a :class:`Verdict` of plain arrays) and
+inherit ``detect``, which wraps the verdict in that DataFrame. The batch runner calls
+``judge`` directly: over thousands of short series, building a DataFrame per series cost
+more than the detection itself. A custom detector may implement either method.
+
 Example:
     >>> import pandas as pd
     >>> class AboveTen(Detector):
     ...     kind: ClassVar[str] = "above_ten"
-    ...     def detect(self, series, *, period=None):
-    ...         s = as_float_series(series)
-    ...         return detection_frame(s, expected=None, lower=None, upper=10.0, score=s - 10, is_anomaly=s > 10)
+    ...     def judge(self, series, *, period=None):
+    ...         return verdict(series, expected=None, lower=None, upper=10.0, score=series - 10, is_anomaly=series > 10)
     >>> AboveTen().detect(pd.Series([1.0, 11.0]))["is_anomaly"].tolist()
     [False, True]
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
@@ -37,7 +43,24 @@ class Detector(BaseModel):
 
     def detect(self, series: pd.Series, *, period: int | None = None) -> pd.DataFrame:
         """Evaluate every point of ``series``; return a frame with :data:`RESULT_COLUMNS`."""
-        raise NotImplementedError
+        s = as_float_series(series)
+        return self.judge(s, period=period).frame(s.index)
+
+    def judge(self, series: pd.Series, *, period: int | None = None) -> Verdict:
+        """Evaluate every point of the float64 ``series``; return the columns as arrays.
+
+        The default calls ``detect``, for custom detectors that implement only that.
+        """
+        if type(self).detect is Detector.detect:
+            raise NotImplementedError(f"{type(self).__name__} must implement judge() or detect()")
+        return Verdict.of_frame(self.detect(series, period=period))
+
+    def judge_many(self, series: Sequence[pd.Series], *, period: int | None = None) -> list[Verdict]:
+        """``judge`` of each float64 series, in order. Detectors whose work is a few array operations
+        per series override it with one pass over all of them (the per-call overhead of numpy on a
+        730-point series is most of the cost); an error in any series may fail the whole call.
+        """
+        return [self.judge(s, period=period) for s in series]
 
     def params(self) -> dict[str, Any]:
         """The detector's parameters, as recorded with every anomaly it reports."""
@@ -51,32 +74,49 @@ def as_float_series(series: pd.Series) -> pd.Series:
     return series if series.dtype == "float64" else series.astype("float64")
 
 
-def detection_frame(
-    series: pd.Series,
-    *,
-    expected: Any,
-    lower: Any,
-    upper: Any,
-    score: Any,
-    is_anomaly: Any,
-) -> pd.DataFrame:
-    """Assemble a detector result indexed like ``series``; ``None`` fills a column with NaN.
+@dataclass(frozen=True)
+class Verdict:
+    """A detector's judgement of every point of a series: ``floats`` is an n x 5 array with the
+    columns ``value, expected, lower, upper, score`` (NaN where absent), ``is_anomaly`` n booleans.
+    """
+
+    floats: np.ndarray
+    is_anomaly: np.ndarray
+
+    def frame(self, index: pd.Index) -> pd.DataFrame:
+        """The verdict as the DataFrame ``detect`` returns, indexed by ``index``."""
+        # One float block plus one bool column: building the frame column by column cost as much
+        # as the detection itself.
+        frame = pd.DataFrame(self.floats, index=index, columns=list(RESULT_COLUMNS[:5]), copy=False)
+        frame["is_anomaly"] = self.is_anomaly
+        return frame
+
+    @classmethod
+    def of_frame(cls, frame: pd.DataFrame) -> Verdict:
+        """The verdict held by a ``detect`` result."""
+        return cls(frame[list(RESULT_COLUMNS[:5])].to_numpy(dtype="float64"), _flags(frame["is_anomaly"], len(frame)))
+
+
+def verdict(series: pd.Series, *, expected: Any, lower: Any, upper: Any, score: Any, is_anomaly: Any) -> Verdict:
+    """Assemble a :class:`Verdict` for ``series``; ``None`` fills a column with NaN, scalars broadcast.
 
     ``is_anomaly`` NaN/None entries become False (a point that could not be judged is not an anomaly).
     """
     n = len(series)
+    floats = np.empty((n, 5))
+    floats[:, 0] = series.to_numpy(dtype="float64")
+    for position, values in enumerate((expected, lower, upper, score), start=1):
+        floats[:, position] = np.nan if values is None else np.asarray(values, dtype="float64")
+    return Verdict(floats, _flags(is_anomaly, n))
 
-    def column(values: Any) -> np.ndarray:
-        if values is None:
-            return np.full(n, np.nan)
-        return np.broadcast_to(np.asarray(values, dtype="float64"), (n,))
 
-    # One float block plus one bool column: detectors run on thousands of series, and building
-    # the frame column by column cost as much as the detection itself.
-    block = np.column_stack([series.to_numpy(dtype="float64"), *(column(v) for v in (expected, lower, upper, score))])
-    frame = pd.DataFrame(block, index=series.index, columns=list(RESULT_COLUMNS[:5]), copy=False)
-    frame["is_anomaly"] = _flags(is_anomaly, n)
-    return frame
+def detection_frame(
+    series: pd.Series, *, expected: Any, lower: Any, upper: Any, score: Any, is_anomaly: Any
+) -> pd.DataFrame:
+    """:func:`verdict` as the DataFrame ``detect`` returns, indexed like ``series``."""
+    return verdict(
+        series, expected=expected, lower=lower, upper=upper, score=score, is_anomaly=is_anomaly
+    ).frame(series.index)
 
 
 def _flags(is_anomaly: Any, n: int) -> np.ndarray:

@@ -29,7 +29,7 @@ import pandas as pd
 from pydantic import Field
 
 from lupus_metrics.detectors.bands import Direction
-from lupus_metrics.detectors.base import Detector, as_float_series, detection_frame
+from lupus_metrics.detectors.base import Detector, Verdict, verdict
 
 _MAD_TO_STD = 1.4826
 # Distance from the rolling median, in noise deviations, beyond which a point counts as a spike.
@@ -54,16 +54,15 @@ class ChangePointDetector(Detector):
     min_score: float = Field(default=0.0, ge=0, description="Ignore changes whose |score| is below this.")
     direction: Direction = Field(default="both", description="Which changes count: `both`, `up` or `down`.")
 
-    def detect(self, series: pd.Series, *, period: int | None = None) -> pd.DataFrame:
+    def judge(self, series: pd.Series, *, period: int | None = None) -> Verdict:
         """Segment the non-missing points and mark where each new regime starts."""
-        s = as_float_series(series)
-        values = s.to_numpy()
+        values = series.to_numpy()
         observed = np.flatnonzero(~np.isnan(values))
         y = values[observed]
-        expected = np.full(len(s), np.nan)
-        score = np.full(len(s), np.nan)
+        expected = np.full(len(series), np.nan)
+        score = np.full(len(series), np.nan)
         if len(y) == 0:
-            return detection_frame(s, expected=expected, lower=None, upper=None, score=score, is_anomaly=None)
+            return verdict(series, expected=expected, lower=None, upper=None, score=score, is_anomaly=None)
         y = self._without_spikes(y)
         starts = self._regime_starts(observed, y)
         bounds = [0, *starts, len(y)]
@@ -77,12 +76,12 @@ class ChangePointDetector(Detector):
             gap = np.mean(np.polyval(fits[i + 1], head) - np.polyval(fits[i], head))
             score[observed[start]] = gap / sigma if sigma > 0 else np.sign(gap) * 1e12
         with np.errstate(invalid="ignore"):
-            flagged = np.zeros(len(s), dtype=bool)
+            flagged = np.zeros(len(series), dtype=bool)
             flagged[observed[starts]] = True
             size_ok = np.abs(score) >= max(self.min_score, np.finfo(float).tiny)
             side_ok = {"both": True, "up": score > 0, "down": score < 0}[self.direction]
-        return detection_frame(
-            s, expected=expected, lower=None, upper=None, score=score, is_anomaly=flagged & size_ok & side_ok
+        return verdict(
+            series, expected=expected, lower=None, upper=None, score=score, is_anomaly=flagged & size_ok & side_ok
         )
 
     def _without_spikes(self, y: np.ndarray) -> np.ndarray:

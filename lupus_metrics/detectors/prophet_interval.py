@@ -32,7 +32,7 @@ import pandas as pd
 from pydantic import Field, field_validator
 
 from lupus_metrics.detectors.bands import Direction, band_score, is_outside
-from lupus_metrics.detectors.base import Detector, as_float_series, detection_frame
+from lupus_metrics.detectors.base import Detector, Verdict, verdict
 from lupus_metrics.errors import LupusValidationError
 
 Seasonality = bool | Literal["auto"]
@@ -80,24 +80,23 @@ class ProphetDetector(Detector):
                 raise ValueError(f"unknown country {country!r}; use an ISO code such as 'JP' or 'US'")
         return country
 
-    def detect(self, series: pd.Series, *, period: int | None = None) -> pd.DataFrame:
+    def judge(self, series: pd.Series, *, period: int | None = None) -> Verdict:
         """Fit Prophet and judge the points of the chosen ``mode``."""
-        s = as_float_series(series)
-        ds = _prophet_timestamps(s, period)
-        judged = len(s) if self.mode == "in_sample" else min(self.horizon, len(s))
-        train_end = len(s) if self.mode == "in_sample" else len(s) - judged
-        train = pd.DataFrame({"ds": ds[:train_end], "y": s.to_numpy()[:train_end]}).dropna()
-        expected = np.full(len(s), np.nan)
+        ds = _prophet_timestamps(series, period)
+        judged = len(series) if self.mode == "in_sample" else min(self.horizon, len(series))
+        train_end = len(series) if self.mode == "in_sample" else len(series) - judged
+        train = pd.DataFrame({"ds": ds[:train_end], "y": series.to_numpy()[:train_end]}).dropna()
+        expected = np.full(len(series), np.nan)
         lower, upper = expected.copy(), expected.copy()
         if len(train) >= self.min_history:
-            target = slice(len(s) - judged, len(s))
-            forecast = self._forecast(train, pd.DataFrame({"ds": ds[target]}), period, positional=_is_positional(s))
+            target = slice(len(series) - judged, len(series))
+            forecast = self._forecast(train, pd.DataFrame({"ds": ds[target]}), period, positional=_is_positional(series))
             expected[target] = forecast["yhat"].to_numpy()
             lower[target] = forecast["yhat_lower"].to_numpy()
             upper[target] = forecast["yhat_upper"].to_numpy()
-        score = band_score(s.to_numpy(), expected=expected, lower=lower, upper=upper)
-        return detection_frame(
-            s, expected=expected, lower=lower, upper=upper, score=score,
+        score = band_score(series.to_numpy(), expected=expected, lower=lower, upper=upper)
+        return verdict(
+            series, expected=expected, lower=lower, upper=upper, score=score,
             is_anomaly=is_outside(score, 1.0, self.direction),
         )  # fmt: skip
 

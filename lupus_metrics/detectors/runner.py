@@ -24,13 +24,13 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from lupus_metrics.detectors.base import RESULT_COLUMNS
+from lupus_metrics.detectors.base import RESULT_COLUMNS, Verdict, as_float_series
 from lupus_metrics.detectors.registry import DetectorRule, rules_from_config
 from lupus_metrics.errors import LupusValidationError
 from lupus_metrics.schema import series_id as make_series_id
@@ -48,7 +48,8 @@ ERROR_COLUMNS = ("metric", "labels", "series_id", "detector", "params", "error")
 # metric, labels, detector and params are joined on the driver, which knows them, rather than
 # repeated on every row (building and shipping those object columns cost more than detecting).
 _CORE_COLUMNS = ("series_id", "rule", "ts", "value", "expected", "lower", "upper", "score", "is_anomaly", "error")
-_FLOAT_COLUMNS = ("value", "expected", "lower", "upper", "score")
+_FLOAT_COLUMNS = RESULT_COLUMNS[:5]  # the column order of Verdict.floats
+_EXPECTED, _SCORE = _FLOAT_COLUMNS.index("expected"), _FLOAT_COLUMNS.index("score")
 _INPUT_COLUMNS = ("metric", "labels", "ts", "value")
 _BATCHES_PER_WORKER = 8
 
@@ -97,11 +98,12 @@ def detect_many(
         from lupus_metrics.detectors.runner_spark import evaluate_on_spark
 
         core, identities = evaluate_on_spark(points, parsed, spark=spark, datasource=datasource)
+        parts = _parts_of_core(core)
     else:
         watched = _watched_series(_prepare_points(points, datasource), parsed)
-        core = _evaluate_in_processes(watched, parsed, workers=workers, progress=progress)
+        parts = _evaluate_in_processes(watched, parsed, workers=workers, progress=progress)
         identities = {s.series_id: (s.metric, s.labels) for s in watched}
-    return _split(core, identities, parsed, run_id)
+    return _result(parts, identities, parsed, run_id)
 
 
 @dataclass(frozen=True)
@@ -121,55 +123,99 @@ def evaluate_series(points: SeriesPoints, rules: Sequence[DetectorRule]) -> pd.D
     Returns records for the evaluated points plus one row with ``error`` set for each rule whose
     detector failed on this series.
     """
-    return _core_frame(_evaluate_parts(points, rules))
+    return evaluate_batch([points], rules)
 
 
 def evaluate_batch(batch: Sequence[SeriesPoints], rules: Sequence[DetectorRule]) -> pd.DataFrame:
-    """:func:`evaluate_series` over several series (the unit of work of a process)."""
-    return _core_frame([part for points in batch for part in _evaluate_parts(points, rules)])
+    """:func:`evaluate_series` over several series."""
+    return _core_frame(_evaluate_parts(batch, rules))
 
 
-def _evaluate_parts(points: SeriesPoints, rules: Sequence[DetectorRule]) -> list[dict[str, np.ndarray]]:
-    applied: set[str] = set()
-    parts: list[dict[str, np.ndarray]] = []
-    for position, rule in enumerate(rules):
-        detector = rule.detector
-        if detector.kind in applied or not rule.matches(points.metric, points.labels):
-            continue
-        applied.add(detector.kind)
+def _evaluate_parts(batch: Sequence[SeriesPoints], rules: Sequence[DetectorRule]) -> list[_Part]:
+    """The unit of work of a process: every matching rule over every series of ``batch``.
+
+    Each rule judges all its series in one ``judge_many`` call, so detectors with a vectorized
+    path (the window detector) pay numpy's per-call overhead once per batch, not once per series.
+    """
+    parts: list[_Part] = []
+    for position, members in enumerate(_assign_rules(batch, rules)):
+        detector, period = rules[position].detector, rules[position].period
+        ready: list[tuple[SeriesPoints, pd.Series]] = []
+        for points in members:
+            try:
+                ready.append((points, as_float_series(_as_series(points))))
+            except Exception as err:  # one failing series must not stop the run: record it instead
+                parts.append(_error_part(points, position, err))
         try:
-            verdict = detector.detect(_as_series(points), period=rule.period)
-            # One 2-D read of the float columns: pandas column access costs more than the copy.
-            floats = verdict[list(_FLOAT_COLUMNS)].to_numpy(dtype="float64")
-            columns = {column: floats[:, i] for i, column in enumerate(_FLOAT_COLUMNS)}
-            columns["is_anomaly"] = verdict["is_anomaly"].to_numpy(dtype=bool)
-            keep = ~(np.isnan(columns["score"]) & np.isnan(columns["expected"]))
-            part = {column: values[keep] for column, values in columns.items()}
-            part["ts"] = _utc_micros(verdict.index[keep])
-            part["error"] = np.full(int(keep.sum()), None, dtype=object)
-        except Exception as err:  # one failing series must not stop the run: record it instead
-            part = {column: np.array([np.nan]) for column in RESULT_COLUMNS}
-            part.update(is_anomaly=np.array([False]), ts=np.array(["NaT"], dtype="datetime64[us]"))
-            part["error"] = np.array([f"{type(err).__name__}: {err}"], dtype=object)
-        size = len(part["ts"])
-        part["series_id"] = np.full(size, points.series_id, dtype=object)
-        part["rule"] = np.full(size, position, dtype="int64")
-        parts.append(part)
+            verdicts = detector.judge_many([series for _, series in ready], period=period)
+        except Exception:  # find the series that failed: judge them one by one
+            verdicts = None
+        for k, (points, series) in enumerate(ready):
+            try:
+                one = verdicts[k] if verdicts is not None else detector.judge(series, period=period)
+                parts.append(_verdict_part(points, position, series.index, one))
+            except Exception as err:
+                parts.append(_error_part(points, position, err))
     return parts
 
 
-def _concat_core(frames: list[pd.DataFrame]) -> pd.DataFrame:
-    # Column-wise, for the same reason as _core_frame (pandas checks every None of `error` when concatenating).
-    if not frames:
-        return _empty_core()
-    return pd.DataFrame({c: np.concatenate([f[c].to_numpy() for f in frames]) for c in _CORE_COLUMNS})
+def _assign_rules(batch: Sequence[SeriesPoints], rules: Sequence[DetectorRule]) -> list[list[SeriesPoints]]:
+    """The series each rule evaluates: per series, the first matching rule of each detector kind."""
+    assigned: list[list[SeriesPoints]] = [[] for _ in rules]
+    for points in batch:
+        applied: set[str] = set()
+        for position, rule in enumerate(rules):
+            if rule.detector.kind not in applied and rule.matches(points.metric, points.labels):
+                applied.add(rule.detector.kind)
+                assigned[position].append(points)
+    return assigned
 
 
-def _core_frame(parts: list[dict[str, np.ndarray]]) -> pd.DataFrame:
-    # One concatenation per column: concatenating per-series DataFrames costs more than detecting.
-    if not parts:
-        return _empty_core()
-    return pd.DataFrame({column: np.concatenate([part[column] for part in parts]) for column in _CORE_COLUMNS})
+class _Part(NamedTuple):
+    """The rows one rule produced for one series: kept floats (n x 5), flags, ts (epoch micros), error."""
+
+    series_id: str
+    rule: int
+    floats: np.ndarray
+    flags: np.ndarray
+    ts: np.ndarray
+    error: str | None
+
+
+def _verdict_part(points: SeriesPoints, position: int, index: pd.Index, verdict: Verdict) -> _Part:
+    floats = verdict.floats
+    keep = ~(np.isnan(floats[:, _SCORE]) & np.isnan(floats[:, _EXPECTED]))
+    micros = index.as_unit("us").asi8
+    return _Part(points.series_id, position, floats[keep], verdict.is_anomaly[keep], micros[keep], None)
+
+
+def _error_part(points: SeriesPoints, position: int, err: Exception) -> _Part:
+    nat = np.array([np.iinfo("int64").min])  # NaT
+    return _Part(points.series_id, position, np.full((1, 5), np.nan), np.zeros(1, bool), nat, f"{type(err).__name__}: {err}")
+
+
+def _core_frame(parts: list[_Part]) -> pd.DataFrame:
+    """One frame of :data:`_CORE_COLUMNS` from the parts, built once per column.
+
+    Per-series frames, or per-row identity columns, cost more to build and concatenate than detecting.
+    """
+    sizes = np.array([len(part.ts) for part in parts], dtype="int64")
+    floats = np.concatenate([part.floats for part in parts]) if parts else np.empty((0, 5))
+    errors = np.full(int(sizes.sum()), None, dtype=object)
+    if any(part.error is not None for part in parts):
+        ends = np.cumsum(sizes)
+        for end, part in zip(ends, parts, strict=True):
+            if part.error is not None:
+                errors[end - 1] = part.error
+    columns: dict[str, Any] = {
+        "series_id": np.repeat(_objects(part.series_id for part in parts), sizes),
+        "rule": np.repeat(np.array([part.rule for part in parts], dtype="int64"), sizes),
+        "ts": np.concatenate([part.ts for part in parts] or [np.empty(0, "int64")]).view("datetime64[us]"),
+        **{column: floats[:, i] for i, column in enumerate(_FLOAT_COLUMNS)},
+        "is_anomaly": np.concatenate([part.flags for part in parts] or [np.empty(0, bool)]),
+        "error": errors,
+    }
+    return pd.DataFrame(columns)
 
 
 def _as_series(points: SeriesPoints) -> pd.Series:
@@ -179,7 +225,7 @@ def _as_series(points: SeriesPoints) -> pd.Series:
         index, values = index.take(order), values[order]
     if index.has_duplicates:
         raise LupusValidationError("ts", f"the series has duplicate timestamps, e.g. {index[index.duplicated()][0]}")
-    return pd.Series(values, index=index, dtype="float64")
+    return pd.Series(values, index=index, copy=False)
 
 
 def _prepare_points(points: Any, datasource: str | None) -> pd.DataFrame:
@@ -188,7 +234,9 @@ def _prepare_points(points: Any, datasource: str | None) -> pd.DataFrame:
     missing = [c for c in _INPUT_COLUMNS if c not in points.columns]
     if missing:
         raise LupusValidationError("points", f"missing column {missing[0]!r}", value=list(points.columns))
-    frame = points.loc[:, [*_INPUT_COLUMNS, *(["series_id"] if "series_id" in points.columns else [])]].copy()
+    # A new frame over the caller's columns, without copying them: columns are only ever replaced below.
+    columns = [*_INPUT_COLUMNS, *(["series_id"] if "series_id" in points.columns else [])]
+    frame = pd.DataFrame({column: points[column] for column in columns}, copy=False)
     if "series_id" not in frame.columns:
         if datasource is None:
             raise LupusValidationError("datasource", "is needed to compute series_id when points have no series_id")
@@ -209,45 +257,48 @@ def _prepare_points(points: Any, datasource: str | None) -> pd.DataFrame:
 
 def _watched_series(frame: pd.DataFrame, rules: Sequence[DetectorRule]) -> list[SeriesPoints]:
     """The series some rule watches, split out of the frame (workers receive nothing they would skip)."""
-    codes, _ = pd.factorize(frame["series_id"], sort=True)
-    ordered = frame.take(np.argsort(codes, kind="stable"))
-    ids = ordered["series_id"].to_numpy()
-    starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
-    ends = np.r_[starts[1:], len(ids)]
-    ts = pd.DatetimeIndex(ordered["ts"])
-    values = ordered["value"].to_numpy()
-    metrics, labels = ordered["metric"].to_numpy(), ordered["labels"].to_numpy()
+    codes, uniques = pd.factorize(frame["series_id"], sort=True)
+    micros = pd.DatetimeIndex(frame["ts"]).as_unit("us").asi8  # UTC, as _prepare_points left it
+    # Only the numeric columns are reordered (by series, then time); identities are read once per series.
+    order = np.lexsort((micros, codes))
+    codes = codes[order]
+    starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]]) if len(codes) else np.empty(0, "int64")
+    ends = np.r_[starts[1:], len(codes)]
+    ts = pd.DatetimeIndex(micros[order].view("datetime64[us]")).tz_localize("UTC")
+    values = frame["value"].to_numpy(dtype="float64")[order]
+    firsts = order[starts]
+    metrics, labels = frame["metric"].to_numpy()[firsts], frame["labels"].to_numpy()[firsts]
     watched = []
-    for a, b in zip(starts, ends, strict=True):
-        series_labels = _labels_dict(labels[a])
-        if any(rule.matches(metrics[a], series_labels) for rule in rules):
-            watched.append(SeriesPoints(ids[a], metrics[a], series_labels, ts[a:b], values[a:b]))
+    for k, (a, b) in enumerate(zip(starts, ends, strict=True)):
+        series_labels = _labels_dict(labels[k])
+        if any(rule.matches(metrics[k], series_labels) for rule in rules):
+            watched.append(SeriesPoints(uniques[codes[a]], metrics[k], series_labels, ts[a:b], values[a:b]))
     return watched
 
 
 def _evaluate_in_processes(
     series: list[SeriesPoints], rules: Sequence[DetectorRule], *, workers: int | None, progress: bool | None
-) -> pd.DataFrame:
+) -> list[_Part]:
     workers = workers or os.cpu_count() or 1
     batches = _batches(series, workers * _BATCHES_PER_WORKER)
     bar = tqdm(total=len(series), unit="series", desc="detect", disable=None if progress is None else not progress)
-    results: list[pd.DataFrame] = []
+    parts: list[_Part] = []
     with bar:
         if workers == 1 or len(batches) <= 1:
             for batch in batches:
-                results.append(evaluate_batch(batch, rules))
+                parts += _evaluate_parts(batch, rules)
                 bar.update(len(batch))
         else:
             with ProcessPoolExecutor(max_workers=min(workers, len(batches)), initializer=_one_blas_thread) as pool:
-                pending: dict[Future[pd.DataFrame], int] = {
-                    pool.submit(evaluate_batch, batch, rules): len(batch) for batch in batches
+                pending: dict[Future[list[_Part]], int] = {
+                    pool.submit(_evaluate_parts, batch, rules): len(batch) for batch in batches
                 }
                 while pending:
                     done, _ = wait(pending, return_when=FIRST_COMPLETED)
                     for future in done:
-                        results.append(future.result())
+                        parts += future.result()
                         bar.update(pending.pop(future))
-    return _concat_core(results)
+    return parts
 
 
 def _one_blas_thread() -> None:
@@ -262,37 +313,70 @@ def _batches(series: list[SeriesPoints], count: int) -> list[list[SeriesPoints]]
     return [batch for batch in (series[k::count] for k in range(count)) if batch]
 
 
-def _split(
-    core: pd.DataFrame,
+def _parts_of_core(core: pd.DataFrame) -> list[_Part]:
+    """Cut a core frame (as the Spark backend collects it) back into one part per series and rule."""
+    codes, _ = pd.factorize(core["series_id"], sort=True)
+    rule = core["rule"].to_numpy(dtype="int64")
+    ts = core["ts"].to_numpy(dtype="datetime64[us]").view("int64")
+    order = np.lexsort((ts, rule, codes))
+    codes, rule, ts = codes[order], rule[order], ts[order]
+    floats = core.loc[:, list(_FLOAT_COLUMNS)].to_numpy(dtype="float64")[order]
+    flags = core["is_anomaly"].to_numpy(dtype=bool)[order]
+    ids, errors = core["series_id"].to_numpy()[order], core["error"].to_numpy()[order]
+    starts = np.flatnonzero(np.r_[True, (codes[1:] != codes[:-1]) | (rule[1:] != rule[:-1])]) if len(codes) else []
+    ends = np.r_[starts[1:], len(codes)] if len(codes) else []
+    return [
+        _Part(ids[a], int(rule[a]), floats[a:b], flags[a:b], ts[a:b], errors[a] if pd.notna(errors[a]) else None)
+        for a, b in zip(starts, ends, strict=True)
+    ]
+
+
+def _result(
+    parts: list[_Part],
     identities: Mapping[str, tuple[str, dict[str, str]]],
     rules: Sequence[DetectorRule],
     run_id: str | None,
 ) -> DetectionResult:
-    series_codes, series_ids = pd.factorize(core["series_id"], sort=True)
-    rule = core["rule"].to_numpy(dtype="int64")
-    ts = core["ts"].to_numpy(dtype="datetime64[us]")
-    order = np.lexsort((ts.view("int64"), rule, series_codes))
-    series_codes, rule = series_codes[order], rule[order]
-    # Look identities up once per series and rule, then spread them by integer codes.
-    metrics = _objects(identities[sid][0] for sid in series_ids)
-    labels = _objects(identities[sid][1] for sid in series_ids)
-    columns = {
-        "metric": metrics[series_codes],
-        "labels": labels[series_codes],
-        "series_id": core["series_id"].to_numpy()[order],
-        "ts": pd.DatetimeIndex(ts[order]).tz_localize("UTC"),
-        **{c: core[c].to_numpy(dtype="float64")[order] for c in ("value", "expected", "lower", "upper", "score")},
-        "is_anomaly": core["is_anomaly"].to_numpy(dtype=bool)[order],
+    """Records ordered by series, rule and time (so both backends return the same frame), and errors."""
+    parts = sorted(parts, key=lambda part: (part.series_id, part.rule))
+    records = _records([p for p in parts if p.error is None], identities, rules, run_id, RECORD_COLUMNS)
+    errors = _records([p for p in parts if p.error is not None], identities, rules, run_id, ERROR_COLUMNS)
+    return DetectionResult(anomalies=records, errors=errors)
+
+
+def _records(
+    parts: list[_Part],
+    identities: Mapping[str, tuple[str, dict[str, str]]],
+    rules: Sequence[DetectorRule],
+    run_id: str | None,
+    columns: Sequence[str],
+) -> pd.DataFrame:
+    """The parts' rows with metric, labels, detector and params joined back.
+
+    Identities are looked up once per part and spread with ``np.repeat``: building them per row,
+    or shipping them from the workers, cost more than detecting.
+    """
+    sizes = np.array([len(part.ts) for part in parts], dtype="int64")
+
+    def spread(values: Iterable[Any]) -> np.ndarray:
+        return np.repeat(_objects(values), sizes)
+
+    rule = np.repeat(np.array([part.rule for part in parts], dtype="int64"), sizes)
+    floats = np.concatenate([part.floats for part in parts]) if parts else np.empty((0, 5))
+    micros = np.concatenate([part.ts for part in parts]) if parts else np.empty(0, "int64")
+    everything = {
+        "metric": spread(identities[p.series_id][0] for p in parts),
+        "labels": spread(identities[p.series_id][1] for p in parts),
+        "series_id": spread(p.series_id for p in parts),
+        "ts": pd.DatetimeIndex(micros.view("datetime64[us]")).tz_localize("UTC"),
+        **{column: floats[:, i] for i, column in enumerate(_FLOAT_COLUMNS)},
+        "is_anomaly": np.concatenate([p.flags for p in parts]) if parts else np.empty(0, bool),
         "detector": _objects(r.detector.kind for r in rules)[rule],
         "params": _objects(r.detector.params() for r in rules)[rule],
-        "run_id": np.full(len(order), run_id, dtype=object),
-        "error": core["error"].to_numpy()[order],
+        "run_id": np.full(len(rule), run_id, dtype=object),
+        "error": spread(p.error for p in parts),
     }
-    everything = pd.DataFrame(columns)
-    failed = pd.notna(columns["error"])
-    records = everything[~failed].reset_index(drop=True)
-    errors = everything[failed].reset_index(drop=True)
-    return DetectionResult(anomalies=records.loc[:, list(RECORD_COLUMNS)], errors=errors.loc[:, list(ERROR_COLUMNS)])
+    return pd.DataFrame({column: everything[column] for column in columns})
 
 
 def _objects(values: Iterable[Any]) -> np.ndarray:
@@ -302,18 +386,6 @@ def _objects(values: Iterable[Any]) -> np.ndarray:
     for position, item in enumerate(items):
         out[position] = item
     return out
-
-
-def _utc_micros(index: pd.DatetimeIndex) -> np.ndarray:
-    """Naive UTC datetime64[us] values of a (tz-aware or naive-UTC) index, without per-element conversion."""
-    return index.as_unit("us").asi8.view("datetime64[us]")
-
-
-def _empty_core() -> pd.DataFrame:
-    frame = pd.DataFrame({c: pd.Series(dtype="float64") for c in _CORE_COLUMNS})
-    return frame.astype(
-        {"series_id": object, "rule": "int64", "ts": "datetime64[us]", "is_anomaly": bool, "error": object}
-    )
 
 
 def _labels_dict(value: Any) -> dict[str, str]:

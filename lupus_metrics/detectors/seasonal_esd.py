@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field, field_validator
 
-from lupus_metrics.detectors.base import Detector, as_float_series, detection_frame
+from lupus_metrics.detectors.base import Detector, Verdict, verdict
 from lupus_metrics.detectors.esd_anoms import detect_anoms
 from lupus_metrics.detectors.esd_calendar import (
     PERIODS,
@@ -85,14 +85,13 @@ class SeasonalHybridESD(Detector):
         # R spells "no threshold" as the string 'None'; accept it from YAML too.
         return None if value == "None" else value
 
-    def detect(self, series: pd.Series, *, period: int | None = None) -> pd.DataFrame:
+    def judge(self, series: pd.Series, *, period: int | None = None) -> Verdict:
         """Flag anomalies of ``series``; a DatetimeIndex sets the period, otherwise ``period`` is required."""
-        s = as_float_series(series)
-        if isinstance(s.index, pd.DatetimeIndex):
-            return self._detect_timestamped(s, period)
-        return self._detect_positional(s, period)
+        if isinstance(series.index, pd.DatetimeIndex):
+            return self._detect_timestamped(series, period)
+        return self._detect_positional(series, period)
 
-    def _detect_timestamped(self, s: pd.Series, period: int | None) -> pd.DataFrame:
+    def _detect_timestamped(self, s: pd.Series, period: int | None) -> Verdict:
         if self.only_last is True:
             raise LupusValidationError("only_last", "for timestamped input use None, 'day' or 'hr'", value=True)
         if self.longterm_period is not None:
@@ -129,11 +128,11 @@ class SeasonalHybridESD(Detector):
         expected, score, flags = self._run(values, chunks, derived, lambda _chunk: threshold)
         if only_last:
             flags &= utc_nanoseconds(work.index) > last_stretch_start(work.index, only_last)
-        return detection_frame(
+        return verdict(
             s, expected=expected[rows], lower=None, upper=None, score=score[rows], is_anomaly=flags[rows]
         )
 
-    def _detect_positional(self, s: pd.Series, period: int | None) -> pd.DataFrame:
+    def _detect_positional(self, s: pd.Series, period: int | None) -> Verdict:
         if period is None:
             raise LupusValidationError(
                 "period", "is required for a series without a DatetimeIndex: the number of points in one season"
@@ -159,7 +158,7 @@ class SeasonalHybridESD(Detector):
         expected, score, flags = self._run(values, chunks, period, chunk_threshold)
         if self.only_last:
             flags[: max(0, n - period)] = False
-        return detection_frame(s, expected=expected, lower=None, upper=None, score=score, is_anomaly=flags)
+        return verdict(s, expected=expected, lower=None, upper=None, score=score, is_anomaly=flags)
 
     def _threshold_of(self, maxima: np.ndarray) -> float:
         if self.threshold == "med_max":

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field, model_validator
 
-from lupus_metrics.detectors.base import Detector, as_float_series, detection_frame
+from lupus_metrics.detectors.base import Detector, Verdict, verdict
 
 
 class ThresholdDetector(Detector):
@@ -48,10 +48,9 @@ class ThresholdDetector(Detector):
             raise ValueError(f"min ({self.min}) must not exceed max ({self.max})")
         return self
 
-    def detect(self, series: pd.Series, *, period: int | None = None) -> pd.DataFrame:
+    def judge(self, series: pd.Series, *, period: int | None = None) -> Verdict:
         """Judge every point against the bounds (``period`` is accepted for the common interface and unused)."""
-        s = as_float_series(series)
-        values = s.to_numpy()
+        values = series.to_numpy()
         lower = -np.inf if self.min is None else self.min
         upper = np.inf if self.max is None else self.max
         with np.errstate(invalid="ignore"):
@@ -59,8 +58,8 @@ class ThresholdDetector(Detector):
             above = values > upper if self.max_inclusive else values >= upper
             score = np.where(values < lower, values - lower, np.where(values > upper, values - upper, 0.0))
         score = np.where(np.isnan(values), np.nan, score)
-        return detection_frame(
-            s,
+        return verdict(
+            series,
             expected=np.clip(values, lower, upper),
             lower=self.min,
             upper=self.max,

@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 from metrics.detectors.synthetic_series import noisy
 
-from lupus_metrics.detectors import detect_many
+from lupus_metrics.detectors import ThresholdDetector, detect_many
 from lupus_metrics.detectors.runner import ERROR_COLUMNS, RECORD_COLUMNS
 from lupus_metrics.errors import LupusValidationError
 from lupus_metrics.frames import normalize_anomalies
@@ -99,6 +99,28 @@ def test_a_failing_series_is_reported_and_the_others_still_run():
     assert result.errors["labels"].tolist() == [{"region": "US"}]
     assert "duplicate timestamps" in result.errors["error"].iloc[0]
     assert {lab["region"] for lab in result.anomalies["labels"]} == {"JP", "FR"}
+
+
+class FailsOnNegatives(ThresholdDetector):
+    """A detector that raises inside judge for one series: the batch call fails as a whole."""
+
+    def judge(self, series, *, period=None):
+        if (series < 0).any():
+            raise ValueError("negative values")
+        return super().judge(series, period=period)
+
+
+def test_a_detector_failing_inside_a_batch_fails_only_that_series():
+    frame = points()
+    frame = frame[frame["metric"] == "rows.count"].copy()
+    frame.loc[frame["labels"].map(lambda lab: lab["region"] == "FR"), "value"] *= -1
+    result = detect_many(frame, [{"metrics": ["*"], "detector": FailsOnNegatives(max=1e9)}], workers=1)
+    assert result.errors["labels"].tolist() == [{"region": "FR"}]
+    assert result.errors["error"].tolist() == ["ValueError: negative values"]
+    assert result.anomalies.groupby(result.anomalies["labels"].map(lambda lab: lab["region"])).size().to_dict() == {
+        "JP": 60,
+        "US": 60,
+    }
 
 
 def test_the_first_rule_of_a_kind_wins_for_a_series():

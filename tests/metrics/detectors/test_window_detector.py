@@ -133,3 +133,28 @@ def test_a_level_shift_alerts_at_first_then_becomes_the_baseline():
 def test_a_steady_trend_does_not_alert():
     values = noisy(200) + 0.1 * np.arange(200)
     assert flagged(WindowDetector(window=14, threshold=5).detect(daily(values))) == []
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"method": "zscore"}, {"method": "mad"}, {"method": "mad", "same_weekday": True, "window": 4, "min_history": 2}],
+)
+def test_judging_many_series_at_once_equals_judging_each(options):
+    # The batched path concatenates series; no baseline may reach into a neighbouring series.
+    rng = np.random.default_rng(3)
+    series = [daily(rng.normal(100 * (k + 1), 5, size)) for k, size in enumerate([40, 1, 3000, 75, 15])]
+    series[3].iloc[[5, 20, 21]] = np.nan
+    detector = WindowDetector(**options)
+    together = detector.judge_many(series)
+    for s, verdict in zip(series, together, strict=True):
+        alone = detector.detect(s)
+        pd.testing.assert_frame_equal(verdict.frame(s.index), alone)
+        assert verdict.frame(s.index)["expected"].notna().any() == (len(s) > (options.get("min_history") or 14))
+
+
+def test_judging_many_positional_series_uses_the_period_within_each_series():
+    series = [pd.Series(weekly(28, weekend=30.0)), pd.Series(weekly(21, weekend=50.0))]
+    detector = WindowDetector(window=2, same_weekday=True)
+    together = detector.judge_many(series, period=7)
+    for s, verdict in zip(series, together, strict=True):
+        pd.testing.assert_frame_equal(verdict.frame(s.index), detector.detect(s, period=7))
