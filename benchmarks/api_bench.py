@@ -36,12 +36,18 @@ from lupus_store.metadata.models import IngestBatch  # noqa: E402
 OUTPUT = ROOT / "benchmarks" / "output" / "api_bench.json"
 
 
-def _bodies(client: int, points: int, count: int = 4) -> list[bytes]:
-    """A few distinct batches per client, encoded once (the clients should measure the server)."""
+def _bodies(client: int, points: int, count: int = 64) -> list[bytes]:
+    """Distinct batches per client, encoded once (the clients should measure the server).
+
+    Each holds other timestamps, as a job pushing new data would: the batches that queue up on the
+    server are then written as one group (re-sending the same points under new idempotency keys
+    would make the server fall back to one store write per batch).
+    """
     bodies = []
     for variant in range(count):
+        day, hour = divmod(variant, 24)
         rows = [{"metric": f"bench.m{i % 10}", "labels": {"client": str(client), "shard": str(i % 20)},
-                 "ts": f"2026-01-{1 + variant:02d}T{(i // 60) % 24:02d}:{i % 60:02d}:00Z", "value": float(i)}
+                 "ts": f"2026-01-{1 + day:02d}T{hour:02d}:{i // 60 % 60:02d}:{i % 60:02d}Z", "value": float(i)}
                 for i in range(points)]  # fmt: skip
         bodies.append(json.dumps({"points": rows}).encode())
     return bodies

@@ -2,17 +2,27 @@
 
 The path of a batch, and why each step is where it is:
 
-1. ``stage``: the raw body goes to ``<staging>/<ds>/<batch_id>.<fmt>`` (temporary name, fsync,
-   rename, fsync of the directory) *before* the batch row is committed, so a committed row always
-   has its bytes on disk. Only then does the API answer 202.
+1. ``stage``: the validated points go to ``<staging>/<ds>/<batch_id>.staged`` (Arrow IPC, see
+   :mod:`lupus_api.staged`; temporary name, fsync, rename, fsync of the directory) *before* the
+   batch row is committed, so a committed row always has its bytes on disk. Only then does the API
+   answer 202.
 2. The row carries the idempotency key under a unique constraint per datasource: a re-send finds
    the row and gets the original batch id; two concurrent sends race on the constraint and the
    loser removes its staged file.
 3. A worker thread writes the batch to the store, one file per UTC day owned by writer
    ``push-<batch_id>``, so writing it again after a crash replaces the same files (idempotent);
    then it marks the row ``ingested`` and removes the staged file.
-4. At start-up every row still ``staged`` is queued again. A staged file without a row (the
-   process died between staging and commit, the client got no 202) is removed after a grace time.
+4. Under load the queue holds many batches; a worker then takes up to ``MAX_GROUP_BATCHES`` of one
+   datasource at once and writes them as one group, owned by writer ``push-<group_id>``: a store
+   write has a fixed cost of several milliseconds, more than the points of a batch cost. The
+   group's members are first recorded durably in ``<staging>/_groups/<group_id>.manifest``, so
+   after a crash exactly the same group is written again under the same writer (idempotent), never
+   a different grouping that would store points twice. If the group cannot be written as one (two
+   of its batches hold the same series and timestamp), its files are removed and each batch is
+   written on its own, as in step 3.
+5. At start-up unfinished groups are written again, then every row still ``staged`` is queued
+   again. A staged file without a row (the process died between staging and commit, the client got
+   no 202) is removed after a grace time.
 
 Example:
     >>> batch_file_name("0f" * 16, "json")
@@ -22,6 +32,7 @@ Example:
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import queue
 import threading
@@ -35,6 +46,9 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from lupus_api.payloads import parse_batch
+from lupus_api.staged import STAGED_FORMAT, decode_staged
+from lupus_metrics.errors import LupusValidationError
+from lupus_metrics.frames import normalize_points
 from lupus_store import MetricStore
 from lupus_store.location import StoreLocation
 from lupus_store.metadata import MetadataDB
@@ -44,6 +58,9 @@ log = logging.getLogger("lupus_api.ingest")
 
 # A staged file with no batch row older than this is the leftover of a request that never got its 202.
 ORPHAN_GRACE_SECONDS = 300
+# Batches written as one group, at most (bounded so a group stays a few MB in memory).
+MAX_GROUP_BATCHES = 32
+GROUPS_DIR = "_groups"  # datasource names start with a letter or digit, so this never clashes
 RESWEEP_SECONDS = 30
 MAX_RETRY_DELAY = 30.0
 
@@ -54,7 +71,7 @@ def batch_file_name(batch_id: str, fmt: str) -> str:
 
 
 def writer_name(batch_id: str) -> str:
-    """The store writer that owns a batch's files: ``push-<batch_id>``."""
+    """The store writer that owns a batch's (or a group's) files: ``push-<id>``."""
     return f"push-{batch_id}"
 
 
@@ -147,6 +164,7 @@ class Ingestor:
     def start(self) -> None:
         """Queue every batch not yet ingested, then start the worker threads."""
         self.staging_dir.mkdir(parents=True, exist_ok=True)
+        self._resume_groups()
         self._enqueue_pending(min_age_seconds=0)
         for index in range(self.threads):
             thread = threading.Thread(target=self._run, name=f"lupus-ingest-{index}", daemon=True)
@@ -196,7 +214,10 @@ class Ingestor:
 
     def _remove_orphans(self) -> None:
         now = time.time()
-        candidates = [p for p in self.staging_dir.glob("*/*") if now - p.stat().st_mtime > ORPHAN_GRACE_SECONDS]
+        candidates = [
+            p for p in self.staging_dir.glob("*/*")
+            if p.parent.name != GROUPS_DIR and now - p.stat().st_mtime > ORPHAN_GRACE_SECONDS
+        ]
         if not candidates:
             return
         with self.db.session() as session:
@@ -208,55 +229,150 @@ class Ingestor:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            batch_id = self._queue.get()
-            if batch_id is None:
+            first = self._queue.get()
+            if first is None:
                 return
+            ids = [first, *self._more_queued(MAX_GROUP_BATCHES - 1)]
             with self._lock:
-                if batch_id in self._in_flight:
-                    continue
-                self._in_flight.add(batch_id)
+                mine = [batch_id for batch_id in dict.fromkeys(ids) if batch_id not in self._in_flight]
+                self._in_flight.update(mine)
             try:
-                self._ingest_with_retries(batch_id)
+                self._ingest_with_retries(mine)
             finally:
                 with self._lock:
-                    self._in_flight.discard(batch_id)
+                    self._in_flight.difference_update(mine)
 
-    def _ingest_with_retries(self, batch_id: str) -> None:
-        delay = 0.5
-        while not self._stop.is_set():
+    def _more_queued(self, limit: int) -> list[str]:
+        """Batch ids already waiting in the queue, without blocking (a stop signal is put back)."""
+        more: list[str] = []
+        while len(more) < limit:
             try:
-                self.ingest(batch_id)
+                batch_id = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if batch_id is None:
+                self._queue.put(None)
+                break
+            more.append(batch_id)
+        return more
+
+    def _ingest_with_retries(self, batch_ids: list[str]) -> None:
+        delay = 0.5
+        while batch_ids and not self._stop.is_set():
+            try:
+                self.ingest_many(batch_ids)
                 return
             except Exception as err:  # never drop an accepted batch: keep it staged, retry
-                log.exception("ingesting batch %s failed; retrying in %.1f s", batch_id, delay)
+                log.exception("ingesting batches %s failed; retrying in %.1f s", ", ".join(batch_ids), delay)
                 with self.db.session() as session:
-                    session.execute(update(IngestBatch).where(IngestBatch.id == batch_id).values(error=str(err)[:2000]))
+                    session.execute(
+                        update(IngestBatch).where(IngestBatch.id.in_(batch_ids)).values(error=str(err)[:2000])
+                    )
                 if self._stop.wait(delay):
                     return
                 delay = min(delay * 2, MAX_RETRY_DELAY)
 
     def ingest(self, batch_id: str) -> None:
         """Write one staged batch to the store (idempotent), mark it ingested, remove its staged file."""
+        self.ingest_many([batch_id])
+
+    def ingest_many(self, batch_ids: list[str]) -> None:
+        """Write staged batches to the store, as one group per datasource when there are several."""
         with self.db.session() as session:
-            row = session.get(IngestBatch, batch_id)
-            if row is None or row.status != "staged":
-                return
-            datasource = row.datasource
+            rows = session.scalars(
+                select(IngestBatch).where(IngestBatch.id.in_(batch_ids), IngestBatch.status == "staged")
+                .order_by(IngestBatch.created_at)
+            ).all()
+            by_datasource: dict[str, list[str]] = {}
+            for row in rows:
+                by_datasource.setdefault(row.datasource, []).append(row.id)
+        for datasource, ids in by_datasource.items():
+            if len(ids) == 1:
+                self._ingest_alone(datasource, ids[0])
+            else:
+                group_id = uuid.uuid4().hex
+                self._write_manifest(group_id, datasource, ids)
+                self._ingest_group(group_id, datasource, ids)
+
+    def _ingest_alone(self, datasource: str, batch_id: str) -> None:
+        path = self._staged_file(datasource, batch_id)
+        self._write_frame(datasource, self._read_staged(path, datasource), writer_name(batch_id), run_id=batch_id)
+        self._mark_ingested([batch_id])
+        path.unlink(missing_ok=True)
+
+    def _ingest_group(self, group_id: str, datasource: str, batch_ids: list[str]) -> None:
+        with self.db.session() as session:
+            staged = set(session.scalars(
+                select(IngestBatch.id).where(IngestBatch.id.in_(batch_ids), IngestBatch.status == "staged")
+            ).all())
+        if staged:  # after a crash between marking and clean-up there is nothing left to write
+            frames = [self._read_staged(self._staged_file(datasource, batch_id), datasource) for batch_id in batch_ids]
+            frame = pd.concat(frames, ignore_index=True)
+            try:
+                self._write_frame(datasource, frame, writer_name(group_id), run_id=group_id)
+            except LupusValidationError as err:
+                # Two batches hold the same series and timestamp: each keeps its own file instead.
+                log.info("group %s of %d batches written batch by batch: %s", group_id, len(batch_ids), err)
+                for day in sorted(set(frame["ts"].dt.date)):
+                    self.store.delete_points(datasource, day=day, writer=writer_name(group_id))
+                for batch_id, part in zip(batch_ids, frames, strict=True):
+                    self._write_frame(datasource, part, writer_name(batch_id), run_id=batch_id)
+            self._mark_ingested(batch_ids)
+        for batch_id in batch_ids:
+            for path in (self.staging_dir / datasource).glob(f"{batch_id}.*"):
+                path.unlink(missing_ok=True)
+        self._manifest_path(group_id).unlink(missing_ok=True)
+
+    def _write_frame(self, datasource: str, frame: pd.DataFrame, writer: str, *, run_id: str) -> None:
+        """Every day's points of ``frame`` as ``writer``'s files (a group that fails on a later day
+        removes its earlier days' files before falling back to one writer per batch)."""
+        frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
+        # Each batch was validated on its own (on arrival); a group is checked here for the one rule
+        # batches can break together: the same series and ts twice.
+        duplicated = frame.duplicated(["series_id", "ts"])
+        if duplicated.any():
+            raise LupusValidationError("ts", "the same series and ts in two batches", row=int(duplicated.argmax()))
+        for day, points in frame.groupby(frame["ts"].dt.date, sort=True):
+            self.store.write_points(datasource, points.reset_index(drop=True), day=day, writer=writer,
+                                    source="push", run_id=run_id, validated=True)
+
+    def _mark_ingested(self, batch_ids: list[str]) -> None:
+        with self.db.session() as session:
+            session.execute(
+                update(IngestBatch).where(IngestBatch.id.in_(batch_ids))
+                .values(status="ingested", ingested_at=utcnow(), error=None)
+            )
+
+    def _staged_file(self, datasource: str, batch_id: str) -> Path:
         files = [p for p in (self.staging_dir / datasource).glob(f"{batch_id}.*") if not p.name.endswith(".tmp")]
         if not files:
             raise FileNotFoundError(f"staged file of batch {batch_id} is missing under {self.staging_dir}")
-        path = files[0]
-        frame = parse_batch(path.read_bytes(), path.suffix.lstrip("."))
-        frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
-        for day, points in frame.groupby(frame["ts"].dt.date, sort=True):
-            self.store.write_points(datasource, points.reset_index(drop=True), day=day,
-                                    writer=writer_name(batch_id), source="push", run_id=batch_id)
-        with self.db.session() as session:
-            session.execute(
-                update(IngestBatch).where(IngestBatch.id == batch_id)
-                .values(status="ingested", ingested_at=utcnow(), error=None)
-            )
-        path.unlink(missing_ok=True)
+        return files[0]
+
+    @staticmethod
+    def _read_staged(path: Path, datasource: str) -> pd.DataFrame:
+        """The staged batch's normalized points (with ``series_id``)."""
+        fmt = path.suffix.lstrip(".")
+        if fmt == STAGED_FORMAT:
+            return decode_staged(path.read_bytes())
+        # A body staged as received (json, arrow, parquet) by an earlier version.
+        return normalize_points(parse_batch(path.read_bytes(), fmt), datasource)
+
+    # ---- groups -------------------------------------------------------------------------------------
+
+    def _manifest_path(self, group_id: str) -> Path:
+        return self.staging_dir / GROUPS_DIR / f"{group_id}.manifest"
+
+    def _write_manifest(self, group_id: str, datasource: str, batch_ids: list[str]) -> None:
+        manifest = json.dumps({"datasource": datasource, "batches": batch_ids}).encode()
+        StoreLocation.parse(self.staging_dir).write_atomic(f"{GROUPS_DIR}/{group_id}.manifest", manifest)
+
+    def _resume_groups(self) -> None:
+        """Write again, under the same writer, every group a crash interrupted."""
+        for path in sorted((self.staging_dir / GROUPS_DIR).glob("*.manifest")):
+            manifest = json.loads(path.read_bytes())
+            log.info("resuming group %s of %d batches", path.stem, len(manifest["batches"]))
+            self._ingest_group(path.stem, manifest["datasource"], manifest["batches"])
 
 
 def payload_digest(body: bytes) -> str:

@@ -93,17 +93,24 @@ def _identity_columns(frame: pd.DataFrame, datasource: str) -> pd.DataFrame:
     metrics = frame["metric"].tolist()
     labels: list[dict[str, str]] = []
     ids: list[str] = []
+    # Rows of one series share one labels dict (a copy: the validated one is cached across calls).
+    seen: dict[tuple[Any, Any], tuple[dict[str, str], str]] = {}
     for row, (metric, raw) in enumerate(zip(metrics, frame["labels"].tolist(), strict=True)):
-        key = _labels_key(raw)
         try:
-            clean, sid = _series_identity(datasource, metric, key)
+            # Keyed by the labels in their given order first (no sort per row); a series whose rows
+            # list their labels in another order only costs one more entry.
+            key = (metric, tuple(raw.items())) if isinstance(raw, dict) else (metric, _labels_key(raw))
+            identity = seen.get(key)
+            if identity is None:
+                clean, sid = _series_identity(datasource, metric, _labels_key(raw))
+                identity = seen[key] = (dict(clean), sid)
         except (LupusValidationError, TypeError):
             # Slow path only to name the offending row precisely.
             validate_metric_name(metric, row=row)
             validate_labels(None if _is_missing(raw) else raw, row=row)
             raise
-        labels.append(dict(clean))
-        ids.append(sid)
+        labels.append(identity[0])
+        ids.append(identity[1])
     return pd.DataFrame(
         {"metric": metrics, "labels": labels, "series_id": ids, "ts": _ts_column(frame["ts"])},
         index=pd.RangeIndex(len(frame)),
@@ -114,7 +121,10 @@ def _labels_key(raw: Any) -> Any:
     if _is_missing(raw):
         return ()
     if isinstance(raw, Mapping):
-        return tuple(sorted(raw.items(), key=lambda item: str(item[0])))
+        try:
+            return tuple(sorted(raw.items()))
+        except TypeError:  # keys of mixed types: sort by their text, and let validation reject them
+            return tuple(sorted(raw.items(), key=lambda item: str(item[0])))
     return raw  # not a mapping: _series_identity rejects it
 
 

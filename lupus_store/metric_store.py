@@ -172,6 +172,7 @@ class MetricStore:
         writer: str,
         source: str | None = None,
         run_id: str | None = None,
+        validated: bool = False,
     ) -> WriteResult:
         """Replace ``writer``'s points of ``datasource`` on ``day`` with ``points``, atomically.
 
@@ -179,8 +180,13 @@ class MetricStore:
         Every ts must lie within one day of ``day`` (UTC). The whole frame is validated
         first; on any error nothing is written. An empty frame removes the writer's file.
         ``source`` (``asset``, ``push``, ``mlflow``...) and ``run_id`` record provenance.
+
+        ``validated=True`` is for callers that already hold the result of
+        :func:`lupus_metrics.frames.normalize_points` for this datasource (with ``series_id``),
+        such as the API's ingest worker, which stages the batches it validated on arrival: the
+        point rules are not checked again (they cost as much as the write), the day range is.
         """
-        frame = self._prepare(POINTS, datasource, points, day, writer)
+        frame = self._prepare(POINTS, datasource, points, day, writer, validated=validated)
         frame["source"] = source
         frame["run_id"] = run_id
         return self._write(POINTS, datasource, frame, layout.as_day(day), writer)
@@ -217,11 +223,13 @@ class MetricStore:
         """Remove ``writer``'s anomalies file of ``datasource`` on ``day`` (no error if absent)."""
         self._delete(ANOMALIES, datasource, day, writer)
 
-    def _prepare(self, table: _Table, datasource: str, frame: pd.DataFrame, day: Any, writer: str) -> pd.DataFrame:
+    def _prepare(
+        self, table: _Table, datasource: str, frame: pd.DataFrame, day: Any, writer: str, *, validated: bool = False
+    ) -> pd.DataFrame:
         validate_datasource(datasource)
         validate_writer_name = layout.validate_writer(writer)
         partition = layout.as_day(day)
-        normalized = table.normalize(frame, datasource)
+        normalized = _validated_copy(frame, table) if validated else table.normalize(frame, datasource)
         if len(normalized):
             lo = pd.Timestamp(datetime.combine(partition, dtime(), tzinfo=UTC) - DAY_MARGIN)
             hi = lo + pd.Timedelta(days=3)
@@ -528,6 +536,14 @@ def _time_range(start: Any, end: Any) -> tuple[pd.Timestamp | None, pd.Timestamp
     if start_ts is not None and end_ts is not None and end_ts < start_ts:
         raise LupusValidationError("end", f"must not be before start ({start_ts})", value=end)
     return start_ts, end_ts
+
+
+def _validated_copy(frame: pd.DataFrame, table: _Table) -> pd.DataFrame:
+    """The input columns of an already normalized frame, as a new frame (the write adds columns)."""
+    missing = [column for column in table.columns if column not in frame.columns]
+    if missing:
+        raise LupusValidationError(missing[0], "a validated frame must carry every normalized column")
+    return pd.DataFrame({column: frame[column].reset_index(drop=True) for column in table.columns})
 
 
 def _parquet_bytes(table: pa.Table) -> bytes:

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from lupus_metrics.errors import LupusValidationError
+from lupus_metrics.frames import normalize_points
 from lupus_metrics.schema import POINT_COLUMNS, series_id
 
 REGIONS = ["JP", "US", "東京"]
@@ -224,3 +225,21 @@ def test_a_read_that_matches_nothing_has_the_same_dtypes_as_a_missing_datasource
     missing = store.read_points("never-written")
     assert nothing.empty
     pd.testing.assert_frame_equal(nothing, missing)
+
+
+def test_a_validated_frame_is_written_as_normalized_and_reads_back_the_same(store):
+    day = date(2026, 1, 3)
+    store.write_points("demo", points_for(day), day=day, writer="checked")
+    store.write_points("demo", normalize_points(points_for(day), "demo"), day=day, writer="trusted", validated=True)
+    read = store.read_points("demo", provenance=True)
+    checked, trusted = (read[read["writer"] == w].drop(columns="writer").reset_index(drop=True) for w in ("checked", "trusted"))
+    pd.testing.assert_frame_equal(checked, trusted)
+
+
+def test_a_validated_frame_still_needs_series_ids_and_the_day_range(store):
+    day = date(2026, 1, 3)
+    with pytest.raises(LupusValidationError, match="series_id"):
+        store.write_points("demo", points_for(day), day=day, writer="trusted", validated=True)
+    with pytest.raises(LupusValidationError, match="within one day"):
+        store.write_points("demo", normalize_points(points_for(day), "demo"), day=date(2026, 2, 1), writer="t", validated=True)
+    assert store.read_points("demo").empty

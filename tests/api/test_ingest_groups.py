@@ -1,0 +1,94 @@
+"""Grouped ingestion: batches that queue up are written as one group, exactly once, even across a crash."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from api.live_server import seed
+from lupus_api.ingest import GROUPS_DIR, Ingestor, payload_digest, writer_name
+from lupus_api.payloads import parse_batch
+from lupus_api.staged import STAGED_FORMAT, encode_staged
+from lupus_metrics.frames import normalize_points
+from lupus_store import MetricStore
+from lupus_store.metadata import MetadataDB
+from lupus_store.metadata.models import IngestBatch
+
+
+def body(metric: str, hours: range, *, value: float = 1.0) -> bytes:
+    points = [{"metric": metric, "labels": {"shard": str(h % 3)}, "ts": f"2026-01-0{1 + h // 24}T{h % 24:02d}:00:00Z",
+               "value": value} for h in hours]  # fmt: skip
+    return json.dumps({"points": points}).encode()
+
+
+@pytest.fixture
+def ingestor(tmp_path: Path) -> Ingestor:
+    url = f"sqlite:///{tmp_path / 'metadata.db'}"
+    seed(url)
+    return Ingestor(MetadataDB(url), MetricStore(tmp_path / "store"), tmp_path / "staging")
+
+
+def stage(ingestor: Ingestor, payload: bytes, *, fmt: str = STAGED_FORMAT) -> str:
+    """Stage ``payload`` as the request path does (validated points), or as received (``fmt="json"``)."""
+    points = normalize_points(parse_batch(payload, "json"), "ds-a")
+    data = encode_staged(points) if fmt == STAGED_FORMAT else payload
+    return ingestor.stage("ds-a", data, fmt, points=len(points), idempotency_key=None,
+                          payload_sha256=payload_digest(payload), token_id=None).batch_id  # fmt: skip
+
+
+def statuses(ingestor: Ingestor, ids: list[str]) -> set[str]:
+    with ingestor.db.session() as session:
+        return {session.get(IngestBatch, batch_id).status for batch_id in ids}
+
+
+def test_queued_batches_are_written_as_one_group_spanning_days(ingestor):
+    ids = [stage(ingestor, body(f"group.m{k}", range(20, 30))) for k in range(5)]  # hours 20-29: two days
+    ingestor.ingest_many(ids)
+    stored = ingestor.store.read_points("ds-a", provenance=True)
+    assert len(stored) == 50 and not stored.duplicated(["series_id", "ts"]).any()
+    assert stored["writer"].nunique() == 1 and stored["writer"].iloc[0] not in {writer_name(i) for i in ids}
+    assert statuses(ingestor, ids) == {"ingested"}
+    assert not list((ingestor.staging_dir / "ds-a").iterdir())
+    assert not list((ingestor.staging_dir / GROUPS_DIR).iterdir())
+
+
+def test_batches_repeating_a_series_and_timestamp_fall_back_to_one_writer_each(ingestor):
+    # The first as an earlier version staged it (the JSON body): both forms are read.
+    first = stage(ingestor, body("group.dup", range(22, 26), value=1.0), fmt="json")
+    second = stage(ingestor, body("group.dup", range(22, 26), value=2.0))  # the same points again, both days
+    ingestor.ingest_many([first, second])
+    stored = ingestor.store.read_points("ds-a", provenance=True)
+    assert sorted(stored["writer"].unique()) == sorted([writer_name(first), writer_name(second)])
+    assert sorted(stored["value"].tolist()) == [1.0] * 4 + [2.0] * 4
+    assert statuses(ingestor, [first, second]) == {"ingested"}
+
+
+def test_a_group_interrupted_by_a_crash_is_written_again_under_the_same_writer(ingestor):
+    ids = [stage(ingestor, body(f"group.crash{k}", range(0, 6))) for k in range(3)]
+    group_id = "f" * 32
+    ingestor._write_manifest(group_id, "ds-a", ids)
+    # The crash came while the group's file was being written (here: with one batch's points), before marking.
+    partial = ingestor._read_staged(ingestor._staged_file("ds-a", ids[0]), "ds-a")
+    ingestor.store.write_points("ds-a", partial, day="2026-01-01", writer=writer_name(group_id))
+    ingestor.start()  # a new process: resumes the group, then queues what is still staged
+    try:
+        deadline_ok = _wait(lambda: statuses(ingestor, ids) == {"ingested"})
+    finally:
+        ingestor.stop()
+    assert deadline_ok
+    stored = ingestor.store.read_points("ds-a", provenance=True)
+    assert len(stored) == 18 and not stored.duplicated(["series_id", "ts"]).any()
+    assert set(stored["writer"]) == {writer_name(group_id)}
+    assert not list((ingestor.staging_dir / GROUPS_DIR).iterdir())
+
+
+def _wait(condition, timeout: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return False
