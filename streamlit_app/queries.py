@@ -53,31 +53,45 @@ def datasources_in_store(root: str) -> list[str]:
 def series(root: str, datasource: str) -> pd.DataFrame:
     """``list_series`` plus a ``label_text`` column (``region=JP,k=10``) used as the series name in charts."""
     frame = _store(root).list_series(datasource)
-    frame["label_text"] = frame["labels"].map(label_text)
-    return frame
+    return with_label_text(frame)
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
 def points(root: str, datasource: str, metric: str | list[str], start: date | None, end: date | None) -> pd.DataFrame:
     """Points of one or more metrics in ``start..end``, with ``label_text``."""
     frame = _store(root).read_points(datasource, metrics=metric, start=start, end=end)
-    frame["label_text"] = frame["labels"].map(label_text)
-    return frame
+    return with_label_text(frame)
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
 def evaluated(root: str, datasource: str, metric: str, start: date | None, end: date | None) -> pd.DataFrame:
     """Every evaluated point (expected value, band, verdict) of one metric in ``start..end``, with ``label_text``."""
     frame = _store(root).read_anomalies(datasource, metrics=metric, start=start, end=end, only_anomalies=False)
-    frame["label_text"] = frame["labels"].map(label_text)
-    return frame
+    return with_label_text(frame)
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
 def anomalies(root: str, datasource: str, start: date | None, end: date | None = None) -> pd.DataFrame:
     """Flagged points of every metric of ``datasource`` in ``start..end``, with ``label_text``."""
     frame = _store(root).read_anomalies(datasource, start=start, end=end)
-    frame["label_text"] = frame["labels"].map(label_text)
+    return with_label_text(frame)
+
+
+def with_label_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with a ``label_text`` column, formatted once per series and mapped by ``series_id``.
+
+    Formatting each row's label dict cost 40-80 ms per 18,000 rows on the chart page's critical path.
+
+    >>> frame = pd.DataFrame({"series_id": ["a", "b", "a"], "labels": [{"r": "JP"}, None, {"r": "JP"}]})
+    >>> with_label_text(frame)["label_text"].tolist()
+    ['r=JP', '(all)', 'r=JP']
+    """
+    if "series_id" not in frame.columns:
+        frame["label_text"] = frame["labels"].map(label_text).astype(object)
+        return frame
+    first = frame.drop_duplicates("series_id")
+    texts = dict(zip(first["series_id"], first["labels"].map(label_text), strict=True))
+    frame["label_text"] = frame["series_id"].map(texts).astype(object)
     return frame
 
 
