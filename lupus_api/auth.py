@@ -25,6 +25,7 @@ from typing import Annotated
 from fastapi import Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from lupus_api.problems import ProblemError
 from lupus_api.state import ApiState, api_state
@@ -91,20 +92,26 @@ def current_token(
     state: Annotated[ApiState, Depends(api_state)],
 ) -> Principal:
     """The caller's live token, or 401 (missing, unknown, revoked, expired) / 429 (rate limit)."""
+    with state.db.session() as session:
+        return _authenticate(session, request, credentials, state)
+
+
+def _authenticate(
+    session: Session, request: Request, credentials: HTTPAuthorizationCredentials | None, state: ApiState
+) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
         raise _unauthorized("missing bearer token: send 'Authorization: Bearer <token>'")
     now = datetime.now(UTC)
-    with state.db.session() as session:
-        row = session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(credentials.credentials)))
-        if row is None:
-            raise _unauthorized("unknown token")
-        if row.revoked_at is not None:
-            raise _unauthorized(f"token {row.token_prefix}… was revoked")
-        if row.expires_at is not None and _aware(row.expires_at) <= now:
-            raise _unauthorized(f"token {row.token_prefix}… expired at {_aware(row.expires_at).isoformat()}")
-        if row.last_used_at is None or _aware(row.last_used_at) < now - LAST_USED_RESOLUTION:
-            row.last_used_at = now
-        principal = Principal(row.id, row.name, row.scope_set, row.team_id, row.datasource_id)
+    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(credentials.credentials)))
+    if row is None:
+        raise _unauthorized("unknown token")
+    if row.revoked_at is not None:
+        raise _unauthorized(f"token {row.token_prefix}… was revoked")
+    if row.expires_at is not None and _aware(row.expires_at) <= now:
+        raise _unauthorized(f"token {row.token_prefix}… expired at {_aware(row.expires_at).isoformat()}")
+    if row.last_used_at is None or _aware(row.last_used_at) < now - LAST_USED_RESOLUTION:
+        row.last_used_at = now
+    principal = Principal(row.id, row.name, row.scope_set, row.team_id, row.datasource_id)
     wait = state.rate_limiter.take(principal.token_id)
     if wait > 0:
         raise ProblemError(429, f"rate limit of {state.settings.rate:g} requests/s per token exceeded",
@@ -136,10 +143,13 @@ def datasource_access(operation: str):
 
     def dependency(
         ds: Annotated[str, Path(description="Datasource name, e.g. `service1-recommend`.", max_length=63)],
-        principal: Annotated[Principal, Depends(current_token)],
+        request: Request,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
         state: Annotated[ApiState, Depends(api_state)],
     ) -> DatasourceAccess:
+        # Token and datasource in one session (and one worker-thread hop): this runs on every push.
         with state.db.session() as session:
+            principal = _authenticate(session, request, credentials, state)
             row = session.scalar(select(Datasource).where(Datasource.name == ds))
             if row is None:
                 if principal.global_admin:

@@ -35,11 +35,13 @@ class SeriesRegistry:
 
         Returns how many series were new.
         """
-        firsts = points.drop_duplicates("series_id")
+        ids = set(points["series_id"])
         with self._lock:
             known = self._known.get(datasource)
-            if known is None or not set(firsts["series_id"]) <= known:
-                known = self._load(datasource, first_time=known is None)
+            if known is not None and ids <= known:
+                return 0  # the common case, checked without building frames
+            known = self._load(datasource, first_time=known is None)
+            firsts = points.drop_duplicates("series_id")
             new = firsts[~firsts["series_id"].isin(known)]
             if new.empty:
                 return 0

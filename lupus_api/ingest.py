@@ -14,12 +14,13 @@ The path of a batch, and why each step is where it is:
    then it marks the row ``ingested`` and removes the staged file.
 4. Under load the queue holds many batches; a worker then takes up to ``MAX_GROUP_BATCHES`` of one
    datasource at once and writes them as one group, owned by writer ``push-<group_id>``: a store
-   write has a fixed cost of several milliseconds, more than the points of a batch cost. The
-   group's members are first recorded durably in ``<staging>/_groups/<group_id>.manifest``, so
-   after a crash exactly the same group is written again under the same writer (idempotent), never
-   a different grouping that would store points twice. If the group cannot be written as one (two
-   of its batches hold the same series and timestamp), its files are removed and each batch is
-   written on its own, as in step 3.
+   write has a fixed cost of several milliseconds, more than the points of a batch cost. Before
+   writing, the group's members are recorded durably in ``<staging>/_groups/<group_id>.manifest``
+   (under a lock shared by every API process, leaving out batches another manifest claims; a lone
+   batch's group id is its batch id). So after a crash exactly the same group is written again
+   under the same writer (idempotent), and no batch is ever written by two writers, which would
+   store its points twice. If a group cannot be written as one (two of its batches hold the same
+   series and timestamp), its files are removed and each batch is written on its own.
 5. At start-up unfinished groups are written again, then every row still ``staged`` is queued
    again. A staged file without a row (the process died between staging and commit, the client got
    no 202) is removed after a grace time.
@@ -60,6 +61,11 @@ log = logging.getLogger("lupus_api.ingest")
 ORPHAN_GRACE_SECONDS = 300
 # Batches written as one group, at most (bounded so a group stays a few MB in memory).
 MAX_GROUP_BATCHES = 32
+# How long a worker keeps collecting batches for a group: while the next arrives within the gap,
+# up to the wait in all. Bounds the extra push-to-queryable delay (none is added beyond the gap
+# for a lone push).
+GROUP_GAP_SECONDS = 0.05
+GROUP_WAIT_SECONDS = 0.25
 GROUPS_DIR = "_groups"  # datasource names start with a letter or digit, so this never clashes
 RESWEEP_SECONDS = 30
 MAX_RETRY_DELAY = 30.0
@@ -243,11 +249,18 @@ class Ingestor:
                     self._in_flight.difference_update(mine)
 
     def _more_queued(self, limit: int) -> list[str]:
-        """Batch ids already waiting in the queue, without blocking (a stop signal is put back)."""
+        """Batch ids queued now or arriving soon after: while pushes keep coming (each within
+        ``GROUP_GAP_SECONDS`` of the last, for at most ``GROUP_WAIT_SECONDS``) they join the group.
+
+        A lone push waits ``GROUP_GAP_SECONDS`` more before it is written; under load, batches
+        are written in groups instead of each paying a store write (a stop signal is put back).
+        """
         more: list[str] = []
+        deadline = time.monotonic() + GROUP_WAIT_SECONDS
         while len(more) < limit:
+            timeout = min(GROUP_GAP_SECONDS, deadline - time.monotonic())
             try:
-                batch_id = self._queue.get_nowait()
+                batch_id = self._queue.get(timeout=timeout) if timeout > 0 else self._queue.get_nowait()
             except queue.Empty:
                 break
             if batch_id is None:
@@ -278,27 +291,35 @@ class Ingestor:
 
     def ingest_many(self, batch_ids: list[str]) -> None:
         """Write staged batches to the store, as one group per datasource when there are several."""
-        with self.db.session() as session:
-            rows = session.scalars(
-                select(IngestBatch).where(IngestBatch.id.in_(batch_ids), IngestBatch.status == "staged")
-                .order_by(IngestBatch.created_at)
-            ).all()
-            by_datasource: dict[str, list[str]] = {}
-            for row in rows:
-                by_datasource.setdefault(row.datasource, []).append(row.id)
-        for datasource, ids in by_datasource.items():
-            if len(ids) == 1:
-                self._ingest_alone(datasource, ids[0])
-            else:
-                group_id = uuid.uuid4().hex
-                self._write_manifest(group_id, datasource, ids)
-                self._ingest_group(group_id, datasource, ids)
+        for group_id, datasource, ids in self._claim(batch_ids):
+            self._ingest_group(group_id, datasource, ids)
 
-    def _ingest_alone(self, datasource: str, batch_id: str) -> None:
-        path = self._staged_file(datasource, batch_id)
-        self._write_frame(datasource, self._read_staged(path, datasource), writer_name(batch_id), run_id=batch_id)
-        self._mark_ingested([batch_id])
-        path.unlink(missing_ok=True)
+    def _claim(self, batch_ids: list[str]) -> list[tuple[str, str, list[str]]]:
+        """Form groups of the still staged ``batch_ids`` and record each in a manifest, as one step.
+
+        Every API process of an installation shares the staging directory and its ingest threads
+        may be handed the same batch (at start-up, by the sweep). A batch must never be written by
+        two different writers, so groups are formed under an exclusive lock, leaving out batches
+        that an existing manifest already claims. A lone batch keeps the writer ``push-<batch_id>``.
+        """
+        with StoreLocation.parse(self.staging_dir).lock(GROUPS_DIR, exclusive=True):
+            claimed = {batch_id for _, _, ids in self._manifests() for batch_id in ids}
+            wanted = [batch_id for batch_id in batch_ids if batch_id not in claimed]
+            with self.db.session() as session:
+                rows = session.execute(
+                    select(IngestBatch.id, IngestBatch.datasource)
+                    .where(IngestBatch.id.in_(wanted), IngestBatch.status == "staged")
+                    .order_by(IngestBatch.created_at)
+                ).all()
+            by_datasource: dict[str, list[str]] = {}
+            for batch_id, datasource in rows:
+                by_datasource.setdefault(datasource, []).append(batch_id)
+            groups = []
+            for datasource, ids in by_datasource.items():
+                group_id = ids[0] if len(ids) == 1 else uuid.uuid4().hex
+                self._write_manifest(group_id, datasource, ids)
+                groups.append((group_id, datasource, ids))
+        return groups
 
     def _ingest_group(self, group_id: str, datasource: str, batch_ids: list[str]) -> None:
         with self.db.session() as session:
@@ -307,10 +328,12 @@ class Ingestor:
             ).all())
         if staged:  # after a crash between marking and clean-up there is nothing left to write
             frames = [self._read_staged(self._staged_file(datasource, batch_id), datasource) for batch_id in batch_ids]
-            frame = pd.concat(frames, ignore_index=True)
+            frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
             try:
                 self._write_frame(datasource, frame, writer_name(group_id), run_id=group_id)
             except LupusValidationError as err:
+                if len(batch_ids) == 1:
+                    raise
                 # Two batches hold the same series and timestamp: each keeps its own file instead.
                 log.info("group %s of %d batches written batch by batch: %s", group_id, len(batch_ids), err)
                 for day in sorted(set(frame["ts"].dt.date)):
@@ -326,7 +349,6 @@ class Ingestor:
     def _write_frame(self, datasource: str, frame: pd.DataFrame, writer: str, *, run_id: str) -> None:
         """Every day's points of ``frame`` as ``writer``'s files (a group that fails on a later day
         removes its earlier days' files before falling back to one writer per batch)."""
-        frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
         # Each batch was validated on its own (on arrival); a group is checked here for the one rule
         # batches can break together: the same series and ts twice.
         duplicated = frame.duplicated(["series_id", "ts"])
@@ -341,6 +363,7 @@ class Ingestor:
             session.execute(
                 update(IngestBatch).where(IngestBatch.id.in_(batch_ids))
                 .values(status="ingested", ingested_at=utcnow(), error=None)
+                .execution_options(synchronize_session=False)  # no ORM objects of these rows are loaded
             )
 
     def _staged_file(self, datasource: str, batch_id: str) -> Path:
@@ -367,12 +390,26 @@ class Ingestor:
         manifest = json.dumps({"datasource": datasource, "batches": batch_ids}).encode()
         StoreLocation.parse(self.staging_dir).write_atomic(f"{GROUPS_DIR}/{group_id}.manifest", manifest)
 
-    def _resume_groups(self) -> None:
-        """Write again, under the same writer, every group a crash interrupted."""
+    def _manifests(self) -> list[tuple[str, str, list[str]]]:
+        """``(group_id, datasource, batch_ids)`` of every group being written (or cut short by a crash)."""
+        groups = []
         for path in sorted((self.staging_dir / GROUPS_DIR).glob("*.manifest")):
-            manifest = json.loads(path.read_bytes())
-            log.info("resuming group %s of %d batches", path.stem, len(manifest["batches"]))
-            self._ingest_group(path.stem, manifest["datasource"], manifest["batches"])
+            try:
+                manifest = json.loads(path.read_bytes())
+            except FileNotFoundError:  # finished meanwhile
+                continue
+            groups.append((path.stem, manifest["datasource"], manifest["batches"]))
+        return groups
+
+    def _resume_groups(self) -> None:
+        """Write again, under the same writer, every group a crash interrupted.
+
+        A group another running process is still writing may be written twice at the same time:
+        under the same writer that replaces the same files with the same points.
+        """
+        for group_id, datasource, batch_ids in self._manifests():
+            log.info("resuming group %s of %d batches", group_id, len(batch_ids))
+            self._ingest_group(group_id, datasource, batch_ids)
 
 
 def payload_digest(body: bytes) -> str:

@@ -253,7 +253,11 @@ class MetricStore:
                 self.location.remove(relative)
                 return WriteResult(self.location.reader_path(relative), 0)
             ordered = frame.sort_values(["metric", "series_id", "ts"], kind="stable")
-            arrow = pa.Table.from_pandas(ordered[table.schema.names], schema=table.schema, preserve_index=False)
+            # nthreads=1: for a frame of a few thousand rows pyarrow's thread pool (started per call)
+            # costs more than it saves, and writers already run in parallel.
+            arrow = pa.Table.from_pandas(
+                ordered[table.schema.names], schema=table.schema, preserve_index=False, nthreads=1
+            )
             self.location.write_atomic(relative, _parquet_bytes(arrow))
         return WriteResult(self.location.reader_path(relative), len(frame))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from pathlib import Path
 
@@ -52,7 +53,7 @@ def test_queued_batches_are_written_as_one_group_spanning_days(ingestor):
     assert stored["writer"].nunique() == 1 and stored["writer"].iloc[0] not in {writer_name(i) for i in ids}
     assert statuses(ingestor, ids) == {"ingested"}
     assert not list((ingestor.staging_dir / "ds-a").iterdir())
-    assert not list((ingestor.staging_dir / GROUPS_DIR).iterdir())
+    assert not list((ingestor.staging_dir / GROUPS_DIR).glob("*.manifest"))
 
 
 def test_batches_repeating_a_series_and_timestamp_fall_back_to_one_writer_each(ingestor):
@@ -82,7 +83,32 @@ def test_a_group_interrupted_by_a_crash_is_written_again_under_the_same_writer(i
     stored = ingestor.store.read_points("ds-a", provenance=True)
     assert len(stored) == 18 and not stored.duplicated(["series_id", "ts"]).any()
     assert set(stored["writer"]) == {writer_name(group_id)}
-    assert not list((ingestor.staging_dir / GROUPS_DIR).iterdir())
+    assert not list((ingestor.staging_dir / GROUPS_DIR).glob("*.manifest"))
+
+
+def test_two_processes_handed_the_same_batches_store_each_point_once(ingestor):
+    # Two API processes share staging and the metadata DB; at start-up or in the sweep both may be
+    # handed the same staged batches. Each batch must be claimed by one group only.
+    ids = [stage(ingestor, body(f"group.race{k}", range(0, 4))) for k in range(40)]
+    other = Ingestor(MetadataDB(ingestor.db.url), MetricStore(ingestor.store.root), ingestor.staging_dir)
+    errors: list[BaseException] = []
+
+    def run(worker: Ingestor, order: list[str]) -> None:
+        try:
+            for start in range(0, len(order), 8):
+                worker.ingest_many(order[start : start + 8])
+        except BaseException as err:  # surfaced below
+            errors.append(err)
+
+    threads = [threading.Thread(target=run, args=(ingestor, ids)), threading.Thread(target=run, args=(other, ids[::-1]))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not errors
+    stored = ingestor.store.read_points("ds-a")
+    assert len(stored) == 160 and not stored.duplicated(["series_id", "ts"]).any()
+    assert statuses(ingestor, ids) == {"ingested"}
 
 
 def _wait(condition, timeout: float = 30.0) -> bool:
