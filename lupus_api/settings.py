@@ -9,7 +9,7 @@
 | ``LUPUS_API_MAX_POINTS`` | 100000 | points per batch (413 beyond) |
 | ``LUPUS_API_MAX_SERIES`` | 10000 | series per datasource (new series beyond it get 422) |
 | ``LUPUS_API_RATE`` / ``LUPUS_API_BURST`` | 200 / 400 | requests per second per token (429 beyond) |
-| ``LUPUS_API_INGEST_THREADS`` | 2 | threads moving staged batches into the store |
+| ``LUPUS_API_INGEST_THREADS`` | 1 | threads moving staged batches into the store (per process; one writes the queued batches as groups, and more only contend for the GIL) |
 
 Example:
     >>> Settings.from_env({"LUPUS_HOME": "/tmp/lupus", "LUPUS_API_MAX_POINTS": "10"}).max_points
@@ -37,7 +37,7 @@ class Settings:
     max_series: int = 10_000
     rate: float = 200.0
     burst: int = 400
-    ingest_threads: int = 2
+    ingest_threads: int = 1
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -55,5 +55,5 @@ class Settings:
             max_series=int(env.get("LUPUS_API_MAX_SERIES", 10_000)),
             rate=float(env.get("LUPUS_API_RATE", 200)),
             burst=int(env.get("LUPUS_API_BURST", 400)),
-            ingest_threads=int(env.get("LUPUS_API_INGEST_THREADS", 2)),
+            ingest_threads=int(env.get("LUPUS_API_INGEST_THREADS", 1)),
         )
