@@ -2,7 +2,8 @@
 
 8 concurrent clients (separate processes, each with its own keep-alive connection) push
 1,000-point JSON batches to ``POST /api/v1/datasources/{ds}/points`` for 30 s against a real
-``lupus serve api`` (uvicorn, one process, SQLite metadata, local store, fsync'd staging).
+``lupus serve api`` (uvicorn, one process per core by default, SQLite metadata, local store,
+fsync'd staging).
 Reports accepted points per second and p50/p99 latency of the 202 answers (goal: >= 100,000
 points/s and p99 < 300 ms), then the time until pushed points are queryable: the backlog drain
 after the load stops, and, on an idle server, push-to-visible latency of single batches.
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing as mp
+import os
 import statistics
 import sys
 import tempfile
@@ -84,7 +86,8 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--points", type=int, default=1000)
-    parser.add_argument("--server-workers", type=int, default=1, help="uvicorn processes (lupus serve api --workers)")
+    parser.add_argument("--server-workers", type=int, default=os.cpu_count() or 1,
+                        help="uvicorn processes (lupus serve api --workers); default: one per core, as deployed")
     args = parser.parse_args()
 
     home = Path(tempfile.mkdtemp(prefix="lupus-api-bench-"))

@@ -1,10 +1,12 @@
 """Streamlit app benchmark (issue 8): chart detail in headless Chromium.
 
-Scenario: one metric with 50 series x 365 daily points, the detector's expected line and
-band on every point, and 40 anomalies (the store compacted, as the maintenance job leaves
-it). For each of 5 runs a fresh browser context opens the chart deep link, signs in, and
-the clock runs from the sign-in click until the live Vega view holds every point of every
-layer (50 x 365 line points, the band, 40 anomaly marks): time to first complete render.
+Scenario: one metric with 50 series x 365 daily points, the detector's verdict (expected
+value and band) stored for every point, and 40 anomalies (the store compacted, as the
+maintenance job leaves it). For each of 5 runs a fresh browser context opens the chart deep
+link, signs in, and the clock runs from the sign-in click until the live Vega view holds every
+line point (50 x 365) and every anomaly mark (40): time to first complete render. The page
+reads every verdict, but draws the expected line and band only for up to 10 series
+(``charts.BAND_SERIES_LIMIT``; it says so above the chart), so at 50 series they are not drawn.
 Each run asks for a different start date, so the app's query cache never answers and every
 run pays the store reads. The store query time inside it is measured separately in this
 process: the same reads the page makes (``list_series``, ``read_points``,
