@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from api.live_server import ApiServer, seed
+from api.live_server import STARTED, ApiServer, seed
 
 
 @pytest.fixture(scope="session", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -18,6 +18,16 @@ def module_metadata_url(request: pytest.FixtureRequest, tmp_path_factory: pytest
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path_factory.mktemp('meta') / 'metadata.db'}"
     return request.getfixturevalue("postgres_server").create_database()
+
+
+@pytest.fixture(autouse=True)
+def _stop_servers_a_test_left_running() -> Iterator[None]:
+    """A test that fails between starting a server and stopping it must not leave the process behind."""
+    before = list(STARTED)
+    yield
+    for server in [s for s in STARTED if not any(s is b for b in before)]:
+        server.stop()
+        STARTED.remove(server)
 
 
 @pytest.fixture(scope="session")

@@ -23,6 +23,8 @@ from lupus_store.metadata.tokens import issue_token, revoke_token
 
 REPO = Path(__file__).resolve().parents[2]
 LUPUS = Path(sys.executable).with_name("lupus")
+#: Every server started in this process: a fixture stops those a failing test left running.
+STARTED: list[ApiServer] = []
 
 
 def seed(url: str) -> dict[str, str]:
@@ -84,6 +86,8 @@ class ApiServer:
             [str(LUPUS), "serve", "api", "--port", str(self.port), "--log-level", "warning", *self.args],
             env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
+        if not any(server is self for server in STARTED):
+            STARTED.append(self)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
