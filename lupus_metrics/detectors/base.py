@@ -40,6 +40,10 @@ class Detector(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     kind: ClassVar[str]
+    #: Whether ``detect_many`` should spread this detector's series over processes by default.
+    #: Vectorised detectors that judge thousands of series in milliseconds set it False: forking
+    #: and shipping series to workers would cost more than the detection.
+    parallel: ClassVar[bool] = True
 
     def detect(self, series: pd.Series, *, period: int | None = None) -> pd.DataFrame:
         """Evaluate every point of ``series``; return a frame with :data:`RESULT_COLUMNS`."""

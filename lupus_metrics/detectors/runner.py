@@ -84,7 +84,9 @@ def detect_many(
     Spark DataFrame (which must carry ``series_id``). When several matching rules use the same
     detector kind, the first one applies to that series.
 
-    ``workers``: processes for the ``process`` backend (default: CPU count; 1 runs in this process).
+    ``workers``: processes for the ``process`` backend (default: the CPU count, or 1 when every
+    rule's detector is cheap enough that a pool would only add overhead, see ``Detector.parallel``;
+    1 runs in this process).
     ``progress``: show a progress bar (default: only on a terminal). ``spark``: the SparkSession
     (default: the active one). A point is *evaluated* when the detector gave it an ``expected`` value
     or a ``score``; points it could not judge (too little history, missing values) produce no record.
@@ -279,7 +281,9 @@ def _watched_series(frame: pd.DataFrame, rules: Sequence[DetectorRule]) -> list[
 def _evaluate_in_processes(
     series: list[SeriesPoints], rules: Sequence[DetectorRule], *, workers: int | None, progress: bool | None
 ) -> list[_Part]:
-    workers = workers or os.cpu_count() or 1
+    if workers is None:
+        pooled = any(rule.detector.parallel for rule in rules)
+        workers = (os.cpu_count() or 1) if pooled else 1
     batches = _batches(series, workers * _BATCHES_PER_WORKER)
     bar = tqdm(total=len(series), unit="series", desc="detect", disable=None if progress is None else not progress)
     parts: list[_Part] = []

@@ -44,6 +44,7 @@ class WindowDetector(Detector):
     """
 
     kind: ClassVar[str] = "window"
+    parallel: ClassVar[bool] = False  # a few numpy passes over all series: a pool only adds overhead
 
     window: int = Field(default=14, ge=2, description="How many previous points form the baseline.")
     method: Literal["zscore", "mad"] = Field(

@@ -181,3 +181,21 @@ def test_spark_backend_accepts_a_spark_dataframe(spark):
     )
     on_spark = detect_many(sdf, RULES, backend="spark", spark=spark)
     pd.testing.assert_frame_equal(detect_many(frame, RULES, workers=1).anomalies, on_spark.anomalies)
+
+
+def test_by_default_cheap_detectors_run_in_this_process_and_others_in_a_pool(monkeypatch):
+    from lupus_metrics.detectors import runner
+
+    pools = []
+
+    class CountingPool(runner.ProcessPoolExecutor):
+        def __init__(self, *args, **kwargs):
+            pools.append(kwargs.get("max_workers"))
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "ProcessPoolExecutor", CountingPool)
+    monkeypatch.setattr(runner.os, "cpu_count", lambda: 2)
+    detect_many(points(), RULES[:2])  # window and threshold only
+    assert pools == []
+    detect_many(points(), RULES)  # plus change points
+    assert pools == [2]
