@@ -147,25 +147,32 @@ def datasource_access(operation: str):
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
         state: Annotated[ApiState, Depends(api_state)],
     ) -> DatasourceAccess:
-        # Token and datasource in one session (and one worker-thread hop): this runs on every push.
-        with state.db.session() as session:
-            principal = _authenticate(session, request, credentials, state)
-            row = session.scalar(select(Datasource).where(Datasource.name == ds))
-            if row is None:
-                if principal.global_admin:
-                    raise ProblemError(404, f"no datasource named {ds!r}", field="ds")
-                # Tokens bound elsewhere learn nothing about which names exist.
-                raise ProblemError(403, f"token has no access to datasource {ds!r}", field="ds")
-            ops = allowed_operations(principal.scopes, binding_level(session, principal, row))
-            session.expunge(row)
-        if not ops:
-            raise ProblemError(403, f"token has no access to datasource {ds!r}", field="ds")
-        if operation != "any" and operation not in ops:
-            raise ProblemError(403, f"token may {'/'.join(sorted(ops))} datasource {ds!r}, not {operation}",
-                               field="Authorization")
-        return DatasourceAccess(principal, row, frozenset(ops))
+        return authorize_datasource(state, request, credentials, ds, operation)
 
     return dependency
+
+
+def authorize_datasource(
+    state: ApiState, request: Request, credentials: HTTPAuthorizationCredentials | None, ds: str, operation: str
+) -> DatasourceAccess:
+    """What :func:`datasource_access` checks, callable from a route's own worker thread (blocking I/O)."""
+    # Token and datasource in one session: this runs on every push.
+    with state.db.session() as session:
+        principal = _authenticate(session, request, credentials, state)
+        row = session.scalar(select(Datasource).where(Datasource.name == ds))
+        if row is None:
+            if principal.global_admin:
+                raise ProblemError(404, f"no datasource named {ds!r}", field="ds")
+            # Tokens bound elsewhere learn nothing about which names exist.
+            raise ProblemError(403, f"token has no access to datasource {ds!r}", field="ds")
+        ops = allowed_operations(principal.scopes, binding_level(session, principal, row))
+        session.expunge(row)
+    if not ops:
+        raise ProblemError(403, f"token has no access to datasource {ds!r}", field="ds")
+    if operation != "any" and operation not in ops:
+        raise ProblemError(403, f"token may {'/'.join(sorted(ops))} datasource {ds!r}, not {operation}",
+                           field="Authorization")
+    return DatasourceAccess(principal, row, frozenset(ops))
 
 
 def require_admin(principal: Annotated[Principal, Depends(current_token)]) -> Principal:

@@ -31,6 +31,10 @@ class ApiState:
     detections: DetectionService
 
 
-def api_state(request: Request) -> ApiState:
-    """A dependency: the process's :class:`ApiState`."""
+async def api_state(request: Request) -> ApiState:
+    """A dependency: the process's :class:`ApiState`.
+
+    ``async`` although it does not wait: FastAPI runs a plain ``def`` dependency in a worker
+    thread, and that hop cost more than the look-up, on every request.
+    """
     return request.app.state.lupus

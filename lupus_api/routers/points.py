@@ -8,9 +8,10 @@ import pandas as pd
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
+from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import ValidationError
 
-from lupus_api.auth import DatasourceAccess, datasource_access
+from lupus_api.auth import DatasourceAccess, authorize_datasource, bearer, datasource_access
 from lupus_api.ingest import IdempotencyConflictError, payload_digest
 from lupus_api.models import BatchAccepted, BatchStatus
 from lupus_api.payloads import MEDIA_TYPES, frame_from_points, parse_batch, point_batch_schema, validate_json_batch
@@ -72,14 +73,18 @@ def _accept(state: ApiState, access: DatasourceAccess, frame: pd.DataFrame, body
              openapi_extra={"requestBody": {"required": True,
                                             "content": {"application/json": {"schema": point_batch_schema()}}}})
 async def push_points(
+    ds: Annotated[str, Path(description="Datasource name, e.g. `service1-recommend`.", max_length=63)],
     request: Request,
-    access: Annotated[DatasourceAccess, Depends(datasource_access("write"))],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     state: Annotated[ApiState, Depends(api_state)],
     idempotency_key: IdempotencyKey = None,
 ) -> BatchAccepted:
     body = await request.body()
 
     def parse_and_accept() -> BatchAccepted:
+        # Authorisation runs here, in the one worker thread of the request, rather than as a
+        # dependency in a thread of its own: the hop cost as much as the check, on every push.
+        access = authorize_datasource(state, request, credentials, ds, "write")
         # The body is validated here rather than by a FastAPI body parameter: FastAPI would decode
         # it with the json module and then validate the Python objects, twice pydantic's cost.
         try:
