@@ -108,6 +108,24 @@ def test_anomaly_table_shows_detector_and_parameters(app_env: AppData) -> None:
     assert table["params"].str.contains('"threshold":4').all()
 
 
+def test_without_the_band_the_chart_reads_only_flagged_verdicts(app_env: AppData, monkeypatch: pytest.MonkeyPatch) -> None:
+    from streamlit_app import charts
+
+    def page() -> AppTest:
+        return signed_in(app_env, "alice", "views/chart.py", datasource="shop-recs", metric="rows.count", start="2026-01-01")
+
+    full = page()
+    monkeypatch.setattr(charts, "BAND_SERIES_LIMIT", 2)  # rows.count has 3 series: no band, flagged verdicts only
+    narrow = page()
+    assert not narrow.exception
+    assert "Expected line and band are drawn for up to 2 series" in texts(narrow.caption)
+    assert "3 anomalies" in texts(narrow.caption)
+    shown = [at.dataframe[0].value.reset_index(drop=True) for at in (full, narrow)]  # the index is hidden
+    assert shown[1].equals(shown[0])
+    no_verdicts = signed_in(app_env, "alice", "views/chart.py", datasource="shop-recs", metric="score.mean")
+    assert "no detector verdicts for this metric" in texts(no_verdicts.caption)
+
+
 def test_selecting_a_series_narrows_the_anomaly_table(app_env: AppData) -> None:
     at = signed_in(app_env, "alice", "views/chart.py", datasource="shop-recs", metric="rows.count", start="2026-01-01")
     at.selectbox(key="focus_shop-recs_rows.count").select("region=JP").run()
