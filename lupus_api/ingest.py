@@ -39,8 +39,10 @@ import queue
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import pandas as pd
 from sqlalchemy import insert, select, update
@@ -56,6 +58,7 @@ from lupus_store.metadata import MetadataDB
 from lupus_store.metadata.models import IngestBatch, utcnow
 
 log = logging.getLogger("lupus_api.ingest")
+T = TypeVar("T")
 
 # A staged file with no batch row older than this is the leftover of a request that never got its 202.
 ORPHAN_GRACE_SECONDS = 300
@@ -273,11 +276,18 @@ class Ingestor:
         return more
 
     def _ingest_with_retries(self, batch_ids: list[str]) -> None:
+        # The claim and each claimed group are retried on their own: once claimed, a batch is left out
+        # of every later claim (its manifest says so), so retrying the claim would skip it.
+        groups = self._retrying(lambda: self._claim(batch_ids), batch_ids) or []
+        for group_id, datasource, ids in groups:
+            self._retrying(lambda g=group_id, d=datasource, i=ids: self._ingest_group(g, d, i), ids)
+
+    def _retrying(self, step: Callable[[], T], batch_ids: list[str]) -> T | None:
+        """``step()`` until it succeeds (None if the ingestor stops first); failures are logged and recorded."""
         delay = 0.5
         while batch_ids and not self._stop.is_set():
             try:
-                self.ingest_many(batch_ids)
-                return
+                return step()
             except Exception as err:  # never drop an accepted batch: keep it staged, retry
                 log.exception("ingesting batches %s failed; retrying in %.1f s", ", ".join(batch_ids), delay)
                 with self.db.session() as session:
@@ -285,8 +295,9 @@ class Ingestor:
                         update(IngestBatch).where(IngestBatch.id.in_(batch_ids)).values(error=str(err)[:2000])
                     )
                 if self._stop.wait(delay):
-                    return
+                    return None
                 delay = min(delay * 2, MAX_RETRY_DELAY)
+        return None
 
     def ingest(self, batch_id: str) -> None:
         """Write one staged batch to the store (idempotent), mark it ingested, remove its staged file."""

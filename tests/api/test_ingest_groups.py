@@ -118,3 +118,24 @@ def _wait(condition, timeout: float = 30.0) -> bool:
             return True
         time.sleep(0.05)
     return False
+
+
+def test_a_group_whose_write_fails_once_is_written_by_the_retry(ingestor, monkeypatch):
+    ids = [stage(ingestor, body(f"group.retry{k}", range(0, 4))) for k in range(3)]
+    write, failures = ingestor.store.write_points, []
+
+    def flaky_write(*args, **kwargs):
+        if not failures:
+            failures.append(1)
+            raise OSError("disk hiccup")
+        return write(*args, **kwargs)
+
+    monkeypatch.setattr(ingestor.store, "write_points", flaky_write)
+    ingestor.start()
+    try:
+        done = _wait(lambda: statuses(ingestor, ids) == {"ingested"})
+    finally:
+        ingestor.stop()
+    assert done and failures == [1]
+    stored = ingestor.store.read_points("ds-a")
+    assert len(stored) == 12 and not stored.duplicated(["series_id", "ts"]).any()
