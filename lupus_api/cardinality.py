@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import threading
 
-import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from lupus_api.problems import ProblemError
+from lupus_metrics.frames import NormalizedPoints, SeriesIdentity
 from lupus_store import MetricStore
 from lupus_store.metadata import MetadataDB
 from lupus_store.metadata.models import IngestSeries
@@ -30,24 +30,22 @@ class SeriesRegistry:
         self._known: dict[str, set[str]] = {}
         self._lock = threading.Lock()
 
-    def admit(self, datasource: str, points: pd.DataFrame) -> int:
-        """Record the new series of ``points`` (normalized, with ``series_id``); 422 beyond the limit.
+    def admit(self, datasource: str, points: NormalizedPoints) -> int:
+        """Record the new series of ``points``; 422 beyond the limit.
 
         Returns how many series were new.
         """
-        ids = set(points["series_id"])
         with self._lock:
             known = self._known.get(datasource)
-            if known is not None and ids <= known:
-                return 0  # the common case, checked without building frames
+            if known is not None and all(s.series_id in known for s in points.series):
+                return 0  # the common case
             known = self._load(datasource, first_time=known is None)
-            firsts = points.drop_duplicates("series_id")
-            new = firsts[~firsts["series_id"].isin(known)]
-            if new.empty:
+            new = [s for s in points.series if s.series_id not in known]  # in the order of their first rows
+            if not new:
                 return 0
             room = self.max_series - len(known)
             if len(new) > room:
-                metric = new.iloc[max(room, 0)]["metric"]
+                metric = new[max(room, 0)].metric
                 raise ProblemError(
                     422,
                     f"datasource {datasource!r} is at its limit of {self.max_series} series: new series of metric "
@@ -55,7 +53,7 @@ class SeriesRegistry:
                     field="labels", title="Too many series",
                 )
             self._record(datasource, new)
-            known.update(new["series_id"])
+            known.update(s.series_id for s in new)
             return len(new)
 
     def _load(self, datasource: str, *, first_time: bool) -> set[str]:
@@ -68,8 +66,8 @@ class SeriesRegistry:
         self._known[datasource] = known
         return known
 
-    def _record(self, datasource: str, new: pd.DataFrame) -> None:
-        rows = [{"datasource": datasource, "series_id": s, "metric": m} for s, m in zip(new["series_id"], new["metric"], strict=True)]
+    def _record(self, datasource: str, new: list[SeriesIdentity]) -> None:
+        rows = [{"datasource": datasource, "series_id": s.series_id, "metric": s.metric} for s in new]
         dialect = {"postgresql": postgresql, "sqlite": sqlite}.get(self.db.engine.dialect.name)
         with self.db.session() as session:
             if dialect is not None:

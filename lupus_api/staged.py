@@ -6,39 +6,35 @@ the server's CPU under load. Each series is written once (metric, labels and ser
 JSON in an Arrow dictionary), each point as a series code, a timestamp and a value.
 
 Example:
-    >>> import pandas as pd
-    >>> points = pd.DataFrame({"metric": ["m", "m"], "labels": [{"k": "a"}, {"k": "a"}], "series_id": ["s1", "s1"],
-    ...                        "ts": pd.to_datetime(["2026-01-01", "2026-01-02"], utc=True), "value": [1.0, None]})
+    >>> import numpy as np
+    >>> points = NormalizedPoints.from_columns("ds", ["m", "m"], [{"k": "a"}, {"k": "a"}],
+    ...                                        ts=np.array([0, 86_400_000_000]), values=np.array([1.0, np.nan]))
     >>> back = decode_staged(encode_staged(points))
-    >>> back["labels"].tolist(), back["series_id"].tolist(), back["value"].isna().tolist()
-    ([{'k': 'a'}, {'k': 'a'}], ['s1', 's1'], [False, True])
+    >>> back["labels"].tolist(), back["series_id"].nunique(), back["value"].isna().tolist()
+    ([{'k': 'a'}, {'k': 'a'}], 1, [False, True])
 """
 
 from __future__ import annotations
 
 import json
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.ipc as ipc
+
+from lupus_metrics.frames import NormalizedPoints
 
 #: The file suffix (and ``fmt``) of staged batches.
 STAGED_FORMAT = "staged"
 
 
-def encode_staged(points: pd.DataFrame) -> bytes:
-    """Arrow IPC bytes of normalized points (``metric, labels, series_id, ts, value``)."""
-    codes, _ = pd.factorize(points["series_id"])
-    firsts = np.unique(codes, return_index=True)[1]  # the first row of each series, in code order
-    metrics, labels = points["metric"].to_numpy(), points["labels"].to_numpy()
-    ids = points["series_id"].to_numpy()
-    uniques = [json.dumps([metrics[row], labels[row], ids[row]], sort_keys=True) for row in firsts]
-    ts = pd.DatetimeIndex(points["ts"]).tz_convert("UTC").as_unit("us")
+def encode_staged(points: NormalizedPoints) -> bytes:
+    """Arrow IPC bytes of validated points."""
+    uniques = [json.dumps([s.metric, s.labels, s.series_id], sort_keys=True) for s in points.series]
     table = pa.table({
-        "series": pa.DictionaryArray.from_arrays(pa.array(codes, pa.int32()), pa.array(uniques, pa.string())),
-        "ts": pa.array(ts.asi8, pa.timestamp("us", tz="UTC")),
-        "value": pa.array(points["value"].to_numpy(dtype="float64"), pa.float64(), from_pandas=True),
+        "series": pa.DictionaryArray.from_arrays(pa.array(points.codes, pa.int32()), pa.array(uniques, pa.string())),
+        "ts": pa.array(points.ts, pa.timestamp("us", tz="UTC")),
+        "value": pa.array(points.values, pa.float64(), from_pandas=True),
     })  # fmt: skip
     sink = pa.BufferOutputStream()
     with ipc.new_file(sink, table.schema) as writer:

@@ -15,9 +15,10 @@ Example:
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -35,6 +36,77 @@ from lupus_metrics.schema import (
 _UTC_MICROS = pd.DatetimeTZDtype("us", "UTC")
 
 
+class SeriesIdentity(NamedTuple):
+    """One distinct series of a batch: its metric, validated labels and series id."""
+
+    metric: str
+    labels: dict[str, str]
+    series_id: str
+
+
+@dataclass(frozen=True)
+class NormalizedPoints:
+    """Validated points, column by column: each distinct series once, each row a code into them.
+
+    The rules of :func:`normalize_points` without a DataFrame: the API validates and stages
+    hundreds of pushed batches a second in this form and never builds a frame for them.
+    Build one with :meth:`from_columns` or :meth:`from_frame`; :meth:`to_frame` gives
+    :func:`normalize_points`' frame.
+
+    Example:
+        >>> points = NormalizedPoints.from_columns(
+        ...     "ds", ["rows.count", "rows.count"], [{"region": "JP"}, {"region": "JP"}],
+        ...     ts=np.array([0, 86_400_000_000]), values=np.array([1.0, None], dtype=float))
+        >>> len(points), [s.labels for s in points.series], points.codes.tolist()
+        (2, [{'region': 'JP'}], [0, 0])
+        >>> points.to_frame()["ts"].astype(str).tolist()
+        ['1970-01-01 00:00:00+00:00', '1970-01-02 00:00:00+00:00']
+    """
+
+    series: list[SeriesIdentity]
+    codes: np.ndarray  # int32 per row: its series' position in ``series``
+    ts: np.ndarray  # int64 per row: microseconds since the epoch, UTC
+    values: np.ndarray  # float64 per row; NaN means missing
+
+    @classmethod
+    def from_columns(
+        cls, datasource: str, metrics: Sequence[Any], labels: Sequence[Any], *, ts: np.ndarray, values: np.ndarray
+    ) -> NormalizedPoints:
+        """Validate points given as columns; ``ts`` as int64 microseconds (UTC), ``values`` as floats."""
+        validate_datasource(datasource)
+        codes, series = _series_codes(metrics, labels, datasource)
+        points = cls(series, codes, np.asarray(ts, dtype=np.int64), _finite(np.asarray(values, dtype=np.float64), "value"))
+        row = _first_repeat([points.ts, points.codes])
+        if row is not None:
+            points._duplicate(row)
+        return points
+
+    @classmethod
+    def from_frame(cls, frame: pd.DataFrame, datasource: str) -> NormalizedPoints:
+        """Validate a points frame (the input of :func:`normalize_points`)."""
+        frame = _require_columns(frame, POINT_INPUT_COLUMNS)
+        ts = pd.DatetimeIndex(_ts_column(frame["ts"])).asi8  # microseconds: _ts_column gives that unit
+        return cls.from_columns(datasource, frame["metric"].tolist(), frame["labels"].tolist(), ts=ts,
+                                values=_float_column(frame, "value"))  # fmt: skip
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    def to_frame(self) -> pd.DataFrame:
+        """The frame :func:`normalize_points` returns: ``metric, labels, series_id, ts, value``."""
+        metrics, labels, ids = _rows(self.series, self.codes)
+        # One constructor call: pandas' fixed cost per frame and per inserted column (about 0.1 ms
+        # each) mattered for the API, which validates hundreds of small batches a second.
+        return pd.DataFrame({"metric": metrics, "labels": labels, "series_id": ids, "ts": _utc(self.ts),
+                             "value": self.values})  # fmt: skip
+
+    def _duplicate(self, row: int) -> None:
+        metric, labels, _ = self.series[self.codes[row]]
+        raise LupusValidationError(
+            "ts", f"duplicate (series, ts): metric {metric!r} labels {labels} appears twice at {_utc(self.ts[row : row + 1])[0]}",
+            row=row)  # fmt: skip
+
+
 def normalize_points(points: pd.DataFrame, datasource: str) -> pd.DataFrame:
     """Validate a points frame and return a new one with ``series_id`` added and types fixed.
 
@@ -44,15 +116,7 @@ def normalize_points(points: pd.DataFrame, datasource: str) -> pd.DataFrame:
     label, an unparsable timestamp, a non-numeric or infinite value, or a duplicate
     (series, ts) pair.
     """
-    validate_datasource(datasource)
-    frame = _require_columns(points, POINT_INPUT_COLUMNS)
-    metrics, labels, ids = _identities(frame, datasource)
-    # One constructor call: pandas' fixed cost per frame and per inserted column (about 0.1 ms
-    # each) mattered for the API, which validates hundreds of small batches a second.
-    out = pd.DataFrame({"metric": metrics, "labels": labels, "series_id": ids, "ts": _ts_column(frame["ts"]),
-                        "value": _float_column(frame, "value")})  # fmt: skip
-    _reject_duplicates(out)
-    return out
+    return NormalizedPoints.from_frame(points, datasource).to_frame()
 
 
 def normalize_anomalies(anomalies: pd.DataFrame, datasource: str) -> pd.DataFrame:
@@ -63,8 +127,10 @@ def normalize_anomalies(anomalies: pd.DataFrame, datasource: str) -> pd.DataFram
     """
     validate_datasource(datasource)
     frame = _require_columns(anomalies, ANOMALY_INPUT_COLUMNS)
-    metrics, labels, ids = _identities(frame, datasource)
-    columns: dict[str, Any] = {"metric": metrics, "labels": labels, "series_id": ids, "ts": _ts_column(frame["ts"])}
+    codes, series = _series_codes(frame["metric"].tolist(), frame["labels"].tolist(), datasource)
+    metrics, labels, ids = _rows(series, codes)
+    ts = _ts_column(frame["ts"])
+    columns: dict[str, Any] = {"metric": metrics, "labels": labels, "series_id": ids, "ts": ts}
     for column in ("value", "expected", "lower", "upper", "score"):
         columns[column] = _float_column(frame, column)
     flags = frame["is_anomaly"]
@@ -80,9 +146,13 @@ def normalize_anomalies(anomalies: pd.DataFrame, datasource: str) -> pd.DataFram
     columns["detector"] = detectors.to_numpy(dtype=object)
     params = frame["params"] if "params" in frame.columns else [None] * len(frame)
     columns["params"] = [_params_json(p, row) for row, p in enumerate(params)]
-    out = pd.DataFrame(columns)
-    _reject_duplicates(out, extra=("detector",))
-    return out
+    row = _first_repeat([pd.DatetimeIndex(ts).asi8, pd.factorize(columns["detector"])[0], codes])
+    if row is not None:
+        metric, labels_of_row, _ = series[codes[row]]
+        raise LupusValidationError(
+            "ts", f"duplicate (series, ts, detector): metric {metric!r} labels {labels_of_row} appears twice at {ts[row]}",
+            row=row)  # fmt: skip
+    return pd.DataFrame(columns)
 
 
 def _require_columns(frame: Any, required: Iterable[str]) -> pd.DataFrame:
@@ -96,30 +166,42 @@ def _require_columns(frame: Any, required: Iterable[str]) -> pd.DataFrame:
     return frame  # columns are read by position below, whatever the index
 
 
-def _identities(frame: pd.DataFrame, datasource: str) -> tuple[list[str], list[dict[str, str]], list[str]]:
-    """Metric, validated labels and series id of every row."""
-    metrics = frame["metric"].tolist()
-    labels: list[dict[str, str]] = []
-    ids: list[str] = []
-    # Rows of one series share one labels dict (a copy: the validated one is cached across calls).
-    seen: dict[tuple[Any, Any], tuple[dict[str, str], str]] = {}
-    for row, (metric, raw) in enumerate(zip(metrics, frame["labels"].tolist(), strict=True)):
+def _series_codes(metrics: Sequence[Any], labels: Sequence[Any], datasource: str) -> tuple[np.ndarray, list[SeriesIdentity]]:
+    """Each row's series (a code into the list of distinct series), validating metric and labels."""
+    codes: list[int] = []
+    series: list[SeriesIdentity] = []
+    # Keyed by the labels in their given order first (no sort per row); rows listing a series'
+    # labels in another order cost one more key but get the same code, through the series id.
+    by_key: dict[tuple[Any, Any], int] = {}
+    by_id: dict[str, int] = {}
+    for row, (metric, raw) in enumerate(zip(metrics, labels, strict=True)):
         try:
-            # Keyed by the labels in their given order first (no sort per row); a series whose rows
-            # list their labels in another order only costs one more entry.
             key = (metric, tuple(raw.items())) if isinstance(raw, dict) else (metric, _labels_key(raw))
-            identity = seen.get(key)
-            if identity is None:
+            code = by_key.get(key)
+            if code is None:
                 clean, sid = _series_identity(datasource, metric, _labels_key(raw))
-                identity = seen[key] = (dict(clean), sid)
+                code = by_id.get(sid)
+                if code is None:  # a copy: the validated labels are cached across calls
+                    code = by_id[sid] = len(series)
+                    series.append(SeriesIdentity(metric, dict(clean), sid))
+                by_key[key] = code
         except (LupusValidationError, TypeError):
             # Slow path only to name the offending row precisely.
             validate_metric_name(metric, row=row)
             validate_labels(None if _is_missing(raw) else raw, row=row)
             raise
-        labels.append(identity[0])
-        ids.append(identity[1])
-    return metrics, labels, ids
+        codes.append(code)
+    return np.array(codes, dtype=np.int32), series
+
+
+def _rows(series: list[SeriesIdentity], codes: np.ndarray) -> tuple[list[str], list[dict[str, str]], list[str]]:
+    """Metric, labels and series id of every row (rows of one series share its labels dict)."""
+    of_rows = [series[code] for code in codes.tolist()]
+    return [s.metric for s in of_rows], [s.labels for s in of_rows], [s.series_id for s in of_rows]
+
+
+def _utc(micros: np.ndarray) -> pd.DatetimeIndex:
+    return pd.DatetimeIndex(micros.view("datetime64[us]")).tz_localize("UTC")
 
 
 def _labels_key(raw: Any) -> Any:
@@ -175,7 +257,10 @@ def _float_column(frame: pd.DataFrame, column: str) -> np.ndarray:
             raise LupusValidationError(column, "must be a number (NaN or None mean missing)", row=row, value=raw.iloc[row])
     elif not (pd.api.types.is_numeric_dtype(raw) and not pd.api.types.is_bool_dtype(raw)):
         raise LupusValidationError(column, f"must be numeric, not {raw.dtype}")
-    values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+    return _finite(pd.to_numeric(raw, errors="coerce").to_numpy(dtype="float64", na_value=np.nan), column)
+
+
+def _finite(values: np.ndarray, column: str) -> np.ndarray:
     infinite = np.isinf(values)
     if infinite.any():
         row = int(np.flatnonzero(infinite)[0])
@@ -183,27 +268,18 @@ def _float_column(frame: pd.DataFrame, column: str) -> np.ndarray:
     return values
 
 
-def _reject_duplicates(out: pd.DataFrame, extra: tuple[str, ...] = ()) -> None:
-    if len(out) < 2:
-        return
+def _first_repeat(keys: list[np.ndarray]) -> int | None:
+    """The first row whose keys (the last one sorts first) repeat an earlier row's, or None."""
+    if len(keys[0]) < 2:
+        return None
     # Sorted keys compared with their neighbours: DataFrame.duplicated costs about 1 ms even for
     # two rows, and the API checks every pushed batch.
-    keys = [pd.DatetimeIndex(out["ts"]).asi8, *(pd.factorize(out[c])[0] for c in reversed(extra))]
-    keys.append(pd.factorize(out["series_id"])[0])
     order = np.lexsort(keys)  # stable: equal keys keep their row order
-    same = np.ones(len(out) - 1, dtype=bool)
+    same = np.ones(len(order) - 1, dtype=bool)
     for key in keys:
         ordered = key[order]
         same &= ordered[1:] == ordered[:-1]
-    if same.any():
-        row = int(order[1:][same].min())  # the first row that repeats an earlier one
-        what = ", ".join(("series", "ts", *extra))
-        raise LupusValidationError(
-            "ts",
-            f"duplicate ({what}): metric {out.at[row, 'metric']!r} labels {out.at[row, 'labels']} "
-            f"appears twice at {out.at[row, 'ts']}",
-            row=row,
-        )
+    return int(order[1:][same].min()) if same.any() else None
 
 
 def _params_json(params: Any, row: int) -> str | None:

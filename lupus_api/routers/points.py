@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
-import pandas as pd
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
@@ -14,12 +14,12 @@ from pydantic import ValidationError
 from lupus_api.auth import DatasourceAccess, authorize_datasource, bearer, datasource_access
 from lupus_api.ingest import IdempotencyConflictError, payload_digest
 from lupus_api.models import BatchAccepted, BatchStatus
-from lupus_api.payloads import MEDIA_TYPES, frame_from_points, parse_batch, point_batch_schema, validate_json_batch
+from lupus_api.payloads import MEDIA_TYPES, decode_json_points, parse_batch, point_batch_schema
 from lupus_api.problems import Problem, ProblemError, from_validation_error
 from lupus_api.staged import STAGED_FORMAT, encode_staged
 from lupus_api.state import ApiState, api_state
 from lupus_metrics.errors import LupusValidationError
-from lupus_metrics.frames import normalize_points
+from lupus_metrics.frames import NormalizedPoints
 
 router = APIRouter(prefix="/datasources/{ds}", tags=["points"])
 
@@ -43,13 +43,13 @@ def _invalid(err: LupusValidationError) -> ProblemError:
     return ProblemError(422, str(err), field=from_validation_error(err, prefix="points").where.field, row=err.row)
 
 
-def _accept(state: ApiState, access: DatasourceAccess, frame: pd.DataFrame, body: bytes, fmt: str,
-            key: str | None, request: Request) -> BatchAccepted:
+def _accept(state: ApiState, access: DatasourceAccess, normalize: Callable[[], NormalizedPoints], count: int,
+            body: bytes, key: str | None, request: Request) -> BatchAccepted:
     ds = access.datasource.name
-    if len(frame) > state.settings.max_points:
-        raise ProblemError(413, f"{len(frame)} points in one batch; at most {state.settings.max_points}", field="points")
+    if count > state.settings.max_points:
+        raise ProblemError(413, f"{count} points in one batch; at most {state.settings.max_points}", field="points")
     try:
-        normalized = normalize_points(frame, ds)
+        normalized = normalize()
     except LupusValidationError as err:
         raise _invalid(err) from None
     digest = payload_digest(body)
@@ -58,7 +58,7 @@ def _accept(state: ApiState, access: DatasourceAccess, frame: pd.DataFrame, body
         # The validated points are staged, not the body: the worker then need not parse it again.
         # No look-up of the idempotency key first: re-sends are rare, and stage() answers one when
         # the key's unique constraint refuses the new row (a database round trip less per push).
-        staged = state.ingestor.stage(ds, encode_staged(normalized), STAGED_FORMAT, points=len(frame),
+        staged = state.ingestor.stage(ds, encode_staged(normalized), STAGED_FORMAT, points=count,
                                       idempotency_key=key, payload_sha256=digest, token_id=access.principal.token_id)
     except IdempotencyConflictError as err:
         raise ProblemError(409, f"Idempotency-Key {key!r} was used for batch {err.batch_id} with a different payload",
@@ -88,14 +88,16 @@ async def push_points(
         # The body is validated here rather than by a FastAPI body parameter: FastAPI would decode
         # it with the json module and then validate the Python objects, twice pydantic's cost.
         try:
-            points = validate_json_batch(body)
+            points = decode_json_points(body)
         except ValidationError as err:
             raise RequestValidationError(err.errors(include_url=False, include_context=False)) from None
-        try:
-            frame = frame_from_points(points)
         except LupusValidationError as err:
             raise _invalid(err) from None
-        return _accept(state, access, frame, body, "json", idempotency_key, request)
+
+        def normalize() -> NormalizedPoints:
+            return NormalizedPoints.from_columns(ds, points.metrics, points.labels, ts=points.ts, values=points.values)
+
+        return _accept(state, access, normalize, len(points.ts), body, idempotency_key, request)
 
     return await run_in_threadpool(parse_and_accept)
 
@@ -126,7 +128,8 @@ async def upload_points(
             frame = parse_batch(body, fmt)
         except LupusValidationError as err:
             raise _invalid(err) from None
-        return _accept(state, access, frame, body, fmt, idempotency_key, request)
+        return _accept(state, access, lambda: NormalizedPoints.from_frame(frame, access.datasource.name), len(frame),
+                       body, idempotency_key, request)
 
     return await run_in_threadpool(parse_and_accept)
 

@@ -13,7 +13,7 @@ from api.live_server import seed
 from lupus_api.ingest import GROUPS_DIR, Ingestor, payload_digest, writer_name
 from lupus_api.payloads import parse_batch
 from lupus_api.staged import STAGED_FORMAT, encode_staged
-from lupus_metrics.frames import normalize_points
+from lupus_metrics.frames import NormalizedPoints
 from lupus_store import MetricStore
 from lupus_store.metadata import MetadataDB
 from lupus_store.metadata.models import IngestBatch
@@ -34,7 +34,7 @@ def ingestor(tmp_path: Path) -> Ingestor:
 
 def stage(ingestor: Ingestor, payload: bytes, *, fmt: str = STAGED_FORMAT) -> str:
     """Stage ``payload`` as the request path does (validated points), or as received (``fmt="json"``)."""
-    points = normalize_points(parse_batch(payload, "json"), "ds-a")
+    points = NormalizedPoints.from_frame(parse_batch(payload, "json"), "ds-a")
     data = encode_staged(points) if fmt == STAGED_FORMAT else payload
     return ingestor.stage("ds-a", data, fmt, points=len(points), idempotency_key=None,
                           payload_sha256=payload_digest(payload), token_id=None).batch_id  # fmt: skip
