@@ -1,14 +1,26 @@
-"""Altair chart builders: one line per series, the detector's expected line and band, anomaly marks.
+"""Vega-Lite chart specs: one line per series, the detector's expected line and band, anomaly marks.
 
-Charts receive only the columns they draw (a few numbers, a timestamp and the series
-name), which keeps the payload sent to the browser small enough for 100 series x 2 years.
-Every layer carries a ``layer`` field so tests (and people reading the chart's data) can
-tell the series lines, the band, the expected line and the anomaly marks apart.
+The specs are plain dicts for ``st.vega_lite_chart``, with each layer's rows as a DataFrame in
+``datasets`` (Streamlit sends them to the browser as Arrow). Building them through Altair cost
+the chart page 150-200 ms per run, mostly Altair validating every chart object against the
+Vega-Lite schema.
+
+Charts receive only the columns they draw (a few numbers, the time and the series name), which
+keeps the payload small enough for 100 series x 2 years. Each layer's dataset is named after the
+layer and every row also carries a ``layer`` field, so tests (and people reading the chart's data)
+can tell the series lines, the band, the expected line and the anomaly marks apart.
+
+The browser evaluates the Vega expressions of a chart with an interpreter (Streamlit's pages
+forbid ``eval``), so every per-point expression costs it time on every one of the 18,000 points of
+a 50 x 365 chart. Hence ``ts`` is sent as UTC epoch milliseconds and the data's date parsing is
+switched off (``parse: null``): a number is already a valid time for the scale, and the parse was
+one interpreted ``toDate`` per row.
 """
 
 from __future__ import annotations
 
-import altair as alt
+from typing import Any
+
 import pandas as pd
 
 SERIES = "label_text"
@@ -19,88 +31,151 @@ ANOMALY_COLOR = "#d62728"
 # browser draws; the page asks to narrow the label filters instead.
 BAND_SERIES_LIMIT = 10
 
-_X = alt.X("ts:T", title=None, scale=alt.Scale(type="utc"), axis=alt.Axis(format="%Y-%m-%d", labelOverlap=True))
+Spec = dict[str, Any]
+
+
+def _x(day_format: str) -> Spec:
+    return {
+        "field": "ts",
+        "type": "temporal",
+        "title": None,
+        "scale": {"type": "utc"},
+        "axis": {"format": day_format, "labelOverlap": True},  # a utc scale formats its axis in UTC
+    }
+
+
+def epoch_ms(ts: pd.Series) -> pd.Series:
+    """UTC timestamps as float epoch milliseconds, the form Vega's time scales use without parsing.
+
+    >>> epoch_ms(pd.Series(pd.to_datetime(["2026-01-02"], utc=True))).tolist()
+    [1767312000000.0]
+    """
+    return ts.dt.tz_convert("UTC").dt.as_unit("ms").astype("int64").astype("float64")
 
 
 def _layer(frame: pd.DataFrame, columns: list[str], name: str) -> pd.DataFrame:
     # A filtered frame's index would travel to the browser as one more Arrow column per row.
     out = frame.loc[:, columns].reset_index(drop=True)
+    if "ts" in out.columns:
+        out["ts"] = epoch_ms(out["ts"])
     out["layer"] = name
     return out
 
 
-def detail_chart(points: pd.DataFrame, evaluated: pd.DataFrame | None = None, *, height: int = 380) -> alt.LayerChart:
+def _data(name: str) -> Spec:
+    return {"name": name, "format": {"parse": None}}  # no per-row date parse: ts is epoch ms already
+
+
+def _chart(layers: list[Spec], datasets: dict[str, pd.DataFrame], *, height: int) -> Spec:
+    # Canvas and no per-mark ARIA: thousands of SVG nodes with labels made the browser the bottleneck.
+    return {
+        "height": height,
+        "layer": layers,
+        "datasets": datasets,
+        "config": {"aria": False},
+        "usermeta": {"embedOptions": {"renderer": "canvas"}},
+    }
+
+
+def detail_chart(points: pd.DataFrame, evaluated: pd.DataFrame | None = None, *, height: int = 380) -> Spec:
     """The chart detail: lines per series; expected line, lower/upper band and anomaly marks when evaluated.
 
     ``points`` has ``ts, value, label_text``; ``evaluated`` (detector verdicts, may be empty)
     has ``ts, value, expected, lower, upper, is_anomaly, score, detector, label_text``.
     Clicking a line selects its series (selection ``series_pick``), clicking an anomaly
-    selects it (``anomaly_pick``).
+    selects it (``anomaly_pick``); dragging and the mouse wheel pan and zoom the time axis.
+
+    >>> ts = pd.to_datetime(["2026-01-01", "2026-01-02"], utc=True)
+    >>> points = pd.DataFrame({"ts": ts, "value": [1.0, 9.0], "label_text": ["r=JP", "r=JP"]})
+    >>> spec = detail_chart(points)
+    >>> [layer["name"] for layer in spec["layer"]], spec["datasets"]["series"]["ts"].tolist()
+    (['series'], [1767225600000.0, 1767312000000.0])
     """
     many = points[SERIES].nunique() > 12
-    color = alt.Color(
-        f"{SERIES}:N",
-        title="series",
-        legend=alt.Legend(orient="bottom", columns=4, symbolLimit=60, labelLimit=220)
+    color = {
+        "field": SERIES,
+        "type": "nominal",
+        "title": "series",
+        "legend": {"orient": "bottom", "columns": 4, "symbolLimit": 60, "labelLimit": 220}
         if many
-        else alt.Legend(labelLimit=220),
-    )
-    pick = alt.selection_point(name=SERIES_PICK, fields=[SERIES], on="click", clear="dblclick")
-    lines = (
-        alt.Chart(_layer(points, ["ts", "value", SERIES], "series"))
-        .mark_line(strokeWidth=1.6, interpolate="linear")
-        .encode(
-            x=_X,
-            y=alt.Y("value:Q", title=None, scale=alt.Scale(zero=False)),
-            color=color,
-            opacity=alt.condition(pick, alt.value(1.0), alt.value(0.25)),
-            # The series only: Vega picks a line by its first point, so a date and value here showed the
-            # first day's point wherever the pointer was, and Vega evaluated that 3-field tooltip for every
-            # point (about 150 ms of the first render at 50 x 365). Anomaly marks keep the full tooltip.
-            tooltip=[alt.Tooltip(f"{SERIES}:N", title="series")],
-        )
-        .add_params(pick)
-    )
-    layers: list[alt.Chart] = []
+        else {"labelLimit": 220},
+    }
+    x = _x("%Y-%m-%d")
+    datasets = {"series": _layer(points, ["ts", "value", SERIES], "series")}
+    layers: list[Spec] = []
     if evaluated is not None and len(evaluated) and shows_band(points):
         band_rows = evaluated.dropna(subset=["lower", "upper"])
         if len(band_rows):
+            datasets["band"] = _layer(band_rows, ["ts", "lower", "upper", SERIES], "band")
             layers.append(
-                alt.Chart(_layer(band_rows, ["ts", "lower", "upper", SERIES], "band"))
-                .mark_area(opacity=0.15)
-                .encode(x=_X, y="lower:Q", y2="upper:Q", color=color)
+                {
+                    "name": "band",
+                    "data": _data("band"),
+                    "mark": {"type": "area", "opacity": 0.15},
+                    "encoding": {
+                        "x": x,
+                        "y": {"field": "lower", "type": "quantitative"},
+                        "y2": {"field": "upper"},
+                        "color": color,
+                    },
+                }
             )
         expected_rows = evaluated.dropna(subset=["expected"])
         if len(expected_rows):
+            datasets["expected"] = _layer(expected_rows, ["ts", "expected", SERIES], "expected")
             layers.append(
-                alt.Chart(_layer(expected_rows, ["ts", "expected", SERIES], "expected"))
-                .mark_line(strokeDash=[4, 3], strokeWidth=1.2, opacity=0.8)
-                .encode(x=_X, y="expected:Q", color=color)
+                {
+                    "name": "expected",
+                    "data": _data("expected"),
+                    "mark": {"type": "line", "strokeDash": [4, 3], "strokeWidth": 1.2, "opacity": 0.8},
+                    "encoding": {"x": x, "y": {"field": "expected", "type": "quantitative"}, "color": color},
+                }
             )
-    layers.append(lines)
+    layers.append(
+        {
+            "name": "series",
+            "data": _data("series"),
+            "mark": {"type": "line", "strokeWidth": 1.6, "interpolate": "linear"},
+            "params": [
+                {"name": SERIES_PICK, "select": {"type": "point", "fields": [SERIES], "on": "click", "clear": "dblclick"}},
+                {"name": "zoom", "select": {"type": "interval", "encodings": ["x"]}, "bind": "scales"},
+            ],
+            "encoding": {
+                "x": x,
+                "y": {"field": "value", "type": "quantitative", "title": None, "scale": {"zero": False}},
+                "color": color,
+                "opacity": {"condition": {"param": SERIES_PICK, "value": 1.0}, "value": 0.25},
+                # The series only: Vega picks a line by its first point, so a date and value here showed the
+                # first day's point wherever the pointer was, and Vega evaluated that 3-field tooltip for every
+                # point (about 150 ms of the first render at 50 x 365). Anomaly marks keep the full tooltip.
+                "tooltip": [{"field": SERIES, "type": "nominal", "title": "series"}],
+            },
+        }
+    )
     if evaluated is not None and len(evaluated) and evaluated["is_anomaly"].any():
         flagged = evaluated[evaluated["is_anomaly"]]
-        anomaly_pick = alt.selection_point(name=ANOMALY_PICK, fields=[SERIES, "ts"], on="click")
+        datasets["anomaly"] = _layer(flagged, ["ts", "value", "expected", "score", "detector", SERIES], "anomaly")
         layers.append(
-            alt.Chart(_layer(flagged, ["ts", "value", "expected", "score", "detector", SERIES], "anomaly"))
-            .mark_point(shape="diamond", filled=True, size=110, color=ANOMALY_COLOR, opacity=0.95)
-            .encode(
-                x=_X,
-                y="value:Q",
-                tooltip=[
-                    alt.Tooltip(f"{SERIES}:N", title="series"),
-                    alt.Tooltip("ts:T", format="%Y-%m-%d"),
-                    "value:Q",
-                    "expected:Q",
-                    "score:Q",
-                    "detector:N",
-                ],
-            )
-            .add_params(anomaly_pick)
+            {
+                "name": "anomaly",
+                "data": _data("anomaly"),
+                "mark": {"type": "point", "shape": "diamond", "filled": True, "size": 110, "color": ANOMALY_COLOR, "opacity": 0.95},
+                "params": [{"name": ANOMALY_PICK, "select": {"type": "point", "fields": [SERIES, "ts"], "on": "click"}}],
+                "encoding": {
+                    "x": x,
+                    "y": {"field": "value", "type": "quantitative"},
+                    "tooltip": [
+                        {"field": SERIES, "type": "nominal", "title": "series"},
+                        {"field": "ts", "type": "temporal", "format": "%Y-%m-%d"},
+                        {"field": "value", "type": "quantitative"},
+                        {"field": "expected", "type": "quantitative"},
+                        {"field": "score", "type": "quantitative"},
+                        {"field": "detector", "type": "nominal"},
+                    ],
+                },
+            }
         )
-    # Canvas and no per-mark ARIA: thousands of SVG nodes with labels made the browser the bottleneck.
-    chart = alt.layer(*layers).properties(height=height, usermeta={"embedOptions": {"renderer": "canvas"}})
-    return chart.interactive(bind_y=False).configure(aria=False)
+    return _chart(layers, datasets, height=height)
 
 
 def shows_band(points: pd.DataFrame) -> bool:
@@ -108,23 +183,30 @@ def shows_band(points: pd.DataFrame) -> bool:
     return points[SERIES].nunique() <= BAND_SERIES_LIMIT
 
 
-def small_chart(points: pd.DataFrame, anomalies: pd.DataFrame | None = None, *, height: int = 140) -> alt.LayerChart:
+def small_chart(points: pd.DataFrame, anomalies: pd.DataFrame | None = None, *, height: int = 140) -> Spec:
     """A small multiple for the explorer: one thin line per series, anomaly dots, no legend or axes titles."""
-    x = alt.X("ts:T", title=None, scale=alt.Scale(type="utc"), axis=alt.Axis(format="%m-%d", labelOverlap=True))
-    lines = (
-        alt.Chart(_layer(points, ["ts", "value", SERIES], "series"))
-        .mark_line(strokeWidth=1.2)
-        .encode(
-            x=x,
-            y=alt.Y("value:Q", title=None, scale=alt.Scale(zero=False)),
-            color=alt.Color(f"{SERIES}:N", legend=None),
-        )
-    )
-    layers: list[alt.Chart] = [lines]
+    x = _x("%m-%d")
+    datasets = {"series": _layer(points, ["ts", "value", SERIES], "series")}
+    layers: list[Spec] = [
+        {
+            "name": "series",
+            "data": _data("series"),
+            "mark": {"type": "line", "strokeWidth": 1.2},
+            "encoding": {
+                "x": x,
+                "y": {"field": "value", "type": "quantitative", "title": None, "scale": {"zero": False}},
+                "color": {"field": SERIES, "type": "nominal", "legend": None},
+            },
+        }
+    ]
     if anomalies is not None and len(anomalies):
+        datasets["anomaly"] = _layer(anomalies, ["ts", "value", SERIES], "anomaly")
         layers.append(
-            alt.Chart(_layer(anomalies, ["ts", "value", SERIES], "anomaly"))
-            .mark_point(filled=True, size=40, color=ANOMALY_COLOR)
-            .encode(x=x, y="value:Q")
+            {
+                "name": "anomaly",
+                "data": _data("anomaly"),
+                "mark": {"type": "point", "filled": True, "size": 40, "color": ANOMALY_COLOR},
+                "encoding": {"x": x, "y": {"field": "value", "type": "quantitative"}},
+            }
         )
-    return alt.layer(*layers).properties(height=height)
+    return _chart(layers, datasets, height=height)

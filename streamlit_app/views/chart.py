@@ -102,7 +102,7 @@ if points.empty:
     st.stop()
 if len(evaluated) and not charts.shows_band(points):
     st.caption(f"Expected line and band are drawn for up to {charts.BAND_SERIES_LIMIT} series: narrow the label filters to see them.")
-state = st.altair_chart(
+state = st.vega_lite_chart(
     charts.detail_chart(points, evaluated),
     key="detail_chart",
     on_select="rerun",

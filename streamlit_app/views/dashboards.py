@@ -91,6 +91,6 @@ for index, item in enumerate(board.charts):
         if points.empty:
             st.caption("No points in this range.")
         else:
-            st.altair_chart(charts.detail_chart(points, evaluated, height=260), key=f"chart_{item.id}")
+            st.vega_lite_chart(charts.detail_chart(points, evaluated, height=260), key=f"chart_{item.id}")
         full = deep_links.ChartView(view.datasource, view.metric, view.labels, start, end)
         st.page_link("views/chart.py", label="Open chart", query_params=deep_links.to_params(full))
