@@ -15,6 +15,7 @@ from streamlit_app import accounts
 from streamlit_app.access import CurrentUser, load_user
 
 SESSION_KEY = "lupus_user_id"
+FAILED_KEY = "lupus_sign_in_failed"
 
 
 def oidc_configured() -> bool:
@@ -60,16 +61,23 @@ def login_form(db: MetadataDB) -> None:
             st.login()
         st.divider()
     with st.form("login", clear_on_submit=False):
-        username = st.text_input("Username", key="login_username")
-        password = st.text_input("Password", type="password", key="login_password")
-        submitted = st.form_submit_button("Sign in")
-    if submitted:
-        user_id = accounts.authenticate(db, username.strip(), password)
-        if user_id is None:
-            st.error("Unknown user or wrong password.")
-        else:
-            st.session_state[SESSION_KEY] = user_id
-            st.rerun()  # the same URL (and its query parameters) now opens as the signed-in user
+        st.text_input("Username", key="login_username")
+        st.text_input("Password", type="password", key="login_password")
+        # A callback, not a check after the button: it runs before the next script run, so that run already
+        # renders the requested page (same URL and query parameters) as the signed-in user. Checking after the
+        # button and calling st.rerun() ran the entry script twice per sign-in.
+        st.form_submit_button("Sign in", on_click=_sign_in, args=(db,))
+    if st.session_state.pop(FAILED_KEY, False):
+        st.error("Unknown user or wrong password.")
+
+
+def _sign_in(db: MetadataDB) -> None:
+    username = str(st.session_state.get("login_username") or "").strip()
+    user_id = accounts.authenticate(db, username, str(st.session_state.get("login_password") or ""))
+    if user_id is None:
+        st.session_state[FAILED_KEY] = True
+    else:
+        st.session_state[SESSION_KEY] = user_id
 
 
 def logout() -> None:
