@@ -11,7 +11,7 @@ from datetime import date, timedelta
 import pandas as pd
 import streamlit as st
 
-from streamlit_app import charts, dashboards, deep_links, queries
+from streamlit_app import charts, dashboards, deep_links, queries, tables
 from streamlit_app.view_state import context, no_access, query_params, readable
 
 DEFAULT_DAYS = 90
@@ -132,7 +132,7 @@ else:
     shown = table.rename(columns={charts.SERIES: "series"})[
         ["ts", "series", "value", "expected", "lower", "upper", "score", "detector", "params", "run_id"]
     ].sort_values("ts", ascending=False)
-    st.dataframe(shown, hide_index=True, key="anomaly_table")
+    st.html(tables.html_table(shown))  # not st.dataframe: see streamlit_app/tables.py
 
 # A markdown link, not st.code: the code block's syntax highlighter (a 1.5 MB chunk registering every
 # language) cost the browser about 0.5 s of main-thread time while the chart was rendering.

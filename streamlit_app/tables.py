@@ -1,0 +1,64 @@
+"""Small static tables as HTML, for pages where ``st.dataframe`` costs more than it gives.
+
+``st.dataframe`` makes a first-time visitor's browser load and compile about 1.4 MB of data-grid
+code (the grid, Arrow cell formatting, moment, numbro); on the chart page that happened while the
+chart was rendering. A Markdown table avoids the code but costs the browser a Markdown parse of
+every cell. A table of a few dozen rows reads as well as plain HTML, which ``st.html`` inserts
+after sanitising (about 30 kB of code).
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Sequence
+
+import pandas as pd
+
+# Colours that read on the light and the dark theme; numbers right-aligned like in st.dataframe.
+STYLE = """<style>
+table.lupus-table { border-collapse: collapse; font-size: 0.875rem; width: 100%; }
+table.lupus-table th, table.lupus-table td { border-bottom: 1px solid rgba(128, 128, 128, 0.25);
+  padding: 0.25rem 0.5rem; text-align: left; vertical-align: top; }
+table.lupus-table th { font-weight: 600; opacity: 0.8; }
+table.lupus-table td.num { text-align: right; font-variant-numeric: tabular-nums; }
+</style>"""
+
+
+def html_table(frame: pd.DataFrame, columns: Sequence[str] | None = None) -> str:
+    """``frame`` as an HTML table (with :data:`STYLE`): times in UTC, without the time of day when every
+    one is midnight; floats to 6 significant digits; missing values as empty cells; all text escaped.
+
+    >>> frame = pd.DataFrame({"ts": pd.to_datetime(["2026-02-15"], utc=True), "score": [4.123456789],
+    ...                       "params": ['{"k":"<b>"}'], "note": [None]})
+    >>> print(html_table(frame).removeprefix(STYLE))
+    <table class="lupus-table"><thead><tr><th>ts</th><th>score</th><th>params</th><th>note</th></tr></thead><tbody>
+    <tr><td>2026-02-15</td><td class="num">4.12346</td><td>{&quot;k&quot;:&quot;&lt;b&gt;&quot;}</td><td></td></tr>
+    </tbody></table>
+    """
+    columns = list(columns or frame.columns)
+    cells = [_column(frame[c]) for c in columns]
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in columns)
+    rows = ["<tr>" + "".join(row) + "</tr>" for row in zip(*cells, strict=True)]
+    return (
+        f'{STYLE}<table class="lupus-table"><thead><tr>{head}</tr></thead><tbody>\n' + "\n".join(rows) + "\n</tbody></table>"
+    )
+
+
+def _column(values: pd.Series) -> list[str]:
+    if pd.api.types.is_datetime64_any_dtype(values.dtype):
+        utc = pd.to_datetime(values, utc=True)
+        present = utc.dropna()
+        fmt = "%Y-%m-%d" if (present == present.dt.normalize()).all() else "%Y-%m-%d %H:%M:%S"
+        return [f"<td>{'' if pd.isna(t) else t.strftime(fmt)}</td>" for t in utc]
+    if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
+        return [f'<td class="num">{_scalar(v)}</td>' for v in values]
+    return [f"<td>{_scalar(v)}</td>" for v in values]
+
+
+def _scalar(value: object) -> str:
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return html.escape(str(value))
