@@ -41,9 +41,11 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date, timedelta
 from pathlib import Path
 from typing import TypeVar
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -51,7 +53,7 @@ from sqlalchemy.exc import IntegrityError
 from lupus_api.payloads import parse_batch
 from lupus_api.staged import STAGED_FORMAT, decode_staged
 from lupus_metrics.errors import LupusValidationError
-from lupus_metrics.frames import normalize_points
+from lupus_metrics.frames import NormalizedPoints
 from lupus_store import MetricStore
 from lupus_store.location import StoreLocation
 from lupus_store.metadata import MetadataDB
@@ -69,6 +71,8 @@ MAX_GROUP_BATCHES = 64
 # for a lone push).
 GROUP_GAP_SECONDS = 0.05
 GROUP_WAIT_SECONDS = 0.25
+_DAY_MICROS = 86_400_000_000
+_EPOCH_DAY = date(1970, 1, 1)
 GROUPS_DIR = "_groups"  # datasource names start with a letter or digit, so this never clashes
 RESWEEP_SECONDS = 30
 MAX_RETRY_DELAY = 30.0
@@ -341,35 +345,36 @@ class Ingestor:
                 select(IngestBatch.id).where(IngestBatch.id.in_(batch_ids), IngestBatch.status == "staged")
             ).all())
         if staged:  # after a crash between marking and clean-up there is nothing left to write
-            frames = [self._read_staged(self._staged_file(datasource, batch_id), datasource) for batch_id in batch_ids]
-            frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+            parts = [self._read_staged(self._staged_file(datasource, batch_id), datasource) for batch_id in batch_ids]
+            points = NormalizedPoints.concat(parts) if len(parts) > 1 else parts[0]
             try:
-                self._write_frame(datasource, frame, writer_name(group_id), run_id=group_id)
+                self._write_points(datasource, points, writer_name(group_id), run_id=group_id)
             except LupusValidationError as err:
                 if len(batch_ids) == 1:
                     raise
                 # Two batches hold the same series and timestamp: each keeps its own file instead.
                 log.info("group %s of %d batches written batch by batch: %s", group_id, len(batch_ids), err)
-                for day in sorted(set(frame["ts"].dt.date)):
+                for day in _days(points):
                     self.store.delete_points(datasource, day=day, writer=writer_name(group_id))
-                for batch_id, part in zip(batch_ids, frames, strict=True):
-                    self._write_frame(datasource, part, writer_name(batch_id), run_id=batch_id)
+                for batch_id, part in zip(batch_ids, parts, strict=True):
+                    self._write_points(datasource, part, writer_name(batch_id), run_id=batch_id)
             self._mark_ingested(batch_ids)
         for batch_id in batch_ids:
             self._remove_staged(datasource, batch_id)
         self._manifest_path(group_id).unlink(missing_ok=True)
 
-    def _write_frame(self, datasource: str, frame: pd.DataFrame, writer: str, *, run_id: str) -> None:
-        """Every day's points of ``frame`` as ``writer``'s files (a group that fails on a later day
-        removes its earlier days' files before falling back to one writer per batch)."""
+    def _write_points(self, datasource: str, points: NormalizedPoints, writer: str, *, run_id: str) -> None:
+        """Every day's points as ``writer``'s files (a group that fails on a later day removes its
+        earlier days' files before falling back to one writer per batch)."""
         # Each batch was validated on its own (on arrival); a group is checked here for the one rule
         # batches can break together: the same series and ts twice.
-        duplicated = frame.duplicated(["series_id", "ts"])
-        if duplicated.any():
-            raise LupusValidationError("ts", "the same series and ts in two batches", row=int(duplicated.argmax()))
-        for day, points in frame.groupby(frame["ts"].dt.date, sort=True):
-            self.store.write_points(datasource, points.reset_index(drop=True), day=day, writer=writer,
-                                    source="push", run_id=run_id, validated=True)
+        row = points.first_repeat()
+        if row is not None:
+            raise LupusValidationError("ts", "the same series and ts in two batches", row=row)
+        days = points.ts // _DAY_MICROS  # the UTC day of each row, as days since the epoch
+        for day in _days(points):
+            rows = days == (day - _EPOCH_DAY).days
+            self.store.write_points(datasource, points.take(rows), day=day, writer=writer, source="push", run_id=run_id)
 
     def _mark_ingested(self, batch_ids: list[str]) -> None:
         with self.db.session() as session:
@@ -397,13 +402,13 @@ class Ingestor:
             path.unlink(missing_ok=True)
 
     @staticmethod
-    def _read_staged(path: Path, datasource: str) -> pd.DataFrame:
-        """The staged batch's normalized points (with ``series_id``)."""
+    def _read_staged(path: Path, datasource: str) -> NormalizedPoints:
+        """The staged batch's validated points."""
         fmt = path.suffix.lstrip(".")
         if fmt == STAGED_FORMAT:
             return decode_staged(path.read_bytes())
         # A body staged as received (json, arrow, parquet) by an earlier version.
-        return normalize_points(parse_batch(path.read_bytes(), fmt), datasource)
+        return NormalizedPoints.from_frame(parse_batch(path.read_bytes(), fmt), datasource)
 
     # ---- groups -------------------------------------------------------------------------------------
 
@@ -434,6 +439,11 @@ class Ingestor:
         for group_id, datasource, batch_ids in self._manifests():
             log.info("resuming group %s of %d batches", group_id, len(batch_ids))
             self._ingest_group(group_id, datasource, batch_ids)
+
+
+def _days(points: NormalizedPoints) -> list[date]:
+    """The UTC days of ``points``, in order."""
+    return [_EPOCH_DAY + timedelta(days=day) for day in np.unique(points.ts // _DAY_MICROS).tolist()]
 
 
 def payload_digest(body: bytes) -> str:

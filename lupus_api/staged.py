@@ -6,10 +6,9 @@ the server's CPU under load. Each series is written once (metric, labels and ser
 JSON in an Arrow dictionary), each point as a series code, a timestamp and a value.
 
 Example:
-    >>> import numpy as np
     >>> points = NormalizedPoints.from_columns("ds", ["m", "m"], [{"k": "a"}, {"k": "a"}],
     ...                                        ts=np.array([0, 86_400_000_000]), values=np.array([1.0, np.nan]))
-    >>> back = decode_staged(encode_staged(points))
+    >>> back = decode_staged(encode_staged(points)).to_frame()
     >>> back["labels"].tolist(), back["series_id"].nunique(), back["value"].isna().tolist()
     ([{'k': 'a'}, {'k': 'a'}], 1, [False, True])
 """
@@ -18,11 +17,11 @@ from __future__ import annotations
 
 import json
 
-import pandas as pd
+import numpy as np
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
-from lupus_metrics.frames import NormalizedPoints
+from lupus_metrics.frames import NormalizedPoints, SeriesIdentity
 
 #: The file suffix (and ``fmt``) of staged batches.
 STAGED_FORMAT = "staged"
@@ -42,16 +41,16 @@ def encode_staged(points: NormalizedPoints) -> bytes:
     return sink.getvalue().to_pybytes()
 
 
-def decode_staged(data: bytes) -> pd.DataFrame:
-    """The normalized points of :func:`encode_staged` bytes (labels as dicts, ts as UTC timestamps)."""
+def decode_staged(data: bytes) -> NormalizedPoints:
+    """The validated points of :func:`encode_staged` bytes."""
     table = ipc.open_file(pa.BufferReader(data)).read_all().combine_chunks()
-    series = table.column("series").chunk(0) if table.num_rows else None
-    codes = series.indices.to_numpy(zero_copy_only=False) if series is not None else []
-    identities = [json.loads(text) for text in series.dictionary.to_pylist()] if series is not None else []
-    return pd.DataFrame({
-        "metric": [identities[code][0] for code in codes],
-        "labels": [identities[code][1] for code in codes],
-        "series_id": [identities[code][2] for code in codes],
-        "ts": pd.DatetimeIndex(table.column("ts").to_numpy()).tz_localize("UTC"),
-        "value": table.column("value").to_numpy(),
-    })  # fmt: skip
+    if not table.num_rows:
+        return NormalizedPoints.concat([])
+    series = table.column("series").chunk(0)
+    identities = [SeriesIdentity(*json.loads(text)) for text in series.dictionary.to_pylist()]
+    return NormalizedPoints(
+        identities,
+        series.indices.to_numpy(zero_copy_only=False).astype(np.int32, copy=False),
+        table.column("ts").chunk(0).cast(pa.int64()).to_numpy(zero_copy_only=False),
+        table.column("value").to_numpy(),
+    )

@@ -76,7 +76,7 @@ class NormalizedPoints:
         validate_datasource(datasource)
         codes, series = _series_codes(metrics, labels, datasource)
         points = cls(series, codes, np.asarray(ts, dtype=np.int64), _finite(np.asarray(values, dtype=np.float64), "value"))
-        row = _first_repeat([points.ts, points.codes])
+        row = points.first_repeat()
         if row is not None:
             points._duplicate(row)
         return points
@@ -88,6 +88,34 @@ class NormalizedPoints:
         ts = pd.DatetimeIndex(_ts_column(frame["ts"])).asi8  # microseconds: _ts_column gives that unit
         return cls.from_columns(datasource, frame["metric"].tolist(), frame["labels"].tolist(), ts=ts,
                                 values=_float_column(frame, "value"))  # fmt: skip
+
+    @classmethod
+    def concat(cls, parts: Sequence[NormalizedPoints]) -> NormalizedPoints:
+        """The rows of ``parts`` in order, each series once (not checked for repeated series and ts)."""
+        series: list[SeriesIdentity] = []
+        by_id: dict[str, int] = {}
+        codes = []
+        for part in parts:
+            remap = []
+            for identity in part.series:
+                code = by_id.get(identity.series_id)
+                if code is None:
+                    code = by_id[identity.series_id] = len(series)
+                    series.append(identity)
+                remap.append(code)
+            codes.append(np.array(remap, dtype=np.int32)[part.codes] if len(part.codes) else part.codes)
+        if not parts:
+            return cls([], np.empty(0, np.int32), np.empty(0, np.int64), np.empty(0, np.float64))
+        return cls(series, np.concatenate(codes), np.concatenate([p.ts for p in parts]),
+                   np.concatenate([p.values for p in parts]))  # fmt: skip
+
+    def take(self, rows: np.ndarray) -> NormalizedPoints:
+        """The given rows (positions or a boolean mask); the series list is kept whole."""
+        return NormalizedPoints(self.series, self.codes[rows], self.ts[rows], self.values[rows])
+
+    def first_repeat(self) -> int | None:
+        """The first row whose series and ts repeat an earlier row's, or None."""
+        return _first_repeat([self.ts, self.codes])
 
     def __len__(self) -> int:
         return len(self.codes)

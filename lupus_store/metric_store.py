@@ -31,12 +31,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from lupus_metrics.errors import LupusValidationError
-from lupus_metrics.frames import normalize_anomalies, normalize_points
+from lupus_metrics.frames import NormalizedPoints, normalize_anomalies, normalize_points
 from lupus_metrics.schema import (
     ANOMALY_COLUMNS,
     ANOMALY_SCHEMA,
+    LABELS_TYPE,
     POINT_COLUMNS,
     POINT_SCHEMA,
+    TS_TYPE,
     validate_datasource,
     validate_labels,
 )
@@ -46,6 +48,8 @@ from lupus_store.location import TMP_SUFFIX, StoreLocation
 # A point's ts may sit up to this far from its partition day (partitions in a product's
 # timezone, ts in UTC). Reads widen their date pruning by the same margin.
 DAY_MARGIN = timedelta(days=1)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 # Temporary files older than this are leftovers of killed writers; compaction removes them.
 STALE_TMP_SECONDS = 3600
 
@@ -166,13 +170,12 @@ class MetricStore:
     def write_points(
         self,
         datasource: str,
-        points: pd.DataFrame,
+        points: pd.DataFrame | NormalizedPoints,
         *,
         day: date | str,
         writer: str,
         source: str | None = None,
         run_id: str | None = None,
-        validated: bool = False,
     ) -> WriteResult:
         """Replace ``writer``'s points of ``datasource`` on ``day`` with ``points``, atomically.
 
@@ -181,12 +184,14 @@ class MetricStore:
         first; on any error nothing is written. An empty frame removes the writer's file.
         ``source`` (``asset``, ``push``, ``mlflow``...) and ``run_id`` record provenance.
 
-        ``validated=True`` is for callers that already hold the result of
-        :func:`lupus_metrics.frames.normalize_points` for this datasource (with ``series_id``),
-        such as the API's ingest worker, which stages the batches it validated on arrival: the
-        point rules are not checked again (they cost as much as the write), the day range is.
+        ``points`` may also be :class:`~lupus_metrics.frames.NormalizedPoints` of this
+        datasource, validated when they were built (the API's ingest worker stages pushed
+        batches in that form): the point rules are not checked again (they cost as much as
+        the write), the day range is, and no DataFrame is built.
         """
-        frame = self._prepare(POINTS, datasource, points, day, writer, validated=validated)
+        if isinstance(points, NormalizedPoints):
+            return self._write_normalized(datasource, points, day, writer, source, run_id)
+        frame = self._prepare(POINTS, datasource, points, day, writer)
         frame["source"] = source
         frame["run_id"] = run_id
         return self._write(POINTS, datasource, frame, layout.as_day(day), writer)
@@ -223,43 +228,45 @@ class MetricStore:
         """Remove ``writer``'s anomalies file of ``datasource`` on ``day`` (no error if absent)."""
         self._delete(ANOMALIES, datasource, day, writer)
 
-    def _prepare(
-        self, table: _Table, datasource: str, frame: pd.DataFrame, day: Any, writer: str, *, validated: bool = False
-    ) -> pd.DataFrame:
+    def _prepare(self, table: _Table, datasource: str, frame: pd.DataFrame, day: Any, writer: str) -> pd.DataFrame:
         validate_datasource(datasource)
         validate_writer_name = layout.validate_writer(writer)
         partition = layout.as_day(day)
-        normalized = _validated_copy(frame, table) if validated else table.normalize(frame, datasource)
+        normalized = table.normalize(frame, datasource)
         if len(normalized):
-            lo = pd.Timestamp(datetime.combine(partition, dtime(), tzinfo=UTC) - DAY_MARGIN)
-            hi = lo + pd.Timedelta(days=3)
-            outside = ((normalized["ts"] < lo) | (normalized["ts"] >= hi)).to_numpy()
-            if outside.any():
-                row = int(np.flatnonzero(outside)[0])
-                raise LupusValidationError(
-                    "ts",
-                    f"must lie within one day of the partition day {partition.isoformat()} (UTC)",
-                    row=row,
-                    value=str(normalized.at[row, "ts"]),
-                )
+            _check_day_range(pd.DatetimeIndex(normalized["ts"]).as_unit("us").asi8, partition)
         normalized["writer"] = validate_writer_name
         return normalized
 
     def _write(self, table: _Table, datasource: str, frame: pd.DataFrame, day: date, writer: str) -> WriteResult:
-        relative = layout.file_path(table.name, datasource, day, writer)
         frame["day"] = day
-        with self.location.lock(layout.datasource_dir(table.name, datasource), exclusive=False):
-            if frame.empty:
-                self.location.remove(relative)
-                return WriteResult(self.location.reader_path(relative), 0)
+        arrow = None
+        if not frame.empty:
             ordered = frame.sort_values(["metric", "series_id", "ts"], kind="stable")
             # nthreads=1: for a frame of a few thousand rows pyarrow's thread pool (started per call)
             # costs more than it saves, and writers already run in parallel.
             arrow = pa.Table.from_pandas(
                 ordered[table.schema.names], schema=table.schema, preserve_index=False, nthreads=1
             )
+        return self._write_table(table, datasource, arrow, day, writer)
+
+    def _write_normalized(self, datasource: str, points: NormalizedPoints, day: Any, writer: str,
+                          source: str | None, run_id: str | None) -> WriteResult:  # fmt: skip
+        validate_datasource(datasource)
+        writer = layout.validate_writer(writer)
+        partition = layout.as_day(day)
+        _check_day_range(points.ts, partition)
+        arrow = _points_table(points, source=source, run_id=run_id, writer=writer, day=partition) if len(points) else None
+        return self._write_table(POINTS, datasource, arrow, partition, writer)
+
+    def _write_table(self, table: _Table, datasource: str, arrow: pa.Table | None, day: date, writer: str) -> WriteResult:
+        relative = layout.file_path(table.name, datasource, day, writer)
+        with self.location.lock(layout.datasource_dir(table.name, datasource), exclusive=False):
+            if arrow is None:  # no rows: the writer's file goes
+                self.location.remove(relative)
+                return WriteResult(self.location.reader_path(relative), 0)
             self.location.write_atomic(relative, _parquet_bytes(arrow))
-        return WriteResult(self.location.reader_path(relative), len(frame))
+        return WriteResult(self.location.reader_path(relative), arrow.num_rows)
 
     def _delete(self, table: _Table, datasource: str, day: date | str, writer: str) -> None:
         validate_datasource(datasource)
@@ -542,12 +549,41 @@ def _time_range(start: Any, end: Any) -> tuple[pd.Timestamp | None, pd.Timestamp
     return start_ts, end_ts
 
 
-def _validated_copy(frame: pd.DataFrame, table: _Table) -> pd.DataFrame:
-    """The input columns of an already normalized frame, as a new frame (the write adds columns)."""
-    missing = [column for column in table.columns if column not in frame.columns]
-    if missing:
-        raise LupusValidationError(missing[0], "a validated frame must carry every normalized column")
-    return pd.DataFrame({column: frame[column].reset_index(drop=True) for column in table.columns})
+def _check_day_range(micros: np.ndarray, partition: date) -> None:
+    """Every ts (int64 microseconds, UTC) within one day of the partition day."""
+    lo = (datetime.combine(partition, dtime(), tzinfo=UTC) - DAY_MARGIN - _EPOCH) // _MICROSECOND
+    hi = lo + 3 * 86_400_000_000
+    outside = (micros < lo) | (micros >= hi)
+    if outside.any():
+        row = int(np.flatnonzero(outside)[0])
+        raise LupusValidationError(
+            "ts",
+            f"must lie within one day of the partition day {partition.isoformat()} (UTC)",
+            row=row,
+            value=str(pd.Timestamp(int(micros[row]), unit="us", tz="UTC")),
+        )
+
+
+def _points_table(points: NormalizedPoints, *, source: str | None, run_id: str | None, writer: str, day: date) -> pa.Table:
+    """The points file's rows, sorted as every writer sorts them (metric, series_id, ts), built column by
+    column from each series once: no frame, no labels dict per row."""
+    rank = np.empty(len(points.series), dtype=np.int64)
+    rank[sorted(range(len(points.series)), key=lambda i: points.series[i][::2])] = np.arange(len(points.series))
+    order = np.lexsort((points.ts, rank[points.codes]))
+    codes = pa.array(points.codes[order])
+    rows = len(order)
+    columns = {
+        "metric": pa.array([s.metric for s in points.series], pa.string()).take(codes),
+        "labels": pa.array([s.labels for s in points.series], LABELS_TYPE).take(codes),
+        "series_id": pa.array([s.series_id for s in points.series], pa.string()).take(codes),
+        "ts": pa.array(points.ts[order], TS_TYPE),
+        "value": pa.array(points.values[order], pa.float64(), from_pandas=True),
+        "source": pa.array([source] * rows, pa.string()),
+        "run_id": pa.array([run_id] * rows, pa.string()),
+        "writer": pa.array([writer] * rows, pa.string()),
+        "day": pa.array([day] * rows, pa.date32()),
+    }
+    return pa.table(columns, schema=POINT_SCHEMA)
 
 
 def _parquet_bytes(table: pa.Table) -> bytes:

@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from lupus_metrics.frames import normalize_anomalies, normalize_points
+from lupus_metrics.frames import NormalizedPoints, normalize_anomalies, normalize_points
 from lupus_store import layout
 from lupus_store.metric_store import CompactionReport, MetricStore, WriteResult
 from lupus_store.search.backends import IndexUnavailableError, SearchRequestError
@@ -71,7 +71,7 @@ class IndexedMetricStore:
     def write_points(
         self,
         datasource: str,
-        points: pd.DataFrame,
+        points: pd.DataFrame | NormalizedPoints,
         *,
         day: date | str,
         writer: str,
@@ -80,7 +80,7 @@ class IndexedMetricStore:
     ) -> IndexedWriteResult:
         """:meth:`MetricStore.write_points`, then the same rows to the index."""
         written = self.store.write_points(datasource, points, day=day, writer=writer, source=source, run_id=run_id)
-        frame = normalize_points(points, datasource)
+        frame = points.to_frame() if isinstance(points, NormalizedPoints) else normalize_points(points, datasource)
         frame["source"] = source
         frame["run_id"] = run_id
         return self._index("points", datasource, frame, day, writer, written)

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import io
 from datetime import date, timedelta
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 from lupus_metrics.errors import LupusValidationError
-from lupus_metrics.frames import normalize_points
+from lupus_metrics.frames import NormalizedPoints
 from lupus_metrics.schema import POINT_COLUMNS, series_id
+from lupus_store import layout
 
 REGIONS = ["JP", "US", "東京"]
 
@@ -227,19 +230,25 @@ def test_a_read_that_matches_nothing_has_the_same_dtypes_as_a_missing_datasource
     pd.testing.assert_frame_equal(nothing, missing)
 
 
-def test_a_validated_frame_is_written_as_normalized_and_reads_back_the_same(store):
+def test_normalized_points_are_written_like_the_frame_and_read_back_the_same(store):
     day = date(2026, 1, 3)
-    store.write_points("demo", points_for(day), day=day, writer="checked")
-    store.write_points("demo", normalize_points(points_for(day), "demo"), day=day, writer="trusted", validated=True)
+    frame = points_for(day).sample(frac=1.0, random_state=3)  # rows out of order: both writers sort them
+    store.write_points("demo", frame, day=day, writer="checked")
+    store.write_points("demo", NormalizedPoints.from_frame(frame, "demo"), day=day, writer="trusted", source="push")
     read = store.read_points("demo", provenance=True)
-    checked, trusted = (read[read["writer"] == w].drop(columns="writer").reset_index(drop=True) for w in ("checked", "trusted"))
+    checked, trusted = (read[read["writer"] == w].drop(columns=["writer", "source"]).reset_index(drop=True)
+                        for w in ("checked", "trusted"))  # fmt: skip
     pd.testing.assert_frame_equal(checked, trusted)
+    files = {w: pq.read_table(io.BytesIO(store.location.read_bytes(layout.file_path("points", "demo", day, w))))
+             for w in ("checked", "trusted")}  # fmt: skip
+    assert files["checked"].schema.remove_metadata() == files["trusted"].schema.remove_metadata()
+    for column in ("metric", "labels", "series_id", "ts", "value", "day"):
+        assert files["checked"].column(column).equals(files["trusted"].column(column)), column
+    assert set(files["trusted"].column("source").to_pylist()) == {"push"}
 
 
-def test_a_validated_frame_still_needs_series_ids_and_the_day_range(store):
+def test_normalized_points_still_need_the_day_range(store):
     day = date(2026, 1, 3)
-    with pytest.raises(LupusValidationError, match="series_id"):
-        store.write_points("demo", points_for(day), day=day, writer="trusted", validated=True)
     with pytest.raises(LupusValidationError, match="within one day"):
-        store.write_points("demo", normalize_points(points_for(day), "demo"), day=date(2026, 2, 1), writer="t", validated=True)
+        store.write_points("demo", NormalizedPoints.from_frame(points_for(day), "demo"), day=date(2026, 2, 1), writer="t")
     assert store.read_points("demo").empty
