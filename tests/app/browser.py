@@ -2,9 +2,9 @@
 
 The chart data is read from the live Vega view: Streamlit keeps the view created by
 vega-embed in React state, so the script walks from the ``.vega-embed`` element's React
-fiber up to the hook holding the view and reads every dataset that carries the ``layer``
-field the chart builders add (series, band, expected, anomaly). That asserts on what the
-browser rendered, not on pixels.
+fiber up to the hook holding the view and reads the datasets the chart builders name after
+their layers (series, band, expected, anomaly; ``streamlit_app/charts.py``). That asserts on
+what the browser rendered, not on pixels.
 """
 
 from __future__ import annotations
@@ -43,15 +43,12 @@ VEGA_LAYERS_JS = """(countsOnly) => {
     }
     if (!view) { views.push(null); continue; }
     const layers = {};
-    for (const name of Object.keys(view._runtime.data)) {
-      let rows; try { rows = view.data(name); } catch (e) { continue; }
-      if (!rows.length || !('layer' in rows[0])) continue;
-      const layer = rows[0].layer;
-      if (countsOnly) { layers[layer] = Math.max(layers[layer] || 0, rows.length); continue; }
-      if (!layers[layer] || layers[layer].length < rows.length) {
-        layers[layer] = rows.map(r => ({series: r.label_text, ts: +r.ts, value: r.value, expected: r.expected,
-                                        lower: r.lower, upper: r.upper, detector: r.detector}));
-      }
+    for (const layer of ['series', 'band', 'expected', 'anomaly']) {
+      if (!(layer in view._runtime.data)) continue;
+      const rows = view.data(layer);
+      if (!rows.length) continue;
+      layers[layer] = countsOnly ? rows.length : rows.map(r => ({series: r.label_text, ts: +r.ts, value: r.value,
+        expected: r.expected, lower: r.lower, upper: r.upper, detector: r.detector}));
     }
     views.push(layers);
   }
@@ -152,7 +149,7 @@ def wait_idle(page: Any, timeout: float = 30.0) -> None:
 
 
 MARK_POSITION_JS = """([layer, series]) => {
-  // Page coordinates of the first mark whose datum is in `layer` (and `series`), from the live scenegraph.
+  // Page coordinates of the first mark of `layer` (and `series`), from the live scenegraph.
   for (const el of document.querySelectorAll('.vega-embed')) {
     const key = Object.keys(el).find(k => k.startsWith('__reactFiber'));
     let fiber = key ? el[key] : null, view = null;
@@ -178,9 +175,10 @@ MARK_POSITION_JS = """([layer, series]) => {
         }
         return null;
       }
+      if (node.name !== layer + '_marks') return null;  // Vega-Lite names a layer's marks after the layer
       for (const item of node.items || []) {
         const d = item.datum || {};
-        if (d.layer === layer && (!series || d.label_text === series) && item.x !== undefined) {
+        if ((!series || d.label_text === series) && item.x !== undefined) {
           return {x: box.left + ox + dx + item.x, y: box.top + oy + dy + item.y};
         }
       }
