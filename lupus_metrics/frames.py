@@ -70,11 +70,25 @@ class NormalizedPoints:
 
     @classmethod
     def from_columns(
-        cls, datasource: str, metrics: Sequence[Any], labels: Sequence[Any], *, ts: np.ndarray, values: np.ndarray
+        cls, datasource: str, metrics: Sequence[Any], labels: Sequence[Any], *, ts: np.ndarray, values: np.ndarray,
+        rows: np.ndarray | None = None,
     ) -> NormalizedPoints:
-        """Validate points given as columns; ``ts`` as int64 microseconds (UTC), ``values`` as floats."""
+        """Validate points given as columns; ``ts`` as int64 microseconds (UTC), ``values`` as floats.
+
+        With ``rows``, ``metrics`` and ``labels`` list distinct (metric, labels) pairs and ``rows``
+        gives each row's pair: a decoder that grouped equal rows spares the look-up per row.
+        Errors name the row either way.
+        """
         validate_datasource(datasource)
-        codes, series = _series_codes(metrics, labels, datasource)
+        try:
+            codes, series = _series_codes(metrics, labels, datasource)
+        except LupusValidationError as err:
+            if rows is None or err.row is None:
+                raise
+            first = int(np.flatnonzero(rows == err.row)[0])  # pairs are listed in the order of their first rows
+            raise LupusValidationError(err.where, err.rule, row=first, value=err.value) from None
+        if rows is not None:
+            codes = codes[rows]
         points = cls(series, codes, np.asarray(ts, dtype=np.int64), _finite(np.asarray(values, dtype=np.float64), "value"))
         row = points.first_repeat()
         if row is not None:

@@ -95,7 +95,8 @@ async def push_points(
             raise _invalid(err) from None
 
         def normalize() -> NormalizedPoints:
-            return NormalizedPoints.from_columns(ds, points.metrics, points.labels, ts=points.ts, values=points.values)
+            return NormalizedPoints.from_columns(ds, points.metrics, points.labels, ts=points.ts, values=points.values,
+                                                 rows=points.rows)
 
         return _accept(state, access, normalize, len(points.ts), body, idempotency_key, request)
 

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from lupus_api.payloads import _plain_json_points, _typed_json_points, decode_json_points, validate_json_batch
 from lupus_metrics.errors import LupusValidationError
+from lupus_metrics.frames import NormalizedPoints
 
 
 def _stamp(moment: datetime, form: int) -> str:
@@ -111,10 +112,11 @@ def _body(draw_points: list[dict], extra_top_level: bool) -> bytes:
 
 
 def _same(fast, typed) -> None:
-    assert fast.metrics == typed.metrics
-    assert fast.labels == typed.labels
-    assert fast.ts.tolist() == typed.ts.tolist()
-    assert np.array_equal(fast.values, typed.values, equal_nan=True)
+    fast, typed = fast.to_frame(), typed.to_frame()
+    assert fast["metric"].tolist() == typed["metric"].tolist()
+    assert fast["labels"].tolist() == typed["labels"].tolist()
+    assert fast["ts"].tolist() == typed["ts"].tolist()
+    assert np.array_equal(fast["value"], typed["value"], equal_nan=True)
 
 
 @st.composite
@@ -191,3 +193,19 @@ def test_a_timestamp_outside_the_years_is_rejected_naming_the_row(stamp):
     with pytest.raises(LupusValidationError, match="years") as caught:
         decode_json_points(body)
     assert caught.value.row == 1
+
+
+def test_a_rule_broken_by_a_repeated_pair_names_its_first_row():
+    body = json.dumps({"points": [
+        {"metric": "m", "labels": {"region": "JP"}, "ts": "2026-01-01T00:00:00Z", "value": 1},
+        {"metric": "m", "labels": {"region": "US"}, "ts": "2026-01-01T00:00:00Z", "value": 1},
+        {"metric": "m", "labels": {"region": "JP"}, "ts": "2026-01-02T00:00:00Z", "value": 1},
+        {"metric": "m", "labels": {"bad key!": "x"}, "ts": "2026-01-01T00:00:00Z", "value": 1},
+        {"metric": "m", "labels": {"bad key!": "x"}, "ts": "2026-01-02T00:00:00Z", "value": 1},
+    ]}).encode()  # fmt: skip
+    points = decode_json_points(body)
+    assert points.rows is not None and len(points.metrics) == 3  # the plain path grouped the rows
+    with pytest.raises(LupusValidationError, match="labels") as caught:
+        NormalizedPoints.from_columns("ds", points.metrics, points.labels, ts=points.ts, values=points.values,
+                                      rows=points.rows)  # fmt: skip
+    assert caught.value.row == 3
