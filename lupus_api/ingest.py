@@ -75,6 +75,9 @@ _DAY_MICROS = 86_400_000_000
 _EPOCH_DAY = date(1970, 1, 1)
 GROUPS_DIR = "_groups"  # datasource names start with a letter or digit, so this never clashes
 RESWEEP_SECONDS = 30
+# A group's manifest lives while its batches are written (well under a second unless the store fails);
+# one older than this, of no batch this process is writing, belongs to a process that died.
+STALE_GROUP_SECONDS = 120
 MAX_RETRY_DELAY = 30.0
 
 
@@ -220,13 +223,18 @@ class Ingestor:
             self._queue.put(batch_id)
 
     def _sweep(self) -> None:
-        # Catches batches another process staged, retries failures, and removes orphaned files.
         while not self._stop.wait(RESWEEP_SECONDS):
             try:
-                self._enqueue_pending(min_age_seconds=RESWEEP_SECONDS)
-                self._remove_orphans()
+                self.sweep()
             except Exception:
                 log.exception("staging sweep failed; retrying later")
+
+    def sweep(self) -> None:
+        """One pass of the periodic sweep: finish the groups of a process that died while this one
+        runs, queue batches another process staged or that failed, remove orphaned staged files."""
+        self._resume_groups(min_age_seconds=STALE_GROUP_SECONDS)
+        self._enqueue_pending(min_age_seconds=RESWEEP_SECONDS)
+        self._remove_orphans()
 
     def _remove_orphans(self) -> None:
         now = time.time()
@@ -430,13 +438,23 @@ class Ingestor:
             groups.append((path.stem, manifest["datasource"], manifest["batches"]))
         return groups
 
-    def _resume_groups(self) -> None:
-        """Write again, under the same writer, every group a crash interrupted.
+    def _resume_groups(self, *, min_age_seconds: float = 0) -> None:
+        """Write again, under the same writer, every group a crash interrupted (at start-up: all of
+        them; in the sweep: those whose manifest is older than ``min_age_seconds``).
 
-        A group another running process is still writing may be written twice at the same time:
-        under the same writer that replaces the same files with the same points.
+        A group another running process is still writing (or retrying) may be written twice at the
+        same time: under the same writer, that replaces the same files with the same points.
         """
+        now = time.time()
         for group_id, datasource, batch_ids in self._manifests():
+            try:
+                age = now - self._manifest_path(group_id).stat().st_mtime
+            except FileNotFoundError:  # finished meanwhile
+                continue
+            with self._lock:
+                ours = any(batch_id in self._in_flight for batch_id in batch_ids)
+            if ours or age < min_age_seconds:
+                continue
             log.info("resuming group %s of %d batches", group_id, len(batch_ids))
             self._ingest_group(group_id, datasource, batch_ids)
 

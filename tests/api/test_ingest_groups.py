@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from api.live_server import seed
-from lupus_api.ingest import GROUPS_DIR, Ingestor, payload_digest, writer_name
+from lupus_api.ingest import GROUPS_DIR, STALE_GROUP_SECONDS, Ingestor, payload_digest, writer_name
 from lupus_api.payloads import parse_batch
 from lupus_api.staged import STAGED_FORMAT, encode_staged
 from lupus_metrics.frames import NormalizedPoints
@@ -84,6 +85,21 @@ def test_a_group_interrupted_by_a_crash_is_written_again_under_the_same_writer(i
     assert len(stored) == 18 and not stored.duplicated(["series_id", "ts"]).any()
     assert set(stored["writer"]) == {writer_name(group_id)}
     assert not list((ingestor.staging_dir / GROUPS_DIR).glob("*.manifest"))
+
+
+def test_the_sweep_of_a_running_process_finishes_a_group_whose_process_died(ingestor):
+    ids = [stage(ingestor, body(f"group.dead{k}", range(0, 4))) for k in range(2)]
+    claimed = ingestor._claim(ids)  # another process claimed the group, then died before writing it
+    assert len(claimed) == 1
+    manifest = ingestor._manifest_path(claimed[0][0])
+    ingestor.sweep()  # a fresh manifest may belong to a live process: left alone
+    assert statuses(ingestor, ids) == {"staged"} and manifest.exists()
+    stale = time.time() - STALE_GROUP_SECONDS - 1
+    os.utime(manifest, (stale, stale))
+    ingestor.sweep()
+    assert statuses(ingestor, ids) == {"ingested"} and not manifest.exists()
+    stored = ingestor.store.read_points("ds-a", provenance=True)
+    assert len(stored) == 8 and set(stored["writer"]) == {writer_name(claimed[0][0])}
 
 
 def test_two_processes_handed_the_same_batches_store_each_point_once(ingestor):
