@@ -179,6 +179,27 @@ def detail_chart(points: pd.DataFrame, evaluated: pd.DataFrame | None = None, *,
     return _chart(layers, datasets, height=height)
 
 
+def loading_chart(*, height: int = 380) -> Spec:
+    """A frame of the chart's height saying the chart is loading, shown while the page reads the store.
+
+    Sent before the store reads, it makes a first-time visitor's browser load and compile the chart
+    code (Vega, about 0.3 s) while the server reads, instead of after the data has arrived; it also
+    keeps the page from jumping when the chart arrives.
+    """
+    return {
+        "height": height,
+        "datasets": {"loading": pd.DataFrame({"text": ["Loading the chart…"]})},
+        "data": {"name": "loading"},
+        "mark": {"type": "text", "color": "gray", "fontSize": 13},
+        "encoding": {
+            "text": {"field": "text", "type": "nominal"},
+            "x": {"value": {"expr": "width / 2"}},
+            "y": {"value": {"expr": "height / 2"}},
+        },
+        "config": {"aria": False, "view": {"stroke": None}},
+    }
+
+
 def shows_band(points: pd.DataFrame) -> bool:
     """Whether :func:`detail_chart` draws the expected line and band for these points."""
     return points[SERIES].nunique() <= BAND_SERIES_LIMIT

@@ -79,6 +79,10 @@ def matches(labels: dict[str, str] | None) -> bool:
 
 
 selected_ids = set(metric_series.loc[metric_series["labels"].map(matches), "series_id"])
+summary = st.container()
+chart_slot = st.empty()
+if "detail_chart" not in st.session_state:  # the chart's first drawing in this session (see charts.loading_chart)
+    chart_slot.vega_lite_chart(charts.loading_chart())
 points = queries.points(root, datasource, metric, start, end)
 points = points[points["series_id"].isin(selected_ids)]
 # Every verdict (expected value and band) only when the chart draws the band; otherwise the flagged ones,
@@ -93,16 +97,19 @@ if not len(evaluated):
     evaluated = evaluated[evaluated["series_id"].isin(selected_ids)]
 flagged = evaluated[evaluated["is_anomaly"]] if len(evaluated) else evaluated
 
-st.caption(
+summary.caption(
     f"{len(selected_ids)} series · {len(points):,} points · {len(flagged)} anomalies · {start} .. {end}"
     + ("" if len(evaluated) else " · no detector verdicts for this metric")
 )
 if points.empty:
-    st.info("No points for this selection.")
+    chart_slot.empty()
+    summary.info("No points for this selection.")
     st.stop()
 if len(evaluated) and not charts.shows_band(points):
-    st.caption(f"Expected line and band are drawn for up to {charts.BAND_SERIES_LIMIT} series: narrow the label filters to see them.")
-state = st.vega_lite_chart(
+    summary.caption(
+        f"Expected line and band are drawn for up to {charts.BAND_SERIES_LIMIT} series: narrow the label filters to see them."
+    )
+state = chart_slot.vega_lite_chart(
     charts.detail_chart(points, evaluated),
     key="detail_chart",
     on_select="rerun",
