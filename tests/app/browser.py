@@ -163,7 +163,7 @@ MARK_POSITION_JS = """([layer, series]) => {
     if (!view) continue;
     const canvas = el.querySelector('canvas');
     const box = canvas.getBoundingClientRect();
-    const [ox, oy] = view.origin();
+    const [ox, oy] = view.origin(), pad = view.padding();  // the plot sits at padding + origin
     const walk = (node, dx, dy) => {
       if (!node) return null;
       if (node.marktype === 'group') {
@@ -179,7 +179,7 @@ MARK_POSITION_JS = """([layer, series]) => {
       for (const item of node.items || []) {
         const d = item.datum || {};
         if ((!series || d.label_text === series) && item.x !== undefined) {
-          return {x: box.left + ox + dx + item.x, y: box.top + oy + dy + item.y};
+          return {x: box.left + pad.left + ox + dx + item.x, y: box.top + pad.top + oy + dy + item.y};
         }
       }
       return null;
