@@ -16,10 +16,11 @@ import logging
 import queue
 import threading
 import uuid
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlparse
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 
 from lupus_store import MetricStore
 from lupus_store.metadata import MetadataDB
@@ -27,6 +28,11 @@ from lupus_store.metadata.models import DetectionRequest, utcnow
 
 log = logging.getLogger("lupus_api.detections")
 
+# A running local request's process refreshes its claim every HEARTBEAT_SECONDS; a claim unrefreshed for
+# CLAIM_LAPSE_SECONDS belongs to a dead process, and each worker looks for such requests every RECHECK_SECONDS.
+HEARTBEAT_SECONDS = 15.0
+CLAIM_LAPSE_SECONDS = 60.0
+RECHECK_SECONDS = 30.0
 JOB_NAME = "lupus_detection_request"  # the job in lupus_dagster.jobs.detection_request
 _DAGSTER_STATUS = {
     "QUEUED": "queued", "NOT_STARTED": "queued", "STARTING": "queued", "MANAGED": "queued",
@@ -53,23 +59,32 @@ class DetectionService:
         self.dagster_url = dagster_url
         self._queue: queue.Queue[str | None] = queue.Queue()
         self._thread: threading.Thread | None = None
+        self.instance = uuid.uuid4().hex  # this process, as a claimant of local requests
 
     @property
     def backend(self) -> str:
         return "dagster" if self.dagster_url else "local"
 
     def start(self) -> None:
-        """Start the local worker and re-queue local requests a previous process did not finish."""
+        """Start the local worker; it takes up local requests no live process has claimed.
+
+        Every API process runs one worker. A request runs in the process whose claim on its row
+        succeeds (a conditional update), and stays claimed while that process's heartbeat is fresh,
+        so with ``--workers 2`` a request is not run twice; one whose process died is taken up again.
+        """
+        self._queue_unclaimed()
+        self._thread = threading.Thread(target=self._run, name="lupus-detect", daemon=True)
+        self._thread.start()
+
+    def _queue_unclaimed(self) -> None:
         with self.db.session() as session:
             unfinished = session.scalars(
                 select(DetectionRequest.id).where(
                     DetectionRequest.backend == "local", DetectionRequest.status.in_(("queued", "running"))
-                )
+                ).order_by(DetectionRequest.created_at)
             ).all()
-        for request_id in unfinished:
+        for request_id in unfinished:  # the claim decides who runs each
             self._queue.put(request_id)
-        self._thread = threading.Thread(target=self._run, name="lupus-detect", daemon=True)
-        self._thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
         self._queue.put(None)
@@ -134,14 +149,58 @@ class DetectionService:
 
     def _run(self) -> None:
         while True:
-            request_id = self._queue.get()
+            try:
+                request_id = self._queue.get(timeout=RECHECK_SECONDS)
+            except queue.Empty:  # look for requests whose process died meanwhile
+                try:
+                    self._queue_unclaimed()
+                except Exception:
+                    log.exception("looking for unclaimed detection requests failed; retrying later")
+                continue
             if request_id is None:
                 return
+            if not self.claim(request_id):
+                continue  # finished, or another live process runs it
+            heartbeat = threading.Event()
+            beating = threading.Thread(target=self._beat, args=(request_id, heartbeat), daemon=True)
+            beating.start()
             try:
                 self._execute(request_id)
             except Exception as err:
                 log.exception("detection request %s failed", request_id)
                 self._finish(request_id, "failed", error=f"{type(err).__name__}: {err}")
+            finally:
+                heartbeat.set()
+                beating.join()
+
+    def claim(self, request_id: str) -> bool:
+        """Take a local request for this process: True if it was queued, or running under a claim
+        whose heartbeat lapsed (its process died). One process wins; the others get False."""
+        now = utcnow()
+        lapsed = now - timedelta(seconds=CLAIM_LAPSE_SECONDS)
+        with self.db.session() as session:
+            claimed = session.execute(
+                update(DetectionRequest)
+                .where(DetectionRequest.id == request_id, DetectionRequest.backend == "local",
+                       or_(DetectionRequest.status == "queued",
+                           (DetectionRequest.status == "running")
+                           & or_(DetectionRequest.heartbeat_at.is_(None), DetectionRequest.heartbeat_at < lapsed)))
+                .values(status="running", claimed_by=self.instance, heartbeat_at=now)
+                .execution_options(synchronize_session=False)
+            )  # fmt: skip
+            return claimed.rowcount == 1
+
+    def _beat(self, request_id: str, stop: threading.Event) -> None:
+        while not stop.wait(HEARTBEAT_SECONDS):
+            try:
+                with self.db.session() as session:
+                    session.execute(
+                        update(DetectionRequest)
+                        .where(DetectionRequest.id == request_id, DetectionRequest.claimed_by == self.instance)
+                        .values(heartbeat_at=utcnow())
+                    )
+            except Exception:  # a missed beat only risks a second run, which writes the same records
+                log.exception("heartbeat of detection request %s failed", request_id)
 
     def _execute(self, request_id: str) -> None:
         # Imported here: the detectors pull in SciPy and friends, seconds of start-up the push path never needs.
@@ -149,7 +208,6 @@ class DetectionService:
 
         with self.db.session() as session:
             row = session.get(DetectionRequest, request_id)
-            row.status = "running"
             datasource, request = row.datasource, dict(row.request)
         report = detect_and_store(
             self.store, datasource, request["rules"], start=request["start"], end=request["end"],
