@@ -12,6 +12,7 @@ import dagster as dg
 
 from lupus_dagster.components.product_loader import product_definitions
 from lupus_dagster.jobs.detection_request import lupus_detection_request
+from lupus_dagster.jobs.store_compaction import lupus_store_compaction, lupus_store_compaction_nightly
 from lupus_dagster.resources.executor import executor_from_env
 from lupus_dagster.resources.shared import shared_resources
 
@@ -27,7 +28,8 @@ automation = dg.AutomationConditionSensorDefinition(
 defs = dg.Definitions.merge(
     product_definitions(PRODUCTS_DIR),
     dg.Definitions(
-        jobs=[lupus_detection_request],
+        jobs=[lupus_detection_request, lupus_store_compaction],
+        schedules=[lupus_store_compaction_nightly],
         sensors=[automation],
         resources=shared_resources(),
         executor=executor_from_env(),
