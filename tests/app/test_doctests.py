@@ -1,0 +1,17 @@
+"""The examples in the docstrings of the app's helper modules hold (pytest's doctest paths leave out streamlit_app)."""
+
+from __future__ import annotations
+
+import doctest
+from types import ModuleType
+
+import pytest
+
+from streamlit_app import charts, queries, tables
+
+
+@pytest.mark.parametrize("module", [charts, queries, tables], ids=lambda module: module.__name__)
+def test_docstring_examples_hold(module: ModuleType) -> None:
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0
+    assert result.failed == 0
