@@ -146,11 +146,6 @@ def decode_json_points(body: bytes) -> JsonPoints:
     return points
 
 
-def frame_from_points(points: list[dict[str, Any]]) -> pd.DataFrame:
-    """The points of a validated JSON batch (:func:`validate_json_batch`) as a frame (``metric, labels, ts, value``)."""
-    return _typed_json_points(points).to_frame()
-
-
 def _typed_json_points(points: list[dict[str, Any]]) -> JsonPoints:
     # Arrow converts the datetimes (aware ones to UTC, naive ones as UTC) in C, twice as fast as Python.
     micros = pa.array([p["ts"] for p in points], type=pa.timestamp("us", tz="UTC")).to_numpy().view("int64")
