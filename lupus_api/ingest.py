@@ -380,9 +380,9 @@ class Ingestor:
         if row is not None:
             raise LupusValidationError("ts", "the same series and ts in two batches", row=row)
         days = points.ts // _DAY_MICROS  # the UTC day of each row, as days since the epoch
-        for day in _days(points):
-            rows = days == (day - _EPOCH_DAY).days
-            self.store.write_points(datasource, points.take(rows), day=day, writer=writer, source="push", run_id=run_id)
+        for day in np.unique(days).tolist():
+            self.store.write_points(datasource, points.take(days == day), day=_EPOCH_DAY + timedelta(days=day),
+                                    writer=writer, source="push", run_id=run_id)
 
     def _mark_ingested(self, batch_ids: list[str]) -> None:
         with self.db.session() as session:

@@ -552,7 +552,7 @@ def _time_range(start: Any, end: Any) -> tuple[pd.Timestamp | None, pd.Timestamp
 def _check_day_range(micros: np.ndarray, partition: date) -> None:
     """Every ts (int64 microseconds, UTC) within one day of the partition day."""
     lo = (datetime.combine(partition, dtime(), tzinfo=UTC) - DAY_MARGIN - _EPOCH) // _MICROSECOND
-    hi = lo + 3 * 86_400_000_000
+    hi = lo + (2 * DAY_MARGIN + timedelta(days=1)) // _MICROSECOND
     outside = (micros < lo) | (micros >= hi)
     if outside.any():
         row = int(np.flatnonzero(outside)[0])
@@ -567,8 +567,9 @@ def _check_day_range(micros: np.ndarray, partition: date) -> None:
 def _points_table(points: NormalizedPoints, *, source: str | None, run_id: str | None, writer: str, day: date) -> pa.Table:
     """The points file's rows, sorted as every writer sorts them (metric, series_id, ts), built column by
     column from each series once: no frame, no labels dict per row."""
-    rank = np.empty(len(points.series), dtype=np.int64)
-    rank[sorted(range(len(points.series)), key=lambda i: points.series[i][::2])] = np.arange(len(points.series))
+    series = points.series
+    rank = np.empty(len(series), dtype=np.int64)  # each series' place in (metric, series_id) order
+    rank[sorted(range(len(series)), key=lambda i: (series[i].metric, series[i].series_id))] = np.arange(len(series))
     order = np.lexsort((points.ts, rank[points.codes]))
     codes = pa.array(points.codes[order])
     rows = len(order)
