@@ -59,8 +59,9 @@ def test_an_excluded_item_of_the_wrong_kind_is_refused(store):
 # a backtest replays it. All three must give the same verdicts, also after an incident that detectors
 # leave out of later baselines and after a lasting level shift.
 INCIDENT_RULES = {
-    "window": [{"metrics": ["rows.count"], "detector": {"kind": "window", "window": 14, "method": "mad", "threshold": 4}}],
-    "auto": [{"metrics": ["rows.count"]}],
+    "window": ([{"metrics": ["rows.count"], "detector": {"kind": "window", "window": 14, "method": "mad", "threshold": 4}}], 45),
+    "short window": ([{"metrics": ["rows.count"], "detector": {"kind": "window", "window": 5, "method": "mad", "threshold": 6}}], 12),
+    "auto": ([{"metrics": ["rows.count"]}], 45),
 }
 
 
@@ -80,12 +81,12 @@ def incident_store(tmp_path):
 
 @pytest.mark.parametrize("kind", INCIDENT_RULES)
 def test_a_days_verdict_does_not_depend_on_where_the_run_starts(incident_store, kind):
-    rules, judged = INCIDENT_RULES[kind], DAYS[45:]
+    (rules, lookback), judged = INCIDENT_RULES[kind], DAYS[45:]
     for day in judged:  # the cron path: one day at a time, each with its own lookback
         detect_and_store(incident_store, "ds", rules, start=day.date(), end=day.date(), writer="daily",
-                         lookback_days=45, workers=1)  # fmt: skip
+                         lookback_days=lookback, workers=1)  # fmt: skip
     detect_and_store(incident_store, "ds", rules, start=judged[0].date(), end=judged[-1].date(), writer="ranged",
-                     lookback_days=45, workers=1)  # fmt: skip
+                     lookback_days=lookback, workers=1)  # fmt: skip
     columns = ["ts", "value", "expected", "lower", "upper", "score", "is_anomaly"]
     rows = incident_store.stored_rows("anomalies", "ds", first=DAYS[0].date(), last=DAYS[-1].date())
     daily = rows[rows["writer"] == "daily"][columns].sort_values("ts").reset_index(drop=True)
