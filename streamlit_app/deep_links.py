@@ -3,9 +3,10 @@
 Contract (alerts link here, keep it stable)::
 
     <app-url>/chart?datasource=<ds>&metric=<metric>&label.<key>=<value>[&label.<key>=<v2>...]
-                   &start=YYYY-MM-DD&end=YYYY-MM-DD
+                   &start=YYYY-MM-DD&end=YYYY-MM-DD[&compare=week]
 
-Repeated ``label.<key>`` parameters select several values of that key.
+Repeated ``label.<key>`` parameters select several values of that key; ``compare=week`` overlays
+the same series a week earlier.
 
 Example:
     >>> view = parse({"datasource": ["demo"], "metric": ["rows.count"], "label.region": ["JP", "US"],
@@ -25,17 +26,20 @@ from urllib.parse import urlencode
 
 LABEL_PREFIX = "label."
 PAGE_PATH = "chart"
+COMPARE_WEEK = "week"
 
 
 @dataclass(frozen=True)
 class ChartView:
-    """One chart: a metric of a datasource, label filters (key -> selected values) and a date range."""
+    """One chart: a metric of a datasource, label filters (key -> selected values), a date range and
+    whether the same series a week earlier are drawn too."""
 
     datasource: str
     metric: str | None = None
     labels: dict[str, tuple[str, ...]] = field(default_factory=dict)
     start: date | None = None
     end: date | None = None
+    compare: bool = False
 
 
 def _one(params: Mapping[str, Sequence[str]], key: str) -> str | None:
@@ -67,6 +71,7 @@ def parse(params: Mapping[str, Sequence[str]]) -> ChartView | None:
         labels={k: v for k, v in sorted(labels.items()) if v},
         start=_date(_one(params, "start")),
         end=_date(_one(params, "end")),
+        compare=_one(params, "compare") == COMPARE_WEEK,
     )
 
 
@@ -82,6 +87,8 @@ def to_params(view: ChartView) -> dict[str, str | list[str]]:
         params["start"] = view.start.isoformat()
     if view.end:
         params["end"] = view.end.isoformat()
+    if view.compare:
+        params["compare"] = COMPARE_WEEK
     return params
 
 

@@ -142,7 +142,7 @@ def test_label_filter_narrows_series_and_updates_the_url(app_env: AppData) -> No
 def test_anomaly_table_shows_detector_and_parameters(app_env: AppData) -> None:
     at = signed_in(app_env, "alice", "views/chart.py", datasource="shop-recs", metric="rows.count", start="2026-01-01")
     table = anomaly_table(at)
-    assert list(table.columns) == ["ts", "series", "value", "expected", "lower", "upper", "score", "detector", "params", "run_id"]
+    assert list(table.columns) == ["ts", "series", "value", "expected", "change", "lower", "upper", "score", "detector", "params", "run_id"]
     assert len(table) == 3
     assert list(table["ts"]) == sorted(table["ts"], reverse=True)  # newest first
     assert set(table["detector"]) == {"window"}
