@@ -21,9 +21,10 @@ from typing import Any
 from services.ports import free_port, wait_for_port
 
 REPO = Path(__file__).resolve().parents[2]
-APP = REPO / "streamlit_app" / "Home.py"
+APP = REPO / "streamlit_app" / "server.py"  # what `lupus serve ui` runs: Streamlit plus the sign-in cookie route
 ARTIFACTS = REPO / "test-artifacts" / "app"
 CHROMIUM = "/usr/bin/chromium"
+SESSION_COOKIE = "lupus_session"  # streamlit_app.sessions.COOKIE_NAME
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
     "--disable-sync", "--no-first-run",
@@ -70,8 +71,7 @@ class StreamlitServer:
     def start(self) -> StreamlitServer:
         command = [
             sys.executable, "-m", "streamlit", "run", str(APP), "--server.port", str(self.port),
-            "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false", "--client.toolbarMode", "minimal",
-            "--server.fileWatcherType", "none",
+            "--server.address", "127.0.0.1", "--server.headless", "true", "--server.fileWatcherType", "none",
         ]  # fmt: skip
         self._log.parent.mkdir(parents=True, exist_ok=True)
         out = self._log.open("wb")
@@ -110,11 +110,17 @@ def launch(playwright: Any) -> Any:
 
 
 def sign_in(page: Any, username: str, password: str) -> None:
-    """Fill the local sign-in form shown on any page when signed out."""
+    """Fill the local sign-in form shown on any page when signed out; returns once the session cookie is set
+    (so a reload or a new tab right after finds the sign-in)."""
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password", exact=True).fill(password)
     page.get_by_role("button", name="Sign in", exact=True).click()
     page.get_by_text(f"Signed in as {username}").wait_for(timeout=30_000)
+    deadline = time.monotonic() + 10
+    while not any(cookie["name"] == SESSION_COOKIE for cookie in page.context.cookies()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"signing in as {username} set no {SESSION_COOKIE} cookie")
+        time.sleep(0.05)
 
 
 def chart_layers(

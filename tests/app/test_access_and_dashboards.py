@@ -129,7 +129,9 @@ def test_cli_user_add_and_grant(tmp_path, monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setenv("LUPUS_HOME", str(tmp_path))
     monkeypatch.delenv("LUPUS_METADATA_URL", raising=False)
     runner = CliRunner()
-    result = runner.invoke(app, ["user", "add", "erin", "--team", "recsys", "--password-stdin"], input="erin-password\n")
+    result = runner.invoke(
+        app, ["user", "add", "erin", "--team", "recsys", "--password-stdin"], input="erin-password\n"
+    )
     assert result.exit_code == 0, result.output
     assert runner.invoke(app, ["grant", "recs", "recsys", "--owner"]).exit_code == 0
     db = MetadataDB(f"sqlite:///{tmp_path / 'metadata.db'}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -10,13 +11,17 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from app.app_data import AppData, password
+from streamlit_app import auth, sessions
 
 APP = str(Path(__file__).resolve().parents[2] / "streamlit_app" / "Home.py")
 
 
 def signed_in(data: AppData, username: str, page: str | None = None, **params: str | list[str]) -> AppTest:
+    """The app as ``username`` after a sign-in (a live session in the metadata database, as the form starts)."""
     at = AppTest.from_file(APP, default_timeout=60)
-    at.session_state["lupus_user_id"] = data.users[username]
+    at.session_state[auth.SESSION_KEY] = sessions.start(
+        data.db, data.users[username], ttl=timedelta(hours=1)
+    ).session_id
     if page:
         at.switch_page(page)
     for key, value in params.items():
@@ -87,7 +92,7 @@ def test_wrong_password_is_refused(app_env: AppData) -> None:
     at.text_input(key="login_password").input("not-the-password")
     at.button[0].click().run()
     assert "wrong password" in texts(at.error)
-    assert "lupus_user_id" not in at.session_state
+    assert auth.SESSION_KEY not in at.session_state
 
 
 def test_home_lists_only_readable_datasources_with_owner_and_anomalies(app_env: AppData) -> None:
@@ -142,18 +147,34 @@ def test_label_filter_narrows_series_and_updates_the_url(app_env: AppData) -> No
 def test_anomaly_table_shows_detector_and_parameters(app_env: AppData) -> None:
     at = signed_in(app_env, "alice", "views/chart.py", datasource="shop-recs", metric="rows.count", start="2026-01-01")
     table = anomaly_table(at)
-    assert list(table.columns) == ["ts", "series", "value", "expected", "change", "lower", "upper", "score", "detector", "params", "run_id"]
+    assert list(table.columns) == [
+        "ts",
+        "series",
+        "value",
+        "expected",
+        "change",
+        "lower",
+        "upper",
+        "score",
+        "detector",
+        "params",
+        "run_id",
+    ]
     assert len(table) == 3
     assert list(table["ts"]) == sorted(table["ts"], reverse=True)  # newest first
     assert set(table["detector"]) == {"window"}
     assert table["params"].str.contains('"threshold":4').all()
 
 
-def test_without_the_band_the_chart_reads_only_flagged_verdicts(app_env: AppData, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_without_the_band_the_chart_reads_only_flagged_verdicts(
+    app_env: AppData, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from streamlit_app import charts
 
     def page() -> AppTest:
-        return signed_in(app_env, "alice", "views/chart.py", datasource="shop-recs", metric="rows.count", start="2026-01-01")
+        return signed_in(
+            app_env, "alice", "views/chart.py", datasource="shop-recs", metric="rows.count", start="2026-01-01"
+        )
 
     full = page()
     monkeypatch.setattr(charts, "BAND_SERIES_LIMIT", 2)  # rows.count has 3 series: no band, flagged verdicts only
@@ -191,7 +212,9 @@ def test_other_team_does_not_list_the_datasource(app_env: AppData) -> None:
 
 
 def test_dashboard_created_from_a_chart_keeps_its_filters(app_env: AppData) -> None:
-    at = signed_in(app_env, "alice", "views/chart.py", datasource="shop-recs", metric="rows.count", **{"label.region": "JP"})
+    at = signed_in(
+        app_env, "alice", "views/chart.py", datasource="shop-recs", metric="rows.count", **{"label.region": "JP"}
+    )
     at.text_input(key="dash_new_name").input("Regions").run()
     at.button(key="dash_add").click().run()
     assert "Added to **Regions**" in texts(at.success)
@@ -214,7 +237,11 @@ def other_team_dashboard(app_env: AppData) -> AppData:
     with app_env.db.session() as session:
         from lupus_store.metadata import DashboardChart
 
-        session.add(DashboardChart(dashboard_id=board, position=5, datasource="shop-recs", metric="rows.count", time_range="30d"))
+        session.add(
+            DashboardChart(
+                dashboard_id=board, position=5, datasource="shop-recs", metric="rows.count", time_range="30d"
+            )
+        )
     return app_env
 
 
