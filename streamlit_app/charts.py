@@ -299,7 +299,7 @@ def _fixed_layout(
         low, high = low * 100, high * 100
     biggest = max(abs(low), abs(high))
     chars = len(f"{biggest:,.0f}") + (3 if high - low < 10 else 0) if biggest >= 1 else 6
-    chars += kind == "percent"
+    chars += 2 * (kind == "percent")  # "%" is about two digits wide
     left = min(96, max(36, 7 * (chars + (low < 0)) + 12))
     padding = {"left": left, "right": 12, "top": 6, "bottom": bottom}
     return {

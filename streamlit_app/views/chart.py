@@ -86,10 +86,10 @@ def _clear_preset() -> None:
     st.session_state[preset_key] = None
 
 
-range_cols = st.columns([3, 3, 2], vertical_alignment="bottom")
+range_cols = st.columns(2, vertical_alignment="bottom")
 range_cols[0].segmented_control("Last", list(time_ranges.PRESETS), key=preset_key, on_change=_apply_preset)
 picked = range_cols[1].date_input("Time range", key=range_key, format="YYYY-MM-DD", on_change=_clear_preset)
-compare = range_cols[2].toggle("Compare with a week earlier", key=compare_key)
+compare = st.toggle("Compare with a week earlier", key=compare_key)
 start, end = picked if isinstance(picked, tuple | list) and len(picked) == 2 else default_range
 start, end = (date.fromisoformat(str(start)[:10]), date.fromisoformat(str(end)[:10]))
 

@@ -30,21 +30,31 @@ CHROMIUM_ARGS = [
     "--disable-sync", "--no-first-run",
 ]  # fmt: skip
 
-VEGA_LAYERS_JS = """(countsOnly) => {
-  const views = [];
-  for (const el of document.querySelectorAll('.vega-embed')) {
-    const key = Object.keys(el).find(k => k.startsWith('__reactFiber'));
-    let fiber = key ? el[key] : null, view = null;
-    for (let depth = 0; fiber && depth < 40 && !view; depth++, fiber = fiber.return) {
-      for (let hook = fiber.memoizedState, h = 0; hook && h < 60 && !view; hook = hook.next, h++) {
-        for (const c of [hook.memoizedState, hook.memoizedState && hook.memoizedState.current]) {
-          if (c && typeof c === 'object' && typeof c.data === 'function' && typeof c.getState === 'function') view = c;
-        }
+# Finds the Vega view of a `.vega-embed` element: Streamlit keeps it in React state, so walk from the
+# element's React fiber up to the hook holding an object with Vega's `data` and `getState` methods.
+_VIEW_OF = """const viewOf = (el) => {
+  const key = Object.keys(el).find(k => k.startsWith('__reactFiber'));
+  let fiber = key ? el[key] : null;
+  for (let depth = 0; fiber && depth < 40; depth++, fiber = fiber.return) {
+    for (let hook = fiber.memoizedState, h = 0; hook && h < 60; hook = hook.next, h++) {
+      for (const c of [hook.memoizedState, hook.memoizedState && hook.memoizedState.current]) {
+        if (c && typeof c === 'object' && typeof c.data === 'function' && typeof c.getState === 'function') return c;
       }
     }
+  }
+  return null;
+};"""
+
+VEGA_LAYERS_JS = (
+    """(countsOnly) => {"""
+    + _VIEW_OF
+    + """
+  const views = [];
+  for (const el of document.querySelectorAll('.vega-embed')) {
+    const view = viewOf(el);
     if (!view) { views.push(null); continue; }
     const layers = {};
-    for (const layer of ['series', 'band', 'expected', 'anomaly']) {
+    for (const layer of ['series', 'band', 'expected', 'previous', 'anomaly']) {
       if (!(layer in view._runtime.data)) continue;
       const rows = view.data(layer);
       if (!rows.length) continue;
@@ -55,6 +65,41 @@ VEGA_LAYERS_JS = """(countsOnly) => {
   }
   return views;
 }"""
+)
+
+# The y axis' tick labels and the series colours as the chart drew them (from the live scenegraph and scale).
+CHART_LOOK_JS = (
+    """(index) => {"""
+    + _VIEW_OF
+    + """
+  const el = document.querySelectorAll('.vega-embed')[index];
+  const view = el && viewOf(el);
+  if (!view) return null;
+  const axes = [];
+  const collect = (node) => {
+    if (!node) return;
+    if (node.role === 'axis' && node.items) {
+      for (const item of node.items) {
+        const found = [], xs = [];
+        const inner = (n) => {
+          if (!n) return;
+          if (n.role === 'axis-label') for (const it of n.items || []) { found.push(it.text); xs.push(it.x); }
+          for (const it of n.items || []) if (it.items) for (const ch of it.items) inner(ch);
+        };
+        for (const ch of item.items || []) inner(ch);
+        // A left axis draws its labels left of the axis line (negative x in the axis group).
+        if (found.length) axes.push({orient: xs.every(x => x < 0) ? 'left' : 'bottom', labels: found});
+      }
+      return;
+    }
+    for (const item of node.items || []) if (item.items) for (const child of item.items) collect(child);
+  };
+  collect(view.scenegraph().root);
+  const color = view.scale('color');
+  const series = [...new Set(view.data('series').map(r => r.label_text))];
+  return {axes, colors: color ? series.map(s => [s, color(s)]) : [], range: color ? color.range() : []};
+}"""
+)
 
 
 class StreamlitServer:
@@ -154,18 +199,13 @@ def wait_idle(page: Any, timeout: float = 30.0) -> None:
     page.locator('[data-testid="stStatusWidget"]').wait_for(state="detached", timeout=timeout * 1000)
 
 
-MARK_POSITION_JS = """([layer, series]) => {
+MARK_POSITION_JS = (
+    """([layer, series]) => {"""
+    + _VIEW_OF
+    + """
   // Page coordinates of the first mark of `layer` (and `series`), from the live scenegraph.
   for (const el of document.querySelectorAll('.vega-embed')) {
-    const key = Object.keys(el).find(k => k.startsWith('__reactFiber'));
-    let fiber = key ? el[key] : null, view = null;
-    for (let depth = 0; fiber && depth < 40 && !view; depth++, fiber = fiber.return) {
-      for (let hook = fiber.memoizedState, h = 0; hook && h < 60 && !view; hook = hook.next, h++) {
-        for (const c of [hook.memoizedState, hook.memoizedState && hook.memoizedState.current]) {
-          if (c && typeof c === 'object' && typeof c.data === 'function' && typeof c.getState === 'function') view = c;
-        }
-      }
-    }
+    const view = viewOf(el);
     if (!view) continue;
     const canvas = el.querySelector('canvas');
     const box = canvas.getBoundingClientRect();
@@ -196,6 +236,7 @@ MARK_POSITION_JS = """([layer, series]) => {
   }
   return null;
 }"""
+)
 
 
 def mark_position(page: Any, layer: str, series: str | None = None) -> dict[str, float]:
@@ -204,3 +245,12 @@ def mark_position(page: Any, layer: str, series: str | None = None) -> dict[str,
     if position is None:
         raise AssertionError(f"no {layer!r} mark of series {series!r} in the rendered charts")
     return position
+
+
+def chart_look(page: Any, *, index: int = 0) -> dict[str, Any]:
+    """How the ``index``-th chart looks: ``axes`` (orient and tick labels of each axis), ``colors`` ([series,
+    colour] as drawn) and ``range`` (the colour scale's palette), read from the live Vega view."""
+    look = page.evaluate(CHART_LOOK_JS, index)
+    if look is None:
+        raise AssertionError(f"no rendered chart {index}")
+    return look
