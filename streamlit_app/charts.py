@@ -55,7 +55,8 @@ def _x(day_format: str) -> Spec:
         "type": "temporal",
         "title": None,
         "scale": {"type": "utc"},
-        "axis": {"format": day_format, "labelOverlap": True},  # a utc scale formats its axis in UTC
+        # A utc scale formats its axis in UTC; flush labels keep the last date inside the fixed-size chart.
+        "axis": {"format": day_format, "labelOverlap": True, "labelFlush": True},
     }
 
 

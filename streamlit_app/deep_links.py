@@ -95,3 +95,49 @@ def to_params(view: ChartView) -> dict[str, str | list[str]]:
 def chart_url(base_url: str, view: ChartView) -> str:
     """The absolute deep link to ``view`` under ``base_url`` (the app's root URL)."""
     return f"{base_url.rstrip('/')}/{PAGE_PATH}?{urlencode(to_params(view), doseq=True)}"
+
+
+DASHBOARD_COLUMNS = (2, 3)
+
+
+@dataclass(frozen=True)
+class DashboardView:
+    """A dashboard as its link describes it: which one, an optional range for every chart (else each chart's
+    saved range) and how many charts per row.
+
+    >>> parse_dashboard({"id": ["4"], "start": ["2026-03-01"], "end": ["2026-03-31"], "cols": ["3"]})
+    DashboardView(id=4, start=datetime.date(2026, 3, 1), end=datetime.date(2026, 3, 31), columns=3)
+    >>> dashboard_params(DashboardView(4, columns=2))
+    {'id': '4'}
+    """
+
+    id: int | None = None
+    start: date | None = None
+    end: date | None = None
+    columns: int = DASHBOARD_COLUMNS[0]
+
+
+def parse_dashboard(params: Mapping[str, Sequence[str]]) -> DashboardView:
+    """The dashboard view of ``<app-url>/dashboards?id=<n>[&start=YYYY-MM-DD&end=YYYY-MM-DD][&cols=2|3]``;
+    malformed values fall back to their defaults (a link never fails)."""
+    try:
+        board = int(_one(params, "id") or "")
+    except ValueError:
+        board = None
+    start, end = _date(_one(params, "start")), _date(_one(params, "end"))
+    if start is None or end is None or start > end:
+        start = end = None
+    columns = _one(params, "cols")
+    return DashboardView(board, start, end, int(columns) if columns in ("2", "3") else DASHBOARD_COLUMNS[0])
+
+
+def dashboard_params(view: DashboardView) -> dict[str, str]:
+    """Query parameters for ``view`` (defaults left out)."""
+    params: dict[str, str] = {}
+    if view.id is not None:
+        params["id"] = str(view.id)
+    if view.start and view.end:
+        params |= {"start": view.start.isoformat(), "end": view.end.isoformat()}
+    if view.columns != DASHBOARD_COLUMNS[0]:
+        params["cols"] = str(view.columns)
+    return params

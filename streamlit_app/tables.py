@@ -32,10 +32,12 @@ def html_table(
     columns: Sequence[str] | None = None,
     *,
     formats: Mapping[str, Callable[[float], str]] | None = None,
+    links: Mapping[str, str] | None = None,
 ) -> str:
     """``frame`` as an HTML table (with :data:`STYLE`): times in UTC, without the time of day when every
     one is midnight; numbers through ``formats[column]`` when given, else floats to 6 significant digits;
-    missing values as empty cells; all text escaped.
+    missing values as empty cells; all text escaped. ``links`` maps a column to the column holding its
+    cells' link targets (app-relative or absolute URLs), which is not shown itself.
 
     >>> frame = pd.DataFrame({"ts": pd.to_datetime(["2026-02-15"], utc=True), "score": [4.123456789],
     ...                       "params": ['{"k":"<b>"}'], "note": [None]})
@@ -44,9 +46,18 @@ def html_table(
     <tr><td>2026-02-15</td><td class="num">4.12346</td><td>{&quot;k&quot;:&quot;&lt;b&gt;&quot;}</td><td></td></tr>
     </tbody></table>
     """
-    columns = list(columns or frame.columns)
+    links = links or {}
+    columns = [c for c in (columns or frame.columns) if c not in set(links.values())]
     formats = formats or {}
     cells = [_column(frame[c], formats.get(c)) for c in columns]
+    for index, column in enumerate(columns):
+        if column in links:
+            cells[index] = [
+                f'<td><a href="{html.escape(str(url))}" target="_self">{html.escape(str(text))}</a></td>'
+                if isinstance(url, str) and url
+                else cell
+                for cell, text, url in zip(cells[index], frame[column], frame[links[column]], strict=True)
+            ]
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in columns)
     rows = ["<tr>" + "".join(row) + "</tr>" for row in zip(*cells, strict=True)]
     return (

@@ -7,9 +7,20 @@ from types import ModuleType
 
 import pytest
 
-from streamlit_app import chart_data, charts, dashboards, deep_links, formats, queries, sessions, tables, time_ranges
+from streamlit_app import (
+    alert_items,
+    chart_data,
+    charts,
+    dashboards,
+    deep_links,
+    formats,
+    queries,
+    sessions,
+    tables,
+    time_ranges,
+)
 
-MODULES = [chart_data, charts, dashboards, deep_links, formats, queries, sessions, tables, time_ranges]
+MODULES = [alert_items, chart_data, charts, dashboards, deep_links, formats, queries, sessions, tables, time_ranges]
 
 
 @pytest.mark.parametrize("module", MODULES, ids=lambda module: module.__name__)
