@@ -1,4 +1,5 @@
-"""Entry point of the Lupus app (`lupus serve ui` and `make demo` run `streamlit run streamlit_app/Home.py`).
+"""Main script of the Lupus app (`lupus serve ui` and `make demo` run `streamlit run streamlit_app/server.py`,
+the ASGI entry that serves this script).
 
 Routes to the pages with ``st.navigation`` so that every page has a stable URL path
 (``/chart`` is the deep-link target of alerts). Nobody sees a page before signing in; the
@@ -7,7 +8,7 @@ chart right after signing in. A sign-in lasts across reloads and tabs (``streaml
 when the app runs through ``streamlit_app/server.py``.
 """
 
-# ruff: noqa: N999  - the entry file is Home.py: `lupus demo` (lupus_cli/serve.py) starts this path
+# ruff: noqa: N999  - the main script is Home.py: streamlit_app/server.py names this path
 
 from __future__ import annotations
 

@@ -103,7 +103,8 @@ CHART_LOOK_JS = (
 
 
 class StreamlitServer:
-    """`streamlit run streamlit_app/Home.py` on 127.0.0.1 and a free port, with its own environment."""
+    """`streamlit run streamlit_app/server.py` (as `lupus serve ui`) on 127.0.0.1 and a free port, with its own
+    environment; the app's own config (streamlit_app/.streamlit/config.toml) applies, no extra flags."""
 
     def __init__(self, env: dict[str, str], *, cwd: Path, log: Path):
         self.port = free_port()

@@ -9,6 +9,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -188,3 +189,34 @@ def test_no_deploy_button_and_nothing_leaves_the_machine(server, context) -> Non
     assert page.get_by_role("button", name="Deploy").count() == 0
     assert page.locator('[data-testid="stAppDeployButton"]').count() == 0
     assert hosts == {f"127.0.0.1:{server.port}"}, hosts
+
+
+def test_lupus_serve_ui_serves_the_app_with_its_cookie_route(session_data, tmp_path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from services.ports import free_port, wait_for_port
+
+    port = free_port()
+    env = {**os.environ, "LUPUS_HOME": str(session_data.home)}
+    lupus = [str(Path(sys.executable).with_name("lupus")), "serve", "ui", "--port", str(port)]
+    with (tmp_path / "serve-ui.log").open("wb") as log:
+        process = subprocess.Popen(
+            lupus, env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        wait_for_port(port, timeout=60, what="lupus serve ui")
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2):
+                    break
+            except OSError:
+                time.sleep(0.2)
+        assert post(f"{url}/_lupus/session", json.dumps({"code": "guessed"}).encode(), {}) == 403  # route is there
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
