@@ -31,9 +31,10 @@ import pandas as pd
 
 from lupus_metrics.detectors.registry import rules_from_config
 from lupus_metrics.detectors.runner import detect_many
+from lupus_metrics.detectors.timing import history_start
 from lupus_store.metric_store import MetricStore
 
-_EPOCH = date(1970, 1, 1)
+__all__ = ["DetectionReport", "detect_and_store", "history_start"]
 
 
 @dataclass
@@ -79,8 +80,6 @@ def detect_and_store(
     first, last = pd.Timestamp(start).date(), pd.Timestamp(end).date()
     if last < first:
         raise ValueError(f"end ({last}) is before start ({first})")
-    if lookback_days < 1:
-        raise ValueError(f"lookback_days must be at least 1, got {lookback_days}")
     parsed = rules_from_config(rules)
     causal = [rule for rule in parsed if rule.detector.causal]
     other = [rule for rule in parsed if not rule.detector.causal]
@@ -118,20 +117,6 @@ def detect_and_store(
         store.write_anomalies(datasource, frame, day=day, writer=writer, run_id=run_id)
         report.days_written.append(day)
     return report
-
-
-def history_start(day: date, lookback_days: int) -> date:
-    """The first day of history ``day`` is judged on: the start of the ``lookback_days``-long block
-    (counted from 1970-01-01) holding ``day - lookback_days``.
-
-    Days in the same block share their history start, so one pass judges them all; the history is
-    ``lookback_days`` to ``2 x lookback_days - 1`` days long.
-
-    >>> history_start(date(2026, 3, 10), 30), history_start(date(2026, 3, 11), 30)
-    (datetime.date(2026, 2, 6), datetime.date(2026, 2, 6))
-    """
-    offset = (day - timedelta(days=lookback_days) - _EPOCH).days
-    return _EPOCH + timedelta(days=offset - offset % lookback_days)
 
 
 def _mark_excluded(history: pd.DataFrame, excluded: Iterable[date | str | tuple[str, Any]]) -> pd.DataFrame:
