@@ -64,10 +64,11 @@ class _Table:
 
 POINTS = _Table("points", POINT_SCHEMA, normalize_points, POINT_COLUMNS)
 ANOMALIES = _Table("anomalies", ANOMALY_SCHEMA, normalize_anomalies, ANOMALY_COLUMNS)
+_TABLE_BY_NAME = {table.name: table for table in (POINTS, ANOMALIES)}
 
 _EMPTY_DTYPES: dict[str, str] = {
     "metric": "object", "labels": "object", "series_id": "object", "ts": "datetime64[us, UTC]",
-    "value": "float64", "expected": "float64", "lower": "float64", "upper": "float64", "score": "float64",
+    "value": "float64", "n": "float64", "stderr": "float64", "expected": "float64", "lower": "float64", "upper": "float64", "score": "float64",
     "is_anomaly": "bool", "detector": "object", "params": "object", "run_id": "object", "source": "object",
     "writer": "object", "day": "object", "points": "int64", "first_ts": "datetime64[us, UTC]", "last_ts": "datetime64[us, UTC]",
 }  # fmt: skip
@@ -317,6 +318,34 @@ class MetricStore:
         where = ["is_anomaly"] if only_anomalies else []
         return self._read(ANOMALIES, datasource, metrics, start, end, labels, series_ids, ANOMALIES.columns, where)
 
+    def stored_months(self, table: str, datasource: str) -> list[date]:
+        """The months (their first days) that hold rows of ``table`` (``points``/``anomalies``) of ``datasource``."""
+        scan = self._scan(_TABLE_BY_NAME[table], datasource, _Filters())
+        if scan is None:
+            return []
+        sql, params = scan
+        rows = self._cursor().execute(f"SELECT DISTINCT date_trunc('month', day) AS m {sql} ORDER BY m", params).fetchall()
+        return [row[0] if isinstance(row[0], date) else row[0].date() for row in rows]
+
+    def stored_rows(self, table: str, datasource: str, *, first: date, last: date) -> pd.DataFrame:
+        """Every stored column of ``table`` rows whose partition day is in ``[first, last]``, as stored.
+
+        Unlike the reads, rows keep their ``writer`` and partition ``day`` (for maintenance such as
+        re-indexing the search index, whose document ids need them); compaction shadowing applies.
+        """
+        found = _TABLE_BY_NAME[table]
+        scan = self._scan(found, datasource, _Filters(where=[f"day BETWEEN DATE '{first}' AND DATE '{last}'"]))
+        columns = [c for c in found.schema.names if c != "labels"]
+        if scan is None:
+            return _empty_frame([*columns, "labels"])
+        sql, params = scan
+        cursor = self._cursor()
+        frame = _select_tolerating_old_files(cursor, columns, sql, params)
+        catalog = dict(cursor.execute(f"SELECT series_id, any_value(labels) {sql} GROUP BY series_id", params).fetchall())
+        frame["labels"] = [dict(catalog[sid]) for sid in frame["series_id"]]
+        frame["ts"] = frame["ts"].dt.tz_convert("UTC")
+        return frame
+
     def list_datasources(self) -> list[str]:
         """Every datasource that has points or anomalies, sorted."""
         names: set[str] = set()
@@ -368,7 +397,7 @@ class MetricStore:
         sql, params = scan
         plain = [c for c in columns if c != "labels"]
         cursor = self._cursor()
-        frame = cursor.execute(f"SELECT {', '.join(plain)} {sql} ORDER BY metric, series_id, ts, writer", params).df()
+        frame = _select_tolerating_old_files(cursor, plain, f"{sql} ORDER BY metric, series_id, ts, writer", params)
         if frame.empty:
             return _empty_frame(columns)  # the same dtypes whether nothing matched or nothing exists
         if "labels" in columns:
@@ -392,7 +421,7 @@ class MetricStore:
         if found.shadowed:
             clauses.append(_NOT_SHADOWED)
             params.append(found.shadowed)
-        sql = "FROM read_parquet(?, filename = true)"
+        sql = f"FROM {_READ_FILES}"
         if clauses:
             sql += " WHERE " + " AND ".join(clauses)
         return sql, [found.files, *params]
@@ -483,13 +512,13 @@ class MetricStore:
     ) -> None:
         found = self._files(table.name, datasource, month, layout.month_end(month))
         params: list[Any] = [found.files]
-        sql = "SELECT * EXCLUDE (filename) FROM read_parquet(?, filename = true)"
+        sql = f"SELECT * EXCLUDE (filename) FROM {_READ_FILES_OF_ANY_RELEASE}"
         if found.shadowed:
             sql += " WHERE " + _NOT_SHADOWED
             params.append(found.shadowed)
         sql += " ORDER BY metric, series_id, ts, writer"
         merged = self._cursor().sql(sql, params=params).to_arrow_table()
-        merged = merged.select(table.schema.names).cast(table.schema)
+        merged = _with_schema(merged, table.schema)
         base = layout.datasource_dir(table.name, datasource)
         self.location.write_atomic(layout.compacted_path(table.name, datasource, month), _parquet_bytes(merged))
         # Until these removals finish, the day files shadow their own rows in the new month file.
@@ -520,6 +549,47 @@ class MetricStore:
                         report.stale_tmp_removed += 1
                 except FileNotFoundError:
                     pass
+
+
+# Columns added to the point schema after the first release: files written before lack them.
+_LATER_COLUMNS = ("n", "stderr")
+_READ_FILES = "read_parquet(?, filename = true)"
+# union_by_name fills a column that some files lack with nulls, but binds every file's schema before
+# reading: on a year of day files that doubled the query time, so reads use it only when needed.
+_READ_FILES_OF_ANY_RELEASE = "read_parquet(?, filename = true, union_by_name = true)"
+
+
+def _select_tolerating_old_files(
+    cursor: duckdb.DuckDBPyConnection, columns: Sequence[str], rest: str, params: list[Any]
+) -> pd.DataFrame:
+    """``SELECT columns rest`` as a frame, also over files written before a later column existed.
+
+    Plain reads take DuckDB's first file's schema: a later file that lacks a column, or a first file
+    that lacks a selected one, fails. Then the query is repeated reading the files by name (nulls
+    where a file lacks a column), and a later column that no file has at all reads as null.
+    """
+    select, union = list(columns), False
+    while True:
+        try:
+            sql = f"SELECT {', '.join(select)} {rest}"
+            return cursor.execute(sql.replace(_READ_FILES, _READ_FILES_OF_ANY_RELEASE) if union else sql, params).df()
+        except (duckdb.BinderException, duckdb.InvalidInputException) as err:
+            message = str(err)
+            if not union and any(f'"{c}"' in message for c in _LATER_COLUMNS):
+                union = True
+                continue
+            nulled = [f"NULL::DOUBLE AS {c}" if c in _LATER_COLUMNS and f'"{c}"' in message else c for c in select]
+            if nulled == select:
+                raise
+            select = nulled
+
+
+def _with_schema(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """``table`` in ``schema``'s column order and types; later columns that it lacks become nulls."""
+    for name in schema.names:
+        if name not in table.column_names:
+            table = table.append_column(name, pa.nulls(table.num_rows, schema.field(name).type))
+    return table.select(schema.names).cast(schema)
 
 
 def _overlaps(lo: date, hi: date, first: date | None, last: date | None) -> bool:
@@ -579,12 +649,20 @@ def _points_table(points: NormalizedPoints, *, source: str | None, run_id: str |
         "series_id": pa.array([s.series_id for s in points.series], pa.string()).take(codes),
         "ts": pa.array(points.ts[order], TS_TYPE),
         "value": pa.array(points.values[order], pa.float64(), from_pandas=True),
+        "n": _optional_floats(points.n, order),
+        "stderr": _optional_floats(points.stderr, order),
         "source": pa.array([source] * rows, pa.string()),
         "run_id": pa.array([run_id] * rows, pa.string()),
         "writer": pa.array([writer] * rows, pa.string()),
         "day": pa.array([day] * rows, pa.date32()),
     }
     return pa.table(columns, schema=POINT_SCHEMA)
+
+
+def _optional_floats(values: np.ndarray | None, order: np.ndarray) -> pa.Array:
+    if values is None:
+        return pa.nulls(len(order), pa.float64())
+    return pa.array(values[order], pa.float64(), from_pandas=True)  # NaN -> null
 
 
 def _parquet_bytes(table: pa.Table) -> bytes:
