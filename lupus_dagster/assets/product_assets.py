@@ -172,8 +172,12 @@ def build_product_assets(spec: ProductSpec) -> list[Any]:
     def anomalies(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         days = run_days(context)
         store = context.resources.store.get_store()
-        # The cron path's check blocks this asset in Dagster; a range leaves out its failed days here.
-        blocked = failed_check_days(context.instance, check_key, days) if len(days) > 1 else set()
+        # Days whose check failed are judged by no one and learnt from by no detector: the cron
+        # path's blocking check keeps this asset from running on its own failed day, a ranged run
+        # leaves its failed days out here, and both leave every failed day out of the baselines.
+        history = [days[0] - timedelta(days=n) for n in range(spec.lookback_days, 0, -1)] + days
+        failed = failed_check_days(context.instance, check_key, history)
+        blocked = failed & set(days) if len(days) > 1 else set()
         reports = [
             detect_and_store(
                 store,
@@ -185,6 +189,7 @@ def build_product_assets(spec: ProductSpec) -> list[Any]:
                 lookback_days=spec.lookback_days,
                 run_id=context.run_id,
                 workers=1,
+                excluded=sorted(failed),
             )
             for first, last in contiguous_runs(set(days) - blocked)
         ]
