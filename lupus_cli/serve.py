@@ -15,26 +15,17 @@ import typer
 REPO = Path(__file__).resolve().parents[1]
 
 
-def start_dagster_dev(home: Path, port: int = 3000) -> subprocess.Popen[bytes]:
+def start_dagster_dev(home: Path, port: int = 3000, workspace: Path | None = None) -> subprocess.Popen[bytes]:
     """`dagster dev` on 127.0.0.1:<port> in its own process group, with default signal handlers.
 
     A background `dagster dev` inherits ignored SIGINT/SIGTERM from a non-interactive shell and
-    then cannot be stopped; restoring the defaults in the child avoids that.
+    then cannot be stopped; restoring the defaults in the child avoids that. ``workspace``
+    defaults to the repository's `workspace.yaml` (the Lupus code location alone).
     """
     env = {**os.environ, "DAGSTER_HOME": os.environ.get("DAGSTER_HOME", str(home / "dagster"))}
+    command = ["dagster", "dev", "-w", str(workspace or REPO / "workspace.yaml"), "-h", "127.0.0.1", "-p", str(port)]
     return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "dagster",
-            "dev",
-            "-w",
-            str(REPO / "workspace.yaml"),
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(port),
-        ],
+        [sys.executable, "-m", *command],
         cwd=REPO,
         env=env,
         start_new_session=True,

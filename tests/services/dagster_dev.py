@@ -25,11 +25,12 @@ def graphql(port: int, query: str, variables: dict | None = None) -> dict:
 class DagsterDev:
     """``dagster dev`` (webserver, daemon, code server) for ``home``, on a free port; a context manager."""
 
-    def __init__(self, home: Path, timeout: float = 600):
-        self.home, self.timeout, self.port, self.process = home, timeout, free_port(), None
+    def __init__(self, home: Path, *, workspace: Path | None = None, port: int | None = None, timeout: float = 600):
+        self.home, self.workspace, self.timeout = home, workspace, timeout
+        self.port, self.process = port or free_port(), None
 
     def __enter__(self) -> DagsterDev:
-        self.process = start_dagster_dev(self.home, port=self.port)
+        self.process = start_dagster_dev(self.home, port=self.port, workspace=self.workspace)
         try:
             wait_for_http(f"http://127.0.0.1:{self.port}/server_info", timeout=self.timeout)
         except BaseException:
