@@ -13,6 +13,7 @@ Each tick (cursor = the highest event storage id seen):
    product's.
 
 The cursor moves only after the points are written, so a failing tick is retried whole.
+(No ``from __future__ import annotations``: Dagster reads the resource annotation at runtime.)
 """
 
 from collections.abc import Sequence
@@ -25,6 +26,7 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PART
 from lupus_dagster.assets.partition_range import contiguous_runs
 from lupus_dagster.monitoring.catalog import catalog_nodes, dagster_url, resolve_selection
 from lupus_dagster.monitoring.metadata_points import Materialization, materialization_points
+from lupus_dagster.resources.store import MetricStoreResource
 from lupus_metrics.schema import series_id
 from lupus_store import MetricStore
 
@@ -50,10 +52,9 @@ def build_monitor_sensor(
         target=[anomalies],
         minimum_interval_seconds=minimum_interval_seconds,
         default_status=dg.DefaultSensorStatus.RUNNING,
-        required_resource_keys={"store"},
         description=f"Numeric materialization metadata of `{selection}` -> datasource {datasource}, then detection.",
     )
-    def monitor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+    def monitor(context: dg.SensorEvaluationContext, store: MetricStoreResource) -> dg.SensorResult:
         after = int(context.cursor) if context.cursor else None
         url = dagster_url()
         local = context.repository_def.asset_graph if context.repository_def is not None else None
@@ -63,7 +64,7 @@ def build_monitor_sensor(
         keys = sorted(resolve_selection(selection, nodes) - own, key=lambda k: k.to_user_string())
         records, position = new_materializations(context.instance, keys, after)
         points = materialization_points(records, metadata_keys)
-        days = write_points(context.resources.store.get_store(), datasource, writer, points)
+        days = write_points(store.get_store(), datasource, writer, points)
         first = pd.Timestamp(partitions.start).date()
         requests = [_run_request(a, b) for a, b in contiguous_runs(d for d in days if d >= first)]
         return dg.SensorResult(
