@@ -122,7 +122,8 @@ def run_pipeline_demo(
                 instance=instance, resources=resources, repository_def=defs.get_repository_def()
             )
             result = sensor(context)
-            say(f"    {sensor.name}: {getattr(result, 'skip_reason', None) or 'evaluated'}")
+            reason = getattr(result, "skip_reason", None)
+            say(f"    {sensor.name}: {getattr(reason, 'skip_message', reason) or 'evaluated'}")
     summary.alert_files = sorted((home / "alerts").glob("*.jsonl"))
     summary.seconds = time.monotonic() - began
     return summary
