@@ -16,7 +16,7 @@ import dagster as dg
 import pandas as pd
 
 from lupus_dagster.assets.partition_range import contiguous_runs, run_days
-from lupus_store.detection import detect_and_store
+from lupus_store.detection import detect_and_store, history_start
 
 #: ``(context, days) -> failed days`` among ``days``; the asset asks for its run's days plus the lookback.
 FailedDays = Callable[[dg.AssetExecutionContext, Sequence[date]], set[date]]
@@ -50,7 +50,9 @@ def build_anomalies_asset(
     def anomalies(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         days = run_days(context)
         store = context.resources.store.get_store()
-        history = [days[0] - timedelta(days=n) for n in range(lookback_days, 0, -1)] + days
+        # Every day a detector may learn from in this run: from the first day's history start on.
+        first_seen = history_start(days[0], lookback_days)
+        history = [first_seen + timedelta(days=n) for n in range((days[-1] - first_seen).days + 1)]
         failed = failed_days(context, history) if failed_days is not None else set()
         # One day runs only when its blocking check passed (Dagster blocks it otherwise); a range
         # leaves out its own failed days here.
