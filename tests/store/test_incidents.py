@@ -23,8 +23,18 @@ def store(metadata_url):
     incidents.db.dispose()
 
 
-def anomaly(metric: str, labels: dict | None = None, *, day: date = DAY, value: float = 0.18, expected: float = 0.63,
-            score: float = -9.0, product: str = "recommend", rule: str = "detect[0]", root_cause=None) -> Candidate:
+def anomaly(
+    metric: str,
+    labels: dict | None = None,
+    *,
+    day: date = DAY,
+    value: float = 0.18,
+    expected: float = 0.63,
+    score: float = -9.0,
+    product: str = "recommend",
+    rule: str = "detect[0]",
+    root_cause=None,
+) -> Candidate:
     labels = labels or {}
     alert = Alert("anomaly", metric, labels, value=value, expected=expected, score=score, root_cause=root_cause)
     series = f"{metric}{sorted(labels.items())}"[:32]
