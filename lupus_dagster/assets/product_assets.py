@@ -111,8 +111,8 @@ def build_product_assets(spec: ProductSpec) -> list[Any]:
         )
         points = points[(points["writer"] == writer) & (points["ts"].dt.date == day)]
         outcome = validate_day(points.drop(columns=["source", "run_id", "writer"]), spec)
-        # The alert links to the chart of the first metric out of range.
-        linked = {"metric": outcome.failed_metrics[0]} if outcome.failed_metrics else {}
+        # The alert links to the chart of the first metric out of range and groups with their anomalies.
+        linked = outcome.alert_metadata()
         return dg.AssetCheckResult(
             passed=outcome.passed,
             severity=dg.AssetCheckSeverity.ERROR,
