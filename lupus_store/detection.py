@@ -14,15 +14,19 @@ Example:
     ...                           start="2026-01-01", end="2026-01-05", writer="anomalies", workers=1)
     >>> report.anomalies, report.evaluated
     (1, 5)
+
+Days whose blocking check failed (or single points) can be ``excluded``: they are still judged,
+but no detector learns from them, so a broken day does not widen later bands.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from lupus_metrics.detectors.runner import detect_many
@@ -52,18 +56,24 @@ def detect_and_store(
     run_id: str | None = None,
     workers: int | None = None,
     backend: str = "process",
+    excluded: Iterable[date | str | tuple[str, Any]] = (),
 ) -> DetectionReport:
     """Run ``rules`` over ``datasource`` and write verdicts for the days ``start..end`` (inclusive).
 
     History from ``lookback_days`` before ``start`` feeds the detectors (missing days are simply
     absent); only verdicts on points within the range are written, one file per day owned by
     ``writer``, so repeating a request replaces its own earlier verdicts.
+
+    ``excluded``: days (dates or ISO strings: every point of the day) and ``(series_id, ts)`` pairs
+    whose points the detectors judge but leave out of every baseline, e.g. the days whose blocking
+    check failed.
     """
     first, last = pd.Timestamp(start).date(), pd.Timestamp(end).date()
     history = store.read_points(datasource, start=first - timedelta(days=lookback_days), end=last)
     report = DetectionReport()
     if history.empty:
         return report
+    history = _mark_excluded(history, excluded)
     result = detect_many(history, rules, datasource=datasource, run_id=run_id, workers=workers, backend=backend)
     report.errors = [f"{row.metric} {row.labels}: {row.error}" for row in result.errors.itertuples()]
     verdicts = result.anomalies
@@ -76,3 +86,25 @@ def detect_and_store(
         store.write_anomalies(datasource, frame, day=day, writer=writer, run_id=run_id)
         report.days_written.append(day)
     return report
+
+
+def _mark_excluded(history: pd.DataFrame, excluded: Iterable[date | str | tuple[str, Any]]) -> pd.DataFrame:
+    """``history`` with an ``excluded`` column when anything is excluded (unchanged otherwise)."""
+    days: set[date] = set()
+    points: set[tuple[str, int]] = set()
+    for item in excluded:
+        if isinstance(item, tuple):
+            series, ts = item
+            points.add((str(series), pd.Timestamp(ts, tz="UTC") if pd.Timestamp(ts).tz is None else pd.Timestamp(ts)))
+        elif isinstance(item, date | datetime | str):
+            days.add(pd.Timestamp(item).date())
+        else:
+            raise TypeError(f"excluded: expected a day or a (series_id, ts) pair, got {item!r}")
+    if not days and not points:
+        return history
+    flags = history["ts"].dt.date.isin(days).to_numpy()
+    if points:
+        ts = pd.to_datetime(history["ts"], utc=True)
+        keys = zip(history["series_id"], ts, strict=True)
+        flags = flags | np.fromiter(((s, t) in points for s, t in keys), dtype=bool, count=len(history))
+    return history.assign(excluded=flags)

@@ -34,6 +34,9 @@ def anomaly_candidates(
         policy.datasource, start=day - timedelta(days=1), end=day + timedelta(days=1), only_anomalies=False
     )
     frame = frame[frame["run_id"] == materialization.run_id]
+    if materialization.partition is not None:
+        # A ranged run materializes every day of its range and wrote the neighbours' records too.
+        frame = frame[frame["ts"].dt.date == day]
     return candidates_from_verdicts(store, frame, policy, day)
 
 

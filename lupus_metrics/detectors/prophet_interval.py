@@ -90,7 +90,9 @@ class ProphetDetector(Detector):
         lower, upper = expected.copy(), expected.copy()
         if len(train) >= self.min_history:
             target = slice(len(series) - judged, len(series))
-            forecast = self._forecast(train, pd.DataFrame({"ds": ds[target]}), period, positional=_is_positional(series))
+            forecast = self._forecast(
+                train, pd.DataFrame({"ds": ds[target]}), period, positional=_is_positional(series)
+            )
             expected[target] = forecast["yhat"].to_numpy()
             lower[target] = forecast["yhat_lower"].to_numpy()
             upper[target] = forecast["yhat_upper"].to_numpy()
