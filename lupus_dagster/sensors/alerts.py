@@ -98,8 +98,10 @@ def build_alert_sensor(
             candidates += no_data_candidates(metric_store, policy, day)
         candidates += freshness_candidates(context.instance, policy, now())
 
-        news = bool(anomaly_runs or metric_runs or candidates)
-        recorded, resolved = record_and_resolve(incidents, metric_store, policy, candidates, evaluate=news)
+        evidence = None
+        if anomaly_runs or metric_runs or candidates:  # nothing else changes an incident's days back in band
+            evidence = load_evidence(incidents, metric_store, policy, candidates)
+        recorded, resolved = record_and_resolve(incidents, policy, candidates, evidence)
         delivery = deliver_pending(incidents, policy, log=context.log)
 
         summary = (
@@ -120,25 +122,23 @@ def build_alert_sensor(
     return _alerts
 
 
+def load_evidence(
+    incidents: IncidentStore, store: MetricStore, policy: AlertPolicy, candidates: list[Candidate]
+) -> Evidence | None:
+    """The store's verdicts from the oldest open incident's last day (or the oldest new alert) on."""
+    days = [incident.last_day for incident in incidents.open_incidents(policy.product)]
+    days += [candidate.day for candidate in candidates]
+    return Evidence.load(store, policy.datasource, start=min(days)) if days else None
+
+
 def record_and_resolve(
-    incidents: IncidentStore,
-    store: MetricStore,
-    policy: AlertPolicy,
-    candidates: list[Candidate],
-    *,
-    evaluate: bool = True,
+    incidents: IncidentStore, policy: AlertPolicy, candidates: list[Candidate], evidence: Evidence | None
 ) -> tuple[RecordReport, list[int]]:
     """Record ``candidates`` day by day (oldest first), resolving incidents back in band before each day.
 
-    Resolution reads the store's verdicts once; it runs only when ``evaluate`` (something new
-    arrived), since nothing else can change an incident's days back in band.
+    Without ``evidence`` (nothing new arrived) nothing is resolved.
     """
     days = sorted({candidate.day for candidate in candidates})
-    open_now = incidents.open_incidents(policy.product)
-    evidence = None
-    if evaluate and (open_now or days):
-        start = min([incident.last_day for incident in open_now] + days)
-        evidence = Evidence.load(store, policy.datasource, start=start)
     totals: dict[str, int] = dict.fromkeys(RecordReport.__dataclass_fields__, 0)
     resolved: list[int] = []
     for day in days:
