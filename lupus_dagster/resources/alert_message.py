@@ -32,6 +32,7 @@ __all__ = ["Alert", "IncidentMessage", "app_url", "chart_link"]
 MAX_ALERT_BLOCKS = 40
 MAX_BLOCK_CHARS = 2900
 TOP_SLICES = 3
+MIN_SHARE = 0.1  # smaller slices are noise in a chat message (they stay in the incident and the API)
 PREFIX = {
     "opened": "Lupus incident",
     "unsilenced": "Silence ended, Lupus incident",
@@ -125,7 +126,8 @@ def _slices_text(cause: dict[str, Any]) -> str | None:
         " {" + ", ".join(f"{k}={v}" for k, v in sorted(labels.items())) + "}" if labels else ""
     )
     parts = []
-    for item in slices[:TOP_SLICES]:
+    shown = [item for item in slices[:TOP_SLICES] if abs(item["share"]) >= MIN_SHARE] or slices[:1]
+    for item in shown:
         name = ", ".join(f"{k}={v}" for k, v in item["labels"].items())
         how = " (mix)" if item.get("effect") == "mix" else ""
         parts.append(f"{name} {item['share'] * 100:.0f} %{how}")

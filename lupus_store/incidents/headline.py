@@ -41,10 +41,15 @@ def lead_alert(alerts: Sequence[Alert]) -> Alert:
 
 
 def headline(product: str, day: date, alerts: Sequence[Alert]) -> str:
-    """``<product>: <lead in words> on <day>[; <top slice explains …>][; N related series]``."""
+    """``<product>: <lead in words> on <day>[; <top slice explains …>][; N related series]``.
+
+    Labels that every alert of the incident shares (``k=10`` on every ranking series) are left
+    out when there are several alerts: they tell the alerts apart from nothing.
+    """
     lead = lead_alert(alerts)
-    parts = [f"{product}: {describe(lead)} on {day.isoformat()}"]
-    explanation = _root_cause_text(alerts)
+    shared = _shared_labels(alerts) if len(alerts) > 1 else {}
+    parts = [f"{product}: {describe(lead, hide=shared)} on {day.isoformat()}"]
+    explanation = _root_cause_text(alerts, shared)
     if explanation:
         parts.append(explanation)
     others = len(alerts) - 1
@@ -55,14 +60,17 @@ def headline(product: str, day: date, alerts: Sequence[Alert]) -> str:
     return "; ".join(parts)
 
 
-def describe(alert: Alert) -> str:
+def describe(alert: Alert, *, hide: dict[str, str] | None = None) -> str:
     """One alert in words, e.g. ``ranking.recall for region=JP 0.18 vs 0.63 expected (−71 %)``.
+
+    ``hide``: label items not worth saying (shared by every alert of the incident).
 
     >>> describe(Alert(kind="check", metric=None, check="ge_validation", detail="rows.count: observed 700, min 1500"))
     'check ge_validation failed (rows.count: observed 700, min 1500)'
     """
     if alert.kind == "anomaly":
-        where = f" for {_segment(alert.labels)}" if alert.labels else ""
+        labels = {k: v for k, v in alert.labels.items() if (hide or {}).get(k) != v}
+        where = f" for {_segment(labels)}" if labels else ""
         change = alert.relative_change
         percent = f" ({_signed_percent(change)})" if change is not None else ""
         return f"{alert.metric}{where} {number(alert.value)} vs {number(alert.expected)} expected{percent}"
@@ -86,7 +94,7 @@ def _named_by_root_cause(anomalies: Sequence[Alert]) -> Alert | None:
     return None
 
 
-def _root_cause_text(alerts: Sequence[Alert]) -> str | None:
+def _root_cause_text(alerts: Sequence[Alert], shared: dict[str, str]) -> str | None:
     explained = [alert for alert in alerts if alert.kind == "anomaly" and (alert.root_cause or {}).get("slices")]
     if not explained:
         return None
@@ -94,9 +102,17 @@ def _root_cause_text(alerts: Sequence[Alert]) -> str | None:
     cause = aggregate.root_cause or {}
     top = cause["slices"][0]
     direction = "drop" if (cause.get("actual") or 0) < (cause.get("expected") or 0) else "rise"
-    whole = f"{aggregate.metric}{' for ' + _segment(aggregate.labels) if aggregate.labels else ''}"
+    labels = {k: v for k, v in aggregate.labels.items() if shared.get(k) != v}
+    whole = f"{aggregate.metric}{' for ' + _segment(labels) if labels else ''}"
     mix = " (through its share of users)" if top.get("effect") == "mix" else ""
     return f"{_segment(top['labels'])} explains {top['share'] * 100:.0f} % of the {whole} {direction}{mix}"
+
+
+def _shared_labels(alerts: Sequence[Alert]) -> dict[str, str]:
+    anomalies = [alert.labels for alert in alerts if alert.kind == "anomaly"]
+    if len(anomalies) < 2:
+        return {}
+    return {k: v for k, v in anomalies[0].items() if all(other.get(k) == v for other in anomalies[1:])}
 
 
 def _strength(alert: Alert) -> float:
