@@ -124,14 +124,15 @@ def _is_freshness(check: FailedCheck) -> bool:
 def _check_detail(check: FailedCheck) -> str | None:
     parts = [check.description] if check.description else []
     if check.metadata.get("failed_expectations"):
-        parts.append(f"failed: {check.metadata['failed_expectations']}")
+        parts.append(str(check.metadata["failed_expectations"]))
     else:
         parts += [
             f"{key}={value}"
             for key, value in check.metadata.items()
             if isinstance(value, str | int | float) and key not in ("metric", "metrics")
         ][:5]
-    text = "; ".join(str(part) for part in parts)
+    # One line: it goes into headlines and one-line alert summaries.
+    text = "; ".join(line.strip() for part in parts for line in str(part).splitlines() if line.strip())
     return text[:MAX_DETAIL_CHARS] or None
 
 

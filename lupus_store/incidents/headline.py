@@ -22,9 +22,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date
 
-from lupus_store.incidents.alert import Alert, number
+from lupus_store.incidents.alert import Alert
 
 KIND_ORDER = {"check": 0, "freshness": 1, "no_data": 2, "anomaly": 3}
+# A slice is named as what broke only when it explains most of the change; a change spread over
+# every slice (a model release moving all segments alike) has no single cause to name.
+MIN_EXPLAINED_SHARE = 0.5
 
 
 def lead_alert(alerts: Sequence[Alert]) -> Alert:
@@ -73,7 +76,7 @@ def describe(alert: Alert, *, hide: dict[str, str] | None = None) -> str:
         where = f" for {_segment(labels)}" if labels else ""
         change = alert.relative_change
         percent = f" ({_signed_percent(change)})" if change is not None else ""
-        return f"{alert.metric}{where} {number(alert.value)} vs {number(alert.expected)} expected{percent}"
+        return f"{alert.metric}{where} {_short(alert.value)} vs {_short(alert.expected)} expected{percent}"
     if alert.kind == "check":
         detail = f" ({alert.detail})" if alert.detail else ""
         return f"check {alert.check or alert.metric} failed{detail}"
@@ -85,7 +88,7 @@ def describe(alert: Alert, *, hide: dict[str, str] | None = None) -> str:
 def _named_by_root_cause(anomalies: Sequence[Alert]) -> Alert | None:
     for aggregate in sorted(anomalies, key=_strength, reverse=True):
         slices = (aggregate.root_cause or {}).get("slices") or []
-        if not slices:
+        if not slices or slices[0]["share"] < MIN_EXPLAINED_SHARE:
             continue
         top = {**aggregate.labels, **slices[0]["labels"]}
         for alert in sorted(anomalies, key=_strength, reverse=True):
@@ -95,7 +98,11 @@ def _named_by_root_cause(anomalies: Sequence[Alert]) -> Alert | None:
 
 
 def _root_cause_text(alerts: Sequence[Alert], shared: dict[str, str]) -> str | None:
-    explained = [alert for alert in alerts if alert.kind == "anomaly" and (alert.root_cause or {}).get("slices")]
+    explained = [
+        alert for alert in alerts
+        if alert.kind == "anomaly" and ((alert.root_cause or {}).get("slices") or [{"share": 0}])[0]["share"]
+        >= MIN_EXPLAINED_SHARE
+    ]  # fmt: skip
     if not explained:
         return None
     aggregate = max(explained, key=_strength)
@@ -121,6 +128,11 @@ def _strength(alert: Alert) -> float:
 
 def _segment(labels: dict[str, str]) -> str:
     return ", ".join(f"{key}={value}" for key, value in sorted(labels.items()))
+
+
+def _short(value: float | None) -> str:
+    """Three significant digits: a headline is read at a glance (``0.183``, ``1480``)."""
+    return "n/a" if value is None else f"{value:.3g}" if abs(value) < 1e6 else f"{value:,.0f}"
 
 
 def _signed_percent(change: float) -> str:

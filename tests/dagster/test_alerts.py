@@ -445,7 +445,7 @@ def test_a_failed_check_alerts_with_its_rule_and_groups_with_the_metrics_it_conc
     [message] = texts(receiver)
     assert message.startswith(
         f"Lupus incident #1 (critical): {harness.product}: check ge_validation failed "
-        "(failed: rule min_rows: rows.count = 700 is below the minimum 1500)"
+        "(rule min_rows: rows.count = 700 is below the minimum 1500)"
     )
     assert "1 related alert" in message.splitlines()[0]
     kinds = sorted((state.kind, state.metric, state.status) for state in harness.states())
