@@ -35,14 +35,16 @@ from lupus_metrics.detectors.auto_engine import EngineConfig, run_engine
 from lupus_metrics.detectors.bands import Direction
 from lupus_metrics.detectors.base import Detector, Verdict, verdict
 from lupus_metrics.detectors.budget import Budget
-from lupus_metrics.detectors.noise import NoiseFloor, SeriesInfo, excluded_of, series_scale, stderr_of
+from lupus_metrics.detectors.noise import NoiseFloor, SeriesInfo, excluded_of, is_count, series_scale, stderr_of
 from lupus_metrics.detectors.timing import DAY_NS, describe_step, sampling_step, seasonal_period, slots_of
 
 #: The default alert budget: false alerts per series.
-DEFAULT_BUDGET = "0.25/year"
+DEFAULT_BUDGET = "0.5/year"
 #: Share of the budget spent on the shift test; the point test gets the rest.
-SHIFT_SHARE = 0.25
-_CYCLES = 8  # seasonal periods averaged into each phase's offset
+SHIFT_SHARE = 0.15
+_CYCLES = 12  # seasonal periods averaged into each phase's offset
+_LEVEL_CYCLES = 2  # seasonal periods averaged into the level
+_SPREAD_CYCLES = 8  # seasonal periods of residuals behind the spread
 _CALIBRATION_CYCLES = 52  # seasonal periods of residuals the thresholds are calibrated on
 _PLAIN_CALIBRATION = 364  # ... for data without a season
 
@@ -75,6 +77,9 @@ class AutoDetector(Detector, NoiseFloor):
         default=None, ge=7, description="Points of history before the first verdict (default: five seasons, or 28)."
     )
     shift_window: int = Field(default=3, ge=2, le=14, description="Points in a row the shift test looks at.")
+    transform: Literal["none", "sqrt"] = Field(
+        default="none", description="`sqrt`: judge counts on Anscombe's square-root scale (Poisson-like noise)."
+    )
 
     @field_validator("budget", mode="before")
     @classmethod
@@ -131,7 +136,8 @@ class AutoDetector(Detector, NoiseFloor):
         share = Budget.parse(self.budget).share_of_points(step_seconds=step_ns / 1e9)
         if period > 1:
             windows = dict(
-                level_window=period, cycles=_CYCLES, trend_window=_CYCLES * period, spread_window=8 * period,
+                level_window=_LEVEL_CYCLES * period, cycles=_CYCLES, trend_window=_CYCLES * period,
+                spread_window=_SPREAD_CYCLES * period,
                 calibration_window=_CALIBRATION_CYCLES * period, recalibrate_every=period,
                 min_history=self.min_history or 5 * period,
             )  # fmt: skip
@@ -178,20 +184,29 @@ class AutoDetector(Detector, NoiseFloor):
         y, se = np.full(shape, np.nan), np.zeros(shape)
         excluded, holiday = np.zeros(shape, bool), np.zeros(shape, bool)
         scale = np.ones(len(chunk))
+        rooted = np.zeros(len(chunk), dtype=bool)
         columns = []
         for row, position in enumerate(chunk):
             s, info, layout = series[position], infos[position], layouts[position]
             column = layout.slots - first
             columns.append(column)
             values = s.to_numpy(dtype="float64")
+            rooted[row] = self.transform == "sqrt"
+            if rooted[row]:
+                values, errors = _anscombe(values, stderr_of(info, len(s)))
+            else:
+                errors = stderr_of(info, len(s))
             y[row, column] = values
-            se[row, column] = stderr_of(info, len(s))
+            se[row, column] = errors
             excluded[row, column] = excluded_of(info, len(s))
             scale[row] = series_scale(values)
         if self.holidays is not None:
             holiday[:] = _holiday_slots(self.holidays, first, width, step)[None, :]
         config = self.config(step_ns=step, period=season)
-        result = run_engine(y, se, excluded, holiday, scale, first_slot=first, config=config)
+        counts = np.array([not rooted[row] and infos[p] is not None and is_count(infos[p].metric)
+                           for row, p in enumerate(chunk)], dtype=bool)  # fmt: skip
+        result = run_engine(y, se, excluded, holiday, scale, first_slot=first, config=config,
+                            min_delta=self._deltas(rooted, scale), counts=counts)  # fmt: skip
         sides = {"both": (True, True), "up": (True, False), "down": (False, True)}[self.direction]
         details = {"period": season, "step": describe_step(step)}
         verdicts = []
@@ -201,16 +216,44 @@ class AutoDetector(Detector, NoiseFloor):
             flagged = result.point_flag[row, column] | result.shift_flag[row, column]
             direction = np.where(result.point_flag[row, column], np.sign(score), shift_sign)
             watched = ((direction > 0) & sides[0]) | ((direction < 0) & sides[1])
+            band = (result.expected[row, column], result.lower[row, column], result.upper[row, column])
+            if rooted[row]:
+                band = tuple(_anscombe_inverse(x) for x in band)
             verdicts.append(
                 verdict(
-                    series[position], expected=result.expected[row, column], lower=result.lower[row, column],
-                    upper=result.upper[row, column], score=score,
+                    series[position], expected=band[0], lower=band[1], upper=band[2], score=score,
                     is_anomaly=flagged & watched & ~holiday[row, column],
                     threshold=result.tau_point[row, column], shift_threshold=result.tau_shift[row, column],
                     details=details,
                 )
             )  # fmt: skip
         return verdicts
+
+    def _deltas(self, rooted: np.ndarray, scale: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``min_delta`` and ``min_relative_delta`` per row, in the units the engine sees.
+
+        On the square-root scale a change of ``d`` near the level ``x`` is about ``d / sqrt(x)``
+        (``scale`` is already the typical square-rooted value, ``2 sqrt(x)``), and a relative change
+        of ``r`` is about ``r / 2``.
+        """
+        absolute = np.full(len(rooted), self.min_delta or 0.0)
+        relative = np.full(len(rooted), self.min_relative_delta or 0.0)
+        absolute = np.where(rooted, absolute * 2 / np.maximum(scale, 1e-9), absolute)
+        relative = np.where(rooted, relative / 2, relative)
+        return absolute, relative
+
+
+def _anscombe(values: np.ndarray, stderr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Counts on Anscombe's square-root scale ``2 sqrt(x + 3/8)``, where Poisson noise has unit variance
+    and overdispersed counts vary far less with their level; standard errors by the delta method.
+    """
+    with np.errstate(invalid="ignore"):
+        rooted = 2 * np.sqrt(np.maximum(values, 0.0) + 0.375)
+    return np.where(np.isnan(values), np.nan, rooted), stderr / np.maximum(rooted / 2, 1e-9)
+
+
+def _anscombe_inverse(rooted: np.ndarray) -> np.ndarray:
+    return (np.maximum(rooted, 0.0) / 2) ** 2 - 0.375
 
 
 class _Layout:

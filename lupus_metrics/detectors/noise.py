@@ -53,6 +53,21 @@ _RANGES: tuple[tuple[str, tuple[float, float]], ...] = (
 )  # fmt: skip
 
 
+_COUNT_GLOBS = (
+    "*.count", "*_count", "*.rows", "classification.confusion", "churn.transitions", "churn.entities_*",
+)  # fmt: skip
+
+
+def is_count(metric: str | None) -> bool:
+    """Whether ``metric`` counts things (rows, occurrences, entities): a non-negative integer whose
+    noise grows with its size, as ``rows.count`` or ``tags.topk_count``.
+
+    >>> is_count("rows.count"), is_count("errors.count"), is_count("clicks.rate")
+    (True, True, False)
+    """
+    return bool(metric) and any(fnmatch.fnmatchcase(metric, glob) for glob in _COUNT_GLOBS)
+
+
 def valid_range(metric: str | None) -> tuple[float, float]:
     """The values ``metric`` can take, from its name's family: rates and scores [0, 1], counts >= 0.
 
@@ -119,8 +134,8 @@ def floored_spread(
     center: np.ndarray,
     *,
     stderr: np.ndarray | None = None,
-    min_delta: float | None = None,
-    min_relative_delta: float | None = None,
+    min_delta: Any = None,
+    min_relative_delta: Any = None,
     threshold: Any = 1.0,
     scale: Any = None,
 ) -> np.ndarray:
@@ -137,10 +152,10 @@ def floored_spread(
     floor = FLAT_FLOOR * np.maximum(center if scale is None else np.asarray(scale, dtype="float64"), 1e-12)
     if stderr is not None:
         floor = np.maximum(floor, np.nan_to_num(np.asarray(stderr, dtype="float64"), nan=0.0))
-    if min_delta:
-        floor = np.maximum(floor, min_delta / threshold)
-    if min_relative_delta:
-        floor = np.maximum(floor, min_relative_delta * center / threshold)
+    if min_delta is not None and np.any(min_delta):
+        floor = np.maximum(floor, np.asarray(min_delta, dtype="float64") / threshold)
+    if min_relative_delta is not None and np.any(min_relative_delta):
+        floor = np.maximum(floor, np.asarray(min_relative_delta, dtype="float64") * center / threshold)
     with np.errstate(invalid="ignore"):
         return np.where(np.isnan(spread), np.nan, np.maximum(spread, np.nan_to_num(floor, nan=0.0)))
 

@@ -159,6 +159,32 @@ class ApiToken(Base):
         return frozenset(s for s in self.scopes.split(",") if s)
 
 
+class UiSession(Base):
+    """A sign-in to the app. The browser holds a random token in an HttpOnly cookie; only its SHA-256 hash is stored.
+
+    A sign-in (password or OpenID Connect) creates the row with a one-time ``handoff_hash``; the browser
+    exchanges that code for the cookie within a minute, which sets ``token_hash``. The session is valid
+    until ``expires_at`` unless ``revoked_at`` is set (sign-out). ``oidc_identity`` (a hash of the
+    identity provider's subject and token issue time) keeps a signed-out single sign-on identity from
+    starting a new session in a tab that still holds it.
+    """
+
+    __tablename__ = "ui_sessions"
+    # AUTOINCREMENT: SQLite would otherwise hand a purged session's id to the next sign-in, and a tab that
+    # still holds the old id would resolve it. (PostgreSQL sequences never reuse ids.)
+    __table_args__ = (CheckConstraint("source IN ('password', 'oidc')", name="source"), {"sqlite_autoincrement": True})
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    source: Mapped[str] = mapped_column(String(10), default="password")
+    token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    handoff_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    oidc_identity: Mapped[str | None] = mapped_column(String(64), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
 class Dashboard(Base):
     """A named, ordered set of charts; private to its owner or shared with a team."""
 
