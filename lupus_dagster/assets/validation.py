@@ -199,7 +199,9 @@ def _record(
             outcome.failures.append(_rule_failure(rules[metric], metric, _plain(value)))
         else:
             shown = "points" if column == _POINTS else labels.get(column, column)
-            outcome.failures.append(f"{config.type} {shown}: observed {_plain(value)!r}, expected {bounds or 'to hold'}")
+            outcome.failures.append(
+                f"{config.type} {shown}: observed {_plain(value)!r}, expected {bounds or 'to hold'}"
+            )
         if column in labels:
             outcome.failed_metrics.append(labels[column])
 
