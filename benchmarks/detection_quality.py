@@ -46,6 +46,7 @@ from detection_corpus import (
     FAMILIES,
     SHIFT_SIZES,
     SPIKE_SIZES,
+    WARMUP,
     SyntheticSeries,
     corpus,
     points_frame,
@@ -95,6 +96,45 @@ RECIPES: dict[str, tuple[Callable[[], list[dict]], Callable[[], float | None]]] 
         lambda: None,
     ),
 }  # fmt: skip
+
+
+#: Prophet recipes: refit every PROPHET_STEP days on the history so far and forecast the next PROPHET_STEP days
+#: (a daily next-step run refits every day; 14-day steps keep the benchmark to minutes). Name -> (options,
+#: nominal share outside the band).
+PROPHET_STEP = 14
+PROPHET_RECIPES: dict[str, tuple[dict, float]] = {
+    "prophet next_step, budget 0.5/year (calibrated)": (
+        {"budget": "0.5/year"},
+        Budget.parse("0.5/year").share_of_points(step_seconds=86_400),
+    ),
+    "prophet next_step, 99 % interval, calibrated": ({}, 0.01),
+    "prophet next_step, 99 % interval, uncalibrated": ({"calibration_folds": 0}, 0.01),
+}
+
+
+def prophet_records(series: list[SyntheticSeries], options: dict, workers: int) -> pd.DataFrame:
+    """Prophet verdicts for every evaluated day: one next-step run per PROPHET_STEP days and series."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        frames = list(pool.map(_prophet_one, series, [options] * len(series)))
+    return pd.concat(frames, ignore_index=True)
+
+
+def _prophet_one(s: SyntheticSeries, options: dict) -> pd.DataFrame:
+    from lupus_metrics.detectors import ProphetDetector
+    from lupus_metrics.detectors.noise import SeriesInfo
+
+    detector = ProphetDetector(mode="next_step", horizon=PROPHET_STEP, yearly_seasonality=False,
+                               uncertainty_samples=300, **options)  # fmt: skip
+    values = pd.Series(s.value, index=s.days)
+    parts = []
+    for end in range(WARMUP, len(values), PROPHET_STEP):
+        stop = min(end + PROPHET_STEP, len(values))
+        info = SeriesInfo(stderr=s.stderr[:stop], n=s.n[:stop])
+        out = detector.detect(values.iloc[:stop], info=info).iloc[end:stop]
+        parts.append(out.assign(series_id=s.name, ts=out.index))
+    return pd.concat(parts, ignore_index=True)
 
 
 def cpu_seconds() -> float:
@@ -247,6 +287,12 @@ def main() -> None:
     parser.add_argument("--recipes", default="all", help="recipe names or prefixes separated by ';', or 'all'")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--json", default=None, help="also write the figures to this file")
+    parser.add_argument(
+        "--prophet-series",
+        type=int,
+        default=0,
+        help="run the Prophet recipes on this many series (the first of each family in turn); slow",
+    )
     args = parser.parse_args()
     seeds = {"holdout": HOLDOUT_SEEDS, "tune": TUNE_SEEDS}.get(args.seeds) or [int(x) for x in args.seeds.split(",")]
     wanted = list(RECIPES) if args.recipes == "all" else [
@@ -269,6 +315,15 @@ def main() -> None:
         figures[name] = evaluate(series, verdict_arrays(series, result.anomalies), nominal(), muted_holidays=muted)
         figures[name]["wall_seconds"], figures[name]["cpu_seconds"] = wall, cpu
         report(name, figures[name], wall, cpu)
+    if args.prophet_series:
+        subset = sorted(series, key=lambda x: (x.index, x.seed, FAMILIES.index(x.family)))[: args.prophet_series]
+        for name, (options, nominal) in PROPHET_RECIPES.items():
+            start, start_cpu = time.perf_counter(), cpu_seconds()
+            records = prophet_records(subset, options, args.workers)
+            wall, cpu = time.perf_counter() - start, cpu_seconds() - start_cpu
+            figures[name] = evaluate(subset, verdict_arrays(subset, records), nominal)
+            figures[name]["wall_seconds"], figures[name]["cpu_seconds"] = wall, cpu
+            report(f"{name}, refit every {PROPHET_STEP} days", figures[name], wall, cpu)
     print("\nload average at end: {:.1f} {:.1f} {:.1f}".format(*os.getloadavg()))
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2, default=str))

@@ -26,7 +26,7 @@ from lupus_dagster.assets.product_points import compute_day_points
 from lupus_dagster.assets.sources import SourceMissingError, load_source
 from lupus_dagster.assets.validation import ValidationOutcome, validate_days
 from lupus_dagster.product_spec import EvaluationTask, ProductSpec
-from lupus_store.detection import detect_and_store
+from lupus_store.detection import detect_and_store, history_start
 
 PREVIEW_ROWS = 12
 
@@ -174,6 +174,10 @@ def build_product_assets(spec: ProductSpec) -> list[Any]:
         store = context.resources.store.get_store()
         # The cron path's check blocks this asset in Dagster; a range leaves out its failed days here.
         blocked = failed_check_days(context.instance, check_key, days) if len(days) > 1 else set()
+        # Days of the history whose blocking check failed stay out of every detector's baseline.
+        first_seen = history_start(days[0], spec.lookback_days)
+        history = [first_seen + timedelta(days=n) for n in range((days[-1] - first_seen).days + 1)]
+        broken = failed_check_days(context.instance, check_key, history)
         reports = [
             detect_and_store(
                 store,
@@ -185,6 +189,7 @@ def build_product_assets(spec: ProductSpec) -> list[Any]:
                 lookback_days=spec.lookback_days,
                 run_id=context.run_id,
                 workers=1,
+                excluded=broken,
             )
             for first, last in contiguous_runs(set(days) - blocked)
         ]

@@ -59,6 +59,7 @@ class AutoDetector(Detector, NoiseFloor):
 
     kind: ClassVar[str] = "auto"
     parallel: ClassVar[bool] = True
+    causal: ClassVar[bool] = True
     uses_series_info: ClassVar[bool] = True
 
     budget: str = Field(

@@ -50,6 +50,10 @@ class Detector(BaseModel):
     #: Vectorised detectors that judge thousands of series in milliseconds set it False: forking
     #: and shipping series to workers would cost more than the detection.
     parallel: ClassVar[bool] = True
+    #: Whether each point is judged from earlier points only (never from later ones): then one pass over
+    #: a history gives every day the verdict a run ending on that day would give. In-sample fits and
+    #: hindsight detectors are not causal; detection over stored history runs them once per day.
+    causal: ClassVar[bool] = False
     #: Whether ``judge``/``judge_many``/``detect`` take ``info`` (:class:`SeriesInfo`): the points'
     #: standard errors, exclusions and valid range. Custom detectors without it are called without.
     uses_series_info: ClassVar[bool] = False

@@ -20,6 +20,7 @@ Example:
 from __future__ import annotations
 
 import re
+from datetime import date, timedelta
 
 import numpy as np
 import pandas as pd
@@ -92,3 +93,23 @@ def slots_of(index: pd.DatetimeIndex, step_ns: int) -> np.ndarray:
             "ts", f"two points fall in the same {describe_step(step_ns)} slot: the series is not regularly sampled"
         )
     return slots
+
+
+_EPOCH = date(1970, 1, 1)
+
+
+def history_start(day: date, lookback_days: int) -> date:
+    """The first day of history a run judging ``day`` reads: the start of the ``lookback_days``-long block
+    (counted from 1970-01-01) holding ``day - lookback_days``.
+
+    Days in the same block share their history start, so one pass judges them all and a day's verdict
+    does not depend on how a request was cut; the history is ``lookback_days`` to ``2 x lookback_days
+    - 1`` days long.
+
+    >>> history_start(date(2026, 3, 10), 30), history_start(date(2026, 3, 11), 30)
+    (datetime.date(2026, 2, 6), datetime.date(2026, 2, 6))
+    """
+    if lookback_days < 1:
+        raise ValueError(f"lookback_days must be at least 1, got {lookback_days}")
+    offset = (day - timedelta(days=lookback_days) - _EPOCH).days
+    return _EPOCH + timedelta(days=offset - offset % lookback_days)

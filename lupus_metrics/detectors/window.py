@@ -62,6 +62,7 @@ class WindowDetector(Detector, NoiseFloor):
 
     kind: ClassVar[str] = "window"
     parallel: ClassVar[bool] = False  # a few numpy passes over all series: a pool only adds overhead
+    causal: ClassVar[bool] = True
     uses_series_info: ClassVar[bool] = True
 
     window: int | str = Field(

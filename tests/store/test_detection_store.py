@@ -59,8 +59,14 @@ def test_an_excluded_item_of_the_wrong_kind_is_refused(store):
 # a backtest replays it. All three must give the same verdicts, also after an incident that detectors
 # leave out of later baselines and after a lasting level shift.
 INCIDENT_RULES = {
-    "window": ([{"metrics": ["rows.count"], "detector": {"kind": "window", "window": 14, "method": "mad", "threshold": 4}}], 45),
-    "short window": ([{"metrics": ["rows.count"], "detector": {"kind": "window", "window": 5, "method": "mad", "threshold": 6}}], 12),
+    "window": (
+        [{"metrics": ["rows.count"], "detector": {"kind": "window", "window": 14, "method": "mad", "threshold": 4}}],
+        45,
+    ),
+    "short window": (
+        [{"metrics": ["rows.count"], "detector": {"kind": "window", "window": 5, "method": "mad", "threshold": 6}}],
+        12,
+    ),
     "auto": ([{"metrics": ["rows.count"]}], 45),
 }
 
@@ -93,3 +99,18 @@ def test_a_days_verdict_does_not_depend_on_where_the_run_starts(incident_store, 
     ranged = rows[rows["writer"] == "ranged"][columns].sort_values("ts").reset_index(drop=True)
     assert daily["is_anomaly"].any() and len(daily) == len(ranged)
     pd.testing.assert_frame_equal(daily, ranged)
+
+
+def test_a_backtest_raises_the_alerts_the_daily_runs_stored(incident_store):
+    from lupus_metrics.detectors import AutoDetector, backtest
+
+    rules, lookback = INCIDENT_RULES["auto"]
+    for day in DAYS[45:]:
+        detect_and_store(incident_store, "ds", rules, start=day.date(), end=day.date(), writer="daily",
+                         lookback_days=lookback, workers=1)  # fmt: skip
+    live = incident_store.read_anomalies("ds")
+    points = incident_store.read_points("ds").set_index("ts")["value"]
+    report = backtest(points, AutoDetector(), warmup=45, lookback=lookback)
+    assert len(live) > 0
+    assert list(report.alerts.index) == sorted(live["ts"])
+    assert report.alerts["delay"].eq(0).all()
