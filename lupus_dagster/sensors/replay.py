@@ -1,12 +1,12 @@
 """Backtest: replay a product's alerting (or a proposed spec's) over stored history, without posting anything.
 
 The same path as production, on the points already in the store: the Great Expectations
-check of each day (failed days are judged but left out of the detectors' baselines, as the
-anomalies asset does), the spec's detector rules run once over the whole range with its
-lookback (as a ranged backfill does), no-data alerts, then grouping into incidents with
-headlines and root-cause slices, continuation and resolution, in a throwaway SQLite incident
-store. Freshness is about when partitions arrived, which stored points do not say: it is not
-replayed.
+check of each day (a failed day raises its check alert, is not judged, and stays out of every
+detector's baseline, as the anomalies asset does), the spec's detector rules judging each day
+on its own history window (:func:`lupus_store.detection.judge_days`, the anomalies asset's core),
+no-data alerts, then grouping into incidents with headlines and root-cause slices,
+continuation and resolution, in a throwaway SQLite incident store. Freshness is about when
+partitions arrived, which stored points do not say: it is not replayed.
 
 Example (see ``lupus backtest``):
     >>> import tempfile, pandas as pd
@@ -35,6 +35,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from lupus_dagster.assets.partition_range import contiguous_runs
 from lupus_dagster.assets.validation import validate_days
 from lupus_dagster.product_spec import ProductSpec
 from lupus_dagster.resources.routing import TeamRoute
@@ -43,8 +44,9 @@ from lupus_dagster.sensors.alerts import record_and_resolve
 from lupus_dagster.sensors.candidates import candidates_from_verdicts, check_candidate
 from lupus_dagster.sensors.no_data import no_data_candidates
 from lupus_dagster.sensors.policy import AlertPolicy
-from lupus_metrics.detectors.runner import detect_many
+from lupus_metrics.detectors.runner import RECORD_COLUMNS
 from lupus_store import MetricStore
+from lupus_store.detection import history_start, judge_days
 from lupus_store.incidents import Candidate, IncidentStore, IncidentView
 from lupus_store.incidents.evidence import Evidence
 from lupus_store.metadata import MetadataDB
@@ -93,16 +95,22 @@ def replay(
     in_range = [d for d in stored if d >= first]
     policy = AlertPolicy.from_spec(spec, teams)
 
-    history = store.read_points(spec.datasource, start=first - timedelta(days=spec.lookback_days), end=last)
-    outcomes = validate_days(history[history["ts"].dt.date >= first], spec, in_range)
-    failed = sorted(day for day, outcome in outcomes.items() if not outcome.passed)
+    # The check of every day any judged day's history reaches, as the anomalies asset looks them up.
+    seen_from = history_start(first, spec.lookback_days)
+    checked = [d for d in stored if d >= seen_from]
+    points = store.read_points(spec.datasource, start=seen_from, end=last)
+    outcomes = validate_days(points, spec, checked)
+    broken = sorted(day for day, outcome in outcomes.items() if not outcome.passed)
+    failed = [day for day in broken if day >= first]
     result.failed_check_days = failed
-    if failed:  # judged, but no detector learns from a day whose blocking check failed
-        history = history.assign(excluded=history["ts"].dt.date.isin(failed))
-    detected = detect_many(history, spec.detect, datasource=spec.datasource, workers=workers)
-    result.errors = [f"{row.metric} {row.labels}: {row.error}" for row in detected.errors.itertuples()]
-    verdicts = detected.anomalies
-    verdicts = verdicts[verdicts["ts"].dt.date >= first]
+    judged = contiguous_runs(set(in_range) - set(failed))
+    frames = []
+    for start, stop in judged:
+        verdicts, errors = judge_days(store, spec.datasource, spec.detect, start=start, end=stop,
+                                      lookback_days=spec.lookback_days, workers=workers, excluded=broken)  # fmt: skip
+        frames.append(verdicts)
+        result.errors += errors
+    verdicts = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=RECORD_COLUMNS)
 
     candidates: list[Candidate] = []
     verdict_days = verdicts["ts"].dt.date
