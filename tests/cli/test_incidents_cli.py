@@ -109,7 +109,11 @@ def test_backtest_prints_the_incidents_the_rules_would_have_raised(history):
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0] == "shop: 1 incident(s) from 1 alert(s) in 30 days (2026-03-31 .. 2026-04-29)"
-    assert "2026-04-20" in lines[1] and "resolved" in lines[1] and "shop: rows.count 304 vs 500 expected (−39 %)" in lines[1]
+    assert (
+        "2026-04-20" in lines[1]
+        and "resolved" in lines[1]
+        and "shop: rows.count 304 vs 500 expected (−39 %)" in lines[1]
+    )
     assert "  detect[0]: 1 alert(s) in 1 incident(s)" in lines
 
 
