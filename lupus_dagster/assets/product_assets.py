@@ -233,8 +233,8 @@ def _metrics_day(spec: ProductSpec, day: date, store: Any, writer: str, spark: A
 
 
 def _check_metadata(spec: ProductSpec, day: date, outcome: ValidationOutcome) -> dict[str, Any]:
-    # The alert links to the chart of the first metric out of range.
-    linked = {"metric": outcome.failed_metrics[0]} if outcome.failed_metrics else {}
+    # The alert links to the chart of the first metric out of range and groups with their anomalies.
+    linked = outcome.alert_metadata()
     return {
         **linked,
         "datasource": spec.datasource,
