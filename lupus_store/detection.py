@@ -30,11 +30,11 @@ import numpy as np
 import pandas as pd
 
 from lupus_metrics.detectors.registry import rules_from_config
-from lupus_metrics.detectors.runner import detect_many
+from lupus_metrics.detectors.runner import RECORD_COLUMNS, detect_many
 from lupus_metrics.detectors.timing import history_start
 from lupus_store.metric_store import MetricStore
 
-__all__ = ["DetectionReport", "detect_and_store", "history_start"]
+__all__ = ["DetectionReport", "detect_and_store", "history_start", "judge_days"]
 
 
 @dataclass
@@ -77,6 +77,38 @@ def detect_and_store(
     whose points the detectors judge but leave out of every baseline, e.g. the days whose blocking
     check failed.
     """
+    in_range, errors = judge_days(store, datasource, rules, start=start, end=end, lookback_days=lookback_days,
+                                  run_id=run_id, workers=workers, backend=backend, excluded=excluded)  # fmt: skip
+    report = DetectionReport(errors=errors)
+    if in_range.empty:
+        return report
+    report.evaluated = len(in_range)
+    flagged = in_range[in_range["is_anomaly"]]
+    report.anomalies = len(flagged)
+    report.by_metric = flagged.groupby("metric").size().to_dict()
+    for day, frame in in_range.groupby(in_range["ts"].dt.date):
+        store.write_anomalies(datasource, frame, day=day, writer=writer, run_id=run_id)
+        report.days_written.append(day)
+    return report
+
+
+def judge_days(
+    store: MetricStore,
+    datasource: str,
+    rules: Iterable[Mapping[str, Any] | Any],
+    *,
+    start: date | str,
+    end: date | str,
+    lookback_days: int = 120,
+    run_id: str | None = None,
+    workers: int | None = None,
+    backend: str = "process",
+    excluded: Iterable[date | str | tuple[str, Any]] = (),
+) -> tuple[pd.DataFrame, list[str]]:
+    """The verdicts :func:`detect_and_store` would write for ``start..end``, and the failed series; nothing is written.
+
+    ``lupus backtest`` replays detection through this, so it judges each day exactly as production does.
+    """
     first, last = pd.Timestamp(start).date(), pd.Timestamp(end).date()
     if last < first:
         raise ValueError(f"end ({last}) is before start ({first})")
@@ -92,8 +124,9 @@ def detect_and_store(
         passes += [(begin, group, causal) for begin, group in by_start.items()]
     if other:
         passes += [(history_start(day, lookback_days), [day], other) for day in days]
-    report = DetectionReport()
+    errors: list[str] = []
     verdicts: list[pd.DataFrame] = []
+    excluded = list(excluded)
     for begin, group, group_rules in passes:
         history = store.read_points(datasource, start=begin, end=group[-1])
         if history.empty:
@@ -102,21 +135,11 @@ def detect_and_store(
             _mark_excluded(history, excluded), group_rules, datasource=datasource, run_id=run_id,
             workers=workers, backend=backend,
         )  # fmt: skip
-        report.errors += [f"{row.metric} {row.labels}: {row.error}" for row in result.errors.itertuples()]
+        errors += [f"{row.metric} {row.labels}: {row.error}" for row in result.errors.itertuples()]
         judged = result.anomalies
         verdicts.append(judged[judged["ts"].dt.date.isin(set(group))])
-    if not verdicts:
-        return report
-    in_range = pd.concat(verdicts, ignore_index=True)
-    report.errors = sorted(set(report.errors))
-    report.evaluated = len(in_range)
-    flagged = in_range[in_range["is_anomaly"]]
-    report.anomalies = len(flagged)
-    report.by_metric = flagged.groupby("metric").size().to_dict()
-    for day, frame in in_range.groupby(in_range["ts"].dt.date):
-        store.write_anomalies(datasource, frame, day=day, writer=writer, run_id=run_id)
-        report.days_written.append(day)
-    return report
+    in_range = pd.concat(verdicts, ignore_index=True) if verdicts else pd.DataFrame(columns=RECORD_COLUMNS)
+    return in_range, sorted(set(errors))
 
 
 def _mark_excluded(history: pd.DataFrame, excluded: Iterable[date | str | tuple[str, Any]]) -> pd.DataFrame:

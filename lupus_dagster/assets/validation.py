@@ -8,6 +8,10 @@ datasource, `batch.validate(suite)`. Two batches, each validated once for any nu
 - one row per day holding the overall group's metrics as columns plus the day's point count:
   the day has points, the spec's value ranges hold and the row-count floor is met.
 
+Each failure of a range says which rule of the spec failed, on which metric (a column of the
+wide row), with the observed value: ``rule min_rows: rows.count = 700 is below the minimum
+1500``, ``rule checks['price.null_rate']: price.null_rate = 0.52 is above the maximum 0.05``.
+
 Example:
     >>> import pandas as pd
     >>> from lupus_dagster.product_spec import ProductSpec
@@ -51,6 +55,13 @@ class ValidationOutcome:
     evaluated: int = 0
     failed_metrics: list[str] = field(default_factory=list)
 
+    def alert_metadata(self) -> dict[str, str]:
+        """Check metadata the alert sensor reads: the first failed metric (its chart link) and all of them
+        (the incident groups the check with their anomalies)."""
+        if not self.failed_metrics:
+            return {}
+        return {"metric": self.failed_metrics[0], "metrics": "\n".join(self.failed_metrics)}
+
 
 def validate_day(points: pd.DataFrame, spec: ProductSpec, day: date | None = None) -> ValidationOutcome:
     """Validate one day's stored points (``day`` defaults to the day of the points' ``ts``)."""
@@ -87,18 +98,18 @@ def validate_days(points: pd.DataFrame, spec: ProductSpec, days: Sequence[date])
     wide, names = _wide_rows(points, point_days, wanted)
     ranges = gx.ExpectationSuite(name="ranges")
     ranges.add_expectation(gx.expectations.ExpectColumnValuesToBeBetween(column=_POINTS, min_value=1, mostly=1.0))
-    rules = {"rows.count": {"min": float(spec.min_rows), "max": None}} if spec.min_rows else {}
+    rules = {"rows.count": {"min": float(spec.min_rows), "max": None, "rule": "min_rows"}} if spec.min_rows else {}
     for pattern, rule in spec.checks.items():
         matched = [m for m in names if fnmatch.fnmatchcase(m, pattern)]
         if not matched:
             for outcome in outcomes.values():
-                outcome.failures.append(f"check {pattern!r}: no such metric was computed for the overall group")
+                outcome.failures.append(f"rule checks[{pattern!r}]: no such metric was computed for the overall group")
         for metric in matched:
-            rules[metric] = {"min": rule.min, "max": rule.max}
+            rules[metric] = {"min": rule.min, "max": rule.max, "rule": f"checks[{pattern!r}]"}
     for metric, bounds in rules.items():
         if metric not in names:
             for outcome in outcomes.values():
-                outcome.failures.append(f"check {metric!r}: metric missing")
+                outcome.failures.append(f"rule {bounds['rule']}: {metric} was not computed for the overall group")
             continue
         column = names[metric]
         ranges.add_expectation(
@@ -109,7 +120,7 @@ def validate_days(points: pd.DataFrame, spec: ProductSpec, days: Sequence[date])
         ranges.add_expectation(gx.expectations.ExpectColumnValuesToNotBeNull(column=column))
     labels = {column: metric for metric, column in names.items()}
     for result in _validate(source, "ranges", wide, ranges).results:
-        _record(outcomes, result, labels, rows_to_days=wanted)
+        _record(outcomes, result, labels, rows_to_days=wanted, rules=rules)
     for outcome in outcomes.values():
         outcome.passed = not outcome.failures
         outcome.failed_metrics = list(dict.fromkeys(outcome.failed_metrics))
@@ -157,7 +168,12 @@ def _wide_rows(points: pd.DataFrame, point_days: pd.Series, days: list[date]) ->
 
 
 def _record(
-    outcomes: dict[date, ValidationOutcome], result: Any, labels: dict[str, str], *, rows_to_days: list
+    outcomes: dict[date, ValidationOutcome],
+    result: Any,
+    labels: dict[str, str],
+    *,
+    rows_to_days: list,
+    rules: dict[str, dict] | None = None,
 ) -> None:
     """Count the expectation for every day and add its failure to the days it failed on."""
     config = result.expectation_config
@@ -178,10 +194,28 @@ def _record(
     values = result.result.get("unexpected_list") or [None] * len(failed_rows)
     for row, value in zip(failed_rows, values, strict=False):
         outcome = outcomes[rows_to_days[row]]
-        shown = "points" if column == _POINTS else labels.get(column, column)
-        outcome.failures.append(f"{config.type} {shown}: observed {_plain(value)!r}, expected {bounds or 'to hold'}")
+        metric = labels.get(column)
+        if metric is not None and metric in (rules or {}):
+            outcome.failures.append(_rule_failure(rules[metric], metric, _plain(value)))
+        else:
+            shown = "points" if column == _POINTS else labels.get(column, column)
+            outcome.failures.append(
+                f"{config.type} {shown}: observed {_plain(value)!r}, expected {bounds or 'to hold'}"
+            )
         if column in labels:
             outcome.failed_metrics.append(labels[column])
+
+
+def _rule_failure(rule: dict, metric: str, observed: Any) -> str:
+    """``rule <name>: <metric> = <observed> is below the minimum <min>`` (or above the maximum, or missing)."""
+    prefix = f"rule {rule['rule']}: {metric}"
+    if observed is None:
+        return f"{prefix} is missing (null)"
+    if rule.get("min") is not None and observed < rule["min"]:
+        return f"{prefix} = {observed:.6g} is below the minimum {rule['min']:g}"
+    if rule.get("max") is not None and observed > rule["max"]:
+        return f"{prefix} = {observed:.6g} is above the maximum {rule['max']:g}"
+    return f"{prefix} = {observed!r} is out of range"
 
 
 def _plain(value: Any) -> Any:

@@ -49,14 +49,19 @@ class Evidence:
     def load(cls, store: MetricStore, datasource: str, *, start: date, end: date | None = None) -> Evidence:
         """Read the verdicts of ``datasource`` from ``start`` to ``end`` (inclusive) once."""
         frame = store.read_anomalies(datasource, start=start, end=end, only_anomalies=False)
+        point_days = [d for d in store.days(datasource) if d >= start and (end is None or d <= end)]
+        return cls.from_verdicts(frame, point_days)
+
+    @classmethod
+    def from_verdicts(cls, verdicts: pd.DataFrame, point_days) -> Evidence:
+        """From detector records at hand (``series_id, ts, is_anomaly``), e.g. a backtest's."""
         evaluated: dict[str, dict[date, bool]] = {}
-        if not frame.empty:
-            days = pd.to_datetime(frame["ts"], utc=True).dt.date
-            flagged = frame.assign(day=days).groupby(["series_id", "day"])["is_anomaly"].any()
+        if not verdicts.empty:
+            days = pd.to_datetime(verdicts["ts"], utc=True).dt.date
+            flagged = verdicts.assign(day=days).groupby(["series_id", "day"])["is_anomaly"].any()
             for (series, day), anomalous in flagged.items():
                 evaluated.setdefault(series, {})[day] = bool(anomalous)
-        point_days = frozenset(d for d in store.days(datasource) if d >= start and (end is None or d <= end))
-        return cls(evaluated, point_days)
+        return cls(evaluated, frozenset(point_days))
 
     def clean_days(self, incident: OpenIncident, *, as_of: date | None = None) -> int:
         """Days after ``incident.last_day`` (up to ``as_of``) on which every member was back in band."""

@@ -22,9 +22,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date
 
-from lupus_store.incidents.alert import Alert, number
+from lupus_store.incidents.alert import Alert
 
 KIND_ORDER = {"check": 0, "freshness": 1, "no_data": 2, "anomaly": 3}
+# A slice is named as what broke only when it explains most of the change; a change spread over
+# every slice (a model release moving all segments alike) has no single cause to name.
+MIN_EXPLAINED_SHARE = 0.5
 
 
 def lead_alert(alerts: Sequence[Alert]) -> Alert:
@@ -41,10 +44,15 @@ def lead_alert(alerts: Sequence[Alert]) -> Alert:
 
 
 def headline(product: str, day: date, alerts: Sequence[Alert]) -> str:
-    """``<product>: <lead in words> on <day>[; <top slice explains …>][; N related series]``."""
+    """``<product>: <lead in words> on <day>[; <top slice explains …>][; N related series]``.
+
+    Labels that every alert of the incident shares (``k=10`` on every ranking series) are left
+    out when there are several alerts: they tell the alerts apart from nothing.
+    """
     lead = lead_alert(alerts)
-    parts = [f"{product}: {describe(lead)} on {day.isoformat()}"]
-    explanation = _root_cause_text(alerts)
+    shared = _shared_labels(alerts) if len(alerts) > 1 else {}
+    parts = [f"{product}: {describe(lead, hide=shared)} on {day.isoformat()}"]
+    explanation = _root_cause_text(alerts, shared)
     if explanation:
         parts.append(explanation)
     others = len(alerts) - 1
@@ -55,17 +63,20 @@ def headline(product: str, day: date, alerts: Sequence[Alert]) -> str:
     return "; ".join(parts)
 
 
-def describe(alert: Alert) -> str:
+def describe(alert: Alert, *, hide: dict[str, str] | None = None) -> str:
     """One alert in words, e.g. ``ranking.recall for region=JP 0.18 vs 0.63 expected (−71 %)``.
+
+    ``hide``: label items not worth saying (shared by every alert of the incident).
 
     >>> describe(Alert(kind="check", metric=None, check="ge_validation", detail="rows.count: observed 700, min 1500"))
     'check ge_validation failed (rows.count: observed 700, min 1500)'
     """
     if alert.kind == "anomaly":
-        where = f" for {_segment(alert.labels)}" if alert.labels else ""
+        labels = {k: v for k, v in alert.labels.items() if (hide or {}).get(k) != v}
+        where = f" for {_segment(labels)}" if labels else ""
         change = alert.relative_change
         percent = f" ({_signed_percent(change)})" if change is not None else ""
-        return f"{alert.metric}{where} {number(alert.value)} vs {number(alert.expected)} expected{percent}"
+        return f"{alert.metric}{where} {_short(alert.value)} vs {_short(alert.expected)} expected{percent}"
     if alert.kind == "check":
         detail = f" ({alert.detail})" if alert.detail else ""
         return f"check {alert.check or alert.metric} failed{detail}"
@@ -77,7 +88,7 @@ def describe(alert: Alert) -> str:
 def _named_by_root_cause(anomalies: Sequence[Alert]) -> Alert | None:
     for aggregate in sorted(anomalies, key=_strength, reverse=True):
         slices = (aggregate.root_cause or {}).get("slices") or []
-        if not slices:
+        if not slices or slices[0]["share"] < MIN_EXPLAINED_SHARE:
             continue
         top = {**aggregate.labels, **slices[0]["labels"]}
         for alert in sorted(anomalies, key=_strength, reverse=True):
@@ -86,17 +97,29 @@ def _named_by_root_cause(anomalies: Sequence[Alert]) -> Alert | None:
     return None
 
 
-def _root_cause_text(alerts: Sequence[Alert]) -> str | None:
-    explained = [alert for alert in alerts if alert.kind == "anomaly" and (alert.root_cause or {}).get("slices")]
+def _root_cause_text(alerts: Sequence[Alert], shared: dict[str, str]) -> str | None:
+    explained = [
+        alert for alert in alerts
+        if alert.kind == "anomaly" and ((alert.root_cause or {}).get("slices") or [{"share": 0}])[0]["share"]
+        >= MIN_EXPLAINED_SHARE
+    ]  # fmt: skip
     if not explained:
         return None
     aggregate = max(explained, key=_strength)
     cause = aggregate.root_cause or {}
     top = cause["slices"][0]
     direction = "drop" if (cause.get("actual") or 0) < (cause.get("expected") or 0) else "rise"
-    whole = f"{aggregate.metric}{' for ' + _segment(aggregate.labels) if aggregate.labels else ''}"
+    labels = {k: v for k, v in aggregate.labels.items() if shared.get(k) != v}
+    whole = f"{aggregate.metric}{' for ' + _segment(labels) if labels else ''}"
     mix = " (through its share of users)" if top.get("effect") == "mix" else ""
     return f"{_segment(top['labels'])} explains {top['share'] * 100:.0f} % of the {whole} {direction}{mix}"
+
+
+def _shared_labels(alerts: Sequence[Alert]) -> dict[str, str]:
+    anomalies = [alert.labels for alert in alerts if alert.kind == "anomaly"]
+    if len(anomalies) < 2:
+        return {}
+    return {k: v for k, v in anomalies[0].items() if all(other.get(k) == v for other in anomalies[1:])}
 
 
 def _strength(alert: Alert) -> float:
@@ -105,6 +128,11 @@ def _strength(alert: Alert) -> float:
 
 def _segment(labels: dict[str, str]) -> str:
     return ", ".join(f"{key}={value}" for key, value in sorted(labels.items()))
+
+
+def _short(value: float | None) -> str:
+    """Three significant digits: a headline is read at a glance (``0.183``, ``1480``)."""
+    return "n/a" if value is None else f"{value:.3g}" if abs(value) < 1e6 else f"{value:,.0f}"
 
 
 def _signed_percent(change: float) -> str:

@@ -90,15 +90,15 @@ def test_sharing_with_a_team_you_are_not_in_is_refused(db: MetadataDB) -> None:
 
 
 def record(db: MetadataDB, *candidates) -> None:
-    """Alert states as the alert sensor records them (lupus_dagster.sensors.alert_state)."""
-    from lupus_dagster.sensors.alert_state import record_candidates
+    """Alert states as the alert sensor records them (the incident store, lupus_store.incidents)."""
+    from lupus_store.incidents.records import record as record_candidates
 
     record_candidates(db, list(candidates))
 
 
 def test_failed_checks_show_and_acknowledgement_records_who_and_why(db: MetadataDB) -> None:
     from lupus_dagster.resources.alert_message import Alert
-    from lupus_dagster.sensors.alert_state import Candidate
+    from lupus_store.incidents import Candidate
 
     alice = user(db, "alice", ["recsys"])
     check = Alert(kind="check", metric="rows.count", check="rows_count_min", detail="rows.count = 480 < min 1000",
@@ -120,7 +120,7 @@ def test_failed_checks_show_and_acknowledgement_records_who_and_why(db: Metadata
 
 def test_sensor_anomaly_alerts_name_their_series_and_link_to_its_chart(db: MetadataDB) -> None:
     from lupus_dagster.resources.alert_message import Alert
-    from lupus_dagster.sensors.alert_state import Candidate
+    from lupus_store.incidents import Candidate
 
     day = date(2026, 3, 30)
     record(db, *[

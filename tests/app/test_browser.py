@@ -134,8 +134,9 @@ def test_clicking_an_anomaly_mark_narrows_the_anomaly_table(server, page) -> Non
 
 def test_an_alert_row_opens_its_series_chart(server, page, browser_data) -> None:
     from lupus_dagster.resources.alert_message import Alert, chart_link
-    from lupus_dagster.sensors.alert_state import Candidate, record_candidates
     from lupus_metrics.schema import series_id
+    from lupus_store.incidents import Candidate
+    from lupus_store.incidents.records import record as record_candidates
 
     day = browser_data.end
     record_candidates(browser_data.db, [

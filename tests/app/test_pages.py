@@ -289,8 +289,9 @@ def test_alerts_list_recent_anomalies_and_acknowledge_with_a_note(app_env: AppDa
 
 def test_sensor_alerts_of_one_metric_and_day_are_told_apart_and_link_to_their_charts(app_env: AppData) -> None:
     from lupus_dagster.resources.alert_message import Alert, chart_link
-    from lupus_dagster.sensors.alert_state import Candidate, record_candidates
     from lupus_metrics.schema import series_id
+    from lupus_store.incidents import Candidate
+    from lupus_store.incidents.records import record as record_candidates
 
     day = app_env.end
     record_candidates(app_env.db, [

@@ -23,8 +23,18 @@ def store(metadata_url):
     incidents.db.dispose()
 
 
-def anomaly(metric: str, labels: dict | None = None, *, day: date = DAY, value: float = 0.18, expected: float = 0.63,
-            score: float = -9.0, product: str = "recommend", rule: str = "detect[0]", root_cause=None) -> Candidate:
+def anomaly(
+    metric: str,
+    labels: dict | None = None,
+    *,
+    day: date = DAY,
+    value: float = 0.18,
+    expected: float = 0.63,
+    score: float = -9.0,
+    product: str = "recommend",
+    rule: str = "detect[0]",
+    root_cause=None,
+) -> Candidate:
     labels = labels or {}
     alert = Alert("anomaly", metric, labels, value=value, expected=expected, score=score, root_cause=root_cause)
     series = f"{metric}{sorted(labels.items())}"[:32]
@@ -58,6 +68,18 @@ def test_related_alerts_of_a_day_are_one_incident_with_a_headline_in_words(store
     assert ranking.top_slices[0]["labels"] == {"region": "JP"}
     assert (ranking.status, ranking.severity, ranking.delivery) == ("open", "warning", "pending")
     assert [m.metric for m in rows.members] == ["rows.count"]
+
+
+def test_a_change_spread_over_every_slice_names_no_cause(store):
+    cause = {"kind": "ratio", "actual": 0.32, "expected": 0.015, "weights": "n", "leaves": 4, "slices": [
+        {"labels": {"segment": "senior"}, "share": 0.26, "effect": "rate", "actual": 0.33, "expected": 0.015,
+         "score": 0.2, "surprise": 0.0}]}  # fmt: skip
+    store.record([
+        anomaly("churn.rate", value=0.32, expected=0.015, score=40.0, root_cause=cause),
+        anomaly("churn.rate", {"segment": "senior"}, value=0.33, expected=0.015, score=30.0),
+    ])  # fmt: skip
+    [incident] = store.incidents()
+    assert incident.headline == "recommend: churn.rate 0.32 vs 0.015 expected (+2033 %) on 2026-10-30; 1 related series"
 
 
 def test_a_failed_check_and_the_metrics_it_concerns_are_one_incident(store):
