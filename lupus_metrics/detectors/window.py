@@ -163,7 +163,7 @@ class WindowDetector(Detector, NoiseFloor):
     ) -> list[Verdict]:
         values = np.concatenate([s.to_numpy() for s in series])
         starts = np.cumsum([0, *(len(s) for s in series)])
-        stderr = np.concatenate([stderr_of(i, len(s)) for s, i in zip(series, infos, strict=True)])
+        stderr = np.concatenate([stderr_of(i, len(s), s.to_numpy()) for s, i in zip(series, infos, strict=True)])
         excluded = np.concatenate([excluded_of(i, len(s)) for s, i in zip(series, infos, strict=True)])
         lengths = np.diff(starts)
         magnitude = np.where(np.isfinite(values), np.abs(values), 0.0)
