@@ -28,21 +28,21 @@ from __future__ import annotations
 import re
 import warnings
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 import dagster as dg
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from lupus_dagster.assets.anomalies import build_anomalies_asset
+from lupus_dagster.components.monitored_product import DEFAULT_PRODUCTS_DIR
 from lupus_dagster.monitoring.catalog import parse_selection
 from lupus_dagster.monitoring.sensor import build_monitor_sensor
 from lupus_dagster.product_spec import AlertsSpec
-from lupus_dagster.resources.notifier import AlertChannel
+from lupus_dagster.resources.routing import load_teams, teams_file
 from lupus_dagster.sensors.alerts import build_alert_sensor
+from lupus_dagster.sensors.policy import AlertPolicy
 from lupus_metrics.detectors.registry import DetectorRule, rules_from_config
 from lupus_metrics.schema import validate_datasource
-from lupus_store.config import lupus_home
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
@@ -125,8 +125,8 @@ class MonitoredAssets(dg.Component):
             partitions=partitions,
             minimum_interval_seconds=spec.minimum_interval_seconds,
         )
-        settings = {k: v for k, v in spec.alerts.model_dump().items() if k != "slack_webhook_env"}
-        if settings.get("path") and not Path(settings["path"]).is_absolute():
-            settings["path"] = str(lupus_home() / settings["path"])
-        alerts = build_alert_sensor(product=spec.name, datasource=spec.datasource, channel=AlertChannel(**settings))
+        policy = AlertPolicy.of_alerts(spec.name, spec.datasource, spec.team, spec.alerts, tuple(spec.detect),
+                                       load_teams(teams_file(DEFAULT_PRODUCTS_DIR)))  # fmt: skip
+        alerts = build_alert_sensor(product=spec.name, datasource=spec.datasource, policy=policy,
+                                    minimum_interval_seconds=policy.interval_seconds)  # fmt: skip
         return dg.Definitions(assets=[anomalies], sensors=[monitor, alerts])
