@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from lupus_cli import api_commands, incident_commands, index_commands, ui_commands
+from lupus_cli import api_commands, backfill_commands, incident_commands, index_commands, ui_commands
 from lupus_store import MetricStore
 from lupus_store.config import lupus_home, store_root
 from lupus_store.metadata import MetadataDB
@@ -72,7 +72,9 @@ def _demo_accounts() -> None:
     for spec in specs:
         register_datasource(db, spec.datasource, team=spec.team, description=spec.description)
     add_user(db, DEMO_USER, teams=sorted({s.team for s in specs}), password=DEMO_PASSWORD, display_name="Demo user")
-    typer.echo(f"App sign-in:   user {DEMO_USER!r}, password {DEMO_PASSWORD!r} (teams {', '.join(sorted({s.team for s in specs}))})")
+    typer.echo(
+        f"App sign-in:   user {DEMO_USER!r}, password {DEMO_PASSWORD!r} (teams {', '.join(sorted({s.team for s in specs}))})"
+    )
 
 
 def _alert_line(alert: dict) -> str:
@@ -105,7 +107,9 @@ def store_compact(datasource: str) -> None:
     report = MetricStore(store_root()).compact(datasource)
     for line in report.details:
         typer.echo(line)
-    typer.echo(f"{report.files_before} files -> {report.files_after}; {report.stale_tmp_removed} stale temporary files removed")
+    typer.echo(
+        f"{report.files_before} files -> {report.files_after}; {report.stale_tmp_removed} stale temporary files removed"
+    )
 
 
 @db_app.command("upgrade")
@@ -156,5 +160,5 @@ def token_revoke(token_id: int) -> None:
     typer.echo(f"revoked token {token_id}")
 
 
-for _part in (api_commands, ui_commands, index_commands, incident_commands):
+for _part in (api_commands, ui_commands, index_commands, backfill_commands, incident_commands):
     _part.register(app, serve_app)

@@ -15,18 +15,13 @@ import dagster as dg
 import pandas as pd
 from tqdm.auto import tqdm
 
+from lupus_dagster.assets.anomalies import build_anomalies_asset
 from lupus_dagster.assets.mlflow_metrics import build_mlflow_asset
-from lupus_dagster.assets.partition_range import (
-    contiguous_runs,
-    failed_check_days,
-    latest_materializations,
-    run_days,
-)
+from lupus_dagster.assets.partition_range import failed_check_days, latest_materializations, run_days
 from lupus_dagster.assets.product_points import compute_day_points
 from lupus_dagster.assets.sources import SourceMissingError, load_source
 from lupus_dagster.assets.validation import ValidationOutcome, validate_days
 from lupus_dagster.product_spec import EvaluationTask, ProductSpec
-from lupus_store.detection import detect_and_store, history_start
 
 PREVIEW_ROWS = 12
 
@@ -155,62 +150,24 @@ def build_product_assets(spec: ProductSpec) -> list[Any]:
         # What an AssetCheckResult adds for the check's op output (downstream steps wait on it).
         yield dg.Output(None)
 
-    @dg.asset(
+    # The blocking check keeps the cron path's anomalies from running on a failed day; a ranged run
+    # leaves its failed days out itself; every failed day stays out of the baselines.
+    anomalies = build_anomalies_asset(
         key=anomalies_key(spec),
         deps=[metrics_key(spec)],
-        partitions_def=partitions,
+        datasource=spec.datasource,
+        rules=spec.detect,
+        lookback_days=spec.lookback_days,
+        partitions=partitions,
         backfill_policy=backfill_policy,
+        writer=f"{spec.product}-anomalies",
+        failed_days=lambda context, days: failed_check_days(context.instance, check_key, days),
         group_name=spec.product,
         owners=owners,
-        kinds={"python", "parquet"},
         op_tags=tags,
-        required_resource_keys={"store"},
         automation_condition=dg.AutomationCondition.eager(),
         description=f"Detector verdicts on {spec.product}'s metrics over a {spec.lookback_days}-day lookback.",
-        metadata={"datasource": spec.datasource},
     )
-    def anomalies(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-        days = run_days(context)
-        store = context.resources.store.get_store()
-        # The cron path's check blocks this asset in Dagster; a range leaves out its failed days here.
-        blocked = failed_check_days(context.instance, check_key, days) if len(days) > 1 else set()
-        # Days of the history whose blocking check failed stay out of every detector's baseline.
-        first_seen = history_start(days[0], spec.lookback_days)
-        history = [first_seen + timedelta(days=n) for n in range((days[-1] - first_seen).days + 1)]
-        broken = failed_check_days(context.instance, check_key, history)
-        reports = [
-            detect_and_store(
-                store,
-                spec.datasource,
-                spec.detect,
-                start=first,
-                end=last,
-                writer=f"{spec.product}-anomalies",
-                lookback_days=spec.lookback_days,
-                run_id=context.run_id,
-                workers=1,
-                excluded=broken,
-            )
-            for first, last in contiguous_runs(set(days) - blocked)
-        ]
-        errors = [error for report in reports for error in report.errors]
-        for error in errors:
-            context.log.warning(f"detection failed for {error}")
-        by_metric: dict[str, int] = {}
-        for report in reports:
-            for metric, count in report.by_metric.items():
-                by_metric[metric] = by_metric.get(metric, 0) + count
-        if len(days) > 1:
-            _per_day_anomaly_metadata(context, spec, store, days, blocked)
-        return dg.MaterializeResult(
-            metadata={
-                "datasource": spec.datasource,
-                "evaluated": sum(report.evaluated for report in reports),
-                "anomalies": sum(report.anomalies for report in reports),
-                "anomalies_by_metric": by_metric,
-                "failed_series": len(errors),
-            }
-        )
 
     built: list[Any] = [metrics, ge_validation, anomalies]
     if spec.mlflow is not None:
@@ -285,26 +242,6 @@ def _check_metadata(spec: ProductSpec, day: date, outcome: ValidationOutcome) ->
         "expectations": outcome.evaluated,
         "failed_expectations": "\n".join(outcome.failures) or "none",
     }
-
-
-def _per_day_anomaly_metadata(
-    context: dg.AssetExecutionContext, spec: ProductSpec, store: Any, days: list[date], blocked: set[date]
-) -> None:
-    """Each partition of a ranged run gets its own counts (what the cron path's metadata says of its day)."""
-    verdicts = store.read_anomalies(spec.datasource, start=days[0], end=days[-1], only_anomalies=False)
-    verdicts = verdicts[verdicts["run_id"] == context.run_id]
-    by_day = verdicts.groupby(verdicts["ts"].dt.date) if len(verdicts) else None
-    for day in days:
-        frame = by_day.get_group(day) if by_day is not None and day in by_day.groups else verdicts.iloc[:0]
-        flagged = frame[frame["is_anomaly"]] if len(frame) else frame
-        metadata: dict[str, Any] = {
-            "evaluated": len(frame),
-            "anomalies": len(flagged),
-            "anomalies_by_metric": flagged.groupby("metric").size().to_dict() if len(flagged) else {},
-        }
-        if day in blocked:
-            metadata["blocked"] = "ge_validation failed on this day: no detection"
-        context.add_asset_metadata(metadata, partition_key=day.isoformat())
 
 
 def _spark(context: dg.AssetExecutionContext) -> Any:

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
-from lupus_dagster.product_spec import ProductSpec
+from lupus_dagster.product_spec import AlertsSpec, ProductSpec
 from lupus_dagster.resources.notifier import AlertChannel
 from lupus_dagster.resources.routing import Routes, TeamRoute, channel_from_settings
 from lupus_metrics.detectors.registry import DetectorRule
@@ -54,16 +54,6 @@ class AlertPolicy:
 
     @classmethod
     def from_spec(cls, spec: ProductSpec, teams: Mapping[str, TeamRoute] | None = None) -> AlertPolicy:
-        alerts = spec.alerts
-        routes = Routes(
-            product=channel_from_settings(alerts.channel_settings()),
-            product_severity={
-                level: channel for level, channel in
-                ((level, channel_from_settings(c.channel_settings())) for level, c in alerts.severity.items())
-                if channel is not None
-            },
-            team=(teams or {}).get(spec.team),
-        )  # fmt: skip
         keys = tuple(spec.segment_keys())
         no_data = (
             NoDataPolicy(keys, spec.no_data.window_days, spec.no_data.min_presence)
@@ -76,8 +66,36 @@ class AlertPolicy:
             if spec.freshness is not None
             else None
         )  # fmt: skip
+        return cls.from_alerts(
+            spec.product, spec.datasource, spec.alerts, team=spec.team, teams=teams, rules=spec.detect,
+            no_data=no_data, freshness=freshness,
+        )  # fmt: skip
+
+    @classmethod
+    def from_alerts(
+        cls,
+        name: str,
+        datasource: str,
+        alerts: AlertsSpec,
+        *,
+        team: str | None = None,
+        teams: Mapping[str, TeamRoute] | None = None,
+        rules: Sequence[DetectorRule] = (),
+        no_data: NoDataPolicy | None = None,
+        freshness: FreshnessPolicy | None = None,
+    ) -> AlertPolicy:
+        """From an ``alerts:`` spec (products, and monitored asset selections) and the team routes."""
+        routes = Routes(
+            product=channel_from_settings(alerts.channel_settings()),
+            product_severity={
+                level: channel for level, channel in
+                ((level, channel_from_settings(c.channel_settings())) for level, c in alerts.severity.items())
+                if channel is not None
+            },
+            team=(teams or {}).get(team) if team else None,
+        )  # fmt: skip
         return cls(
-            product=spec.product, datasource=spec.datasource, team=spec.team, routes=routes, rules=tuple(spec.detect),
+            product=name, datasource=datasource, team=team, routes=routes, rules=tuple(rules),
             critical=tuple(alerts.critical), additive=tuple(alerts.additive),
             resolve_after_days=alerts.resolve_after_days, notify_on_resolve=alerts.notify_on_resolve,
             no_data=no_data, freshness=freshness, interval_seconds=alerts.sensor_interval_seconds,
