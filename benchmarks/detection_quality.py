@@ -86,6 +86,8 @@ RECIPES: dict[str, tuple[Callable[[], list[dict]], Callable[[], float | None]]] 
     ),
     "auto, budget 0.1/year": (lambda: _auto_rules(budget="0.1/year"), lambda: _point_share("0.1/year")),
     "auto, budget 1/quarter": (lambda: _auto_rules(budget="1/quarter"), lambda: _point_share("1/quarter")),
+    # A practical minimum: changes under 10 % never alert (KPIs where only a material change matters).
+    "auto, min_relative_delta 0.1": (lambda: _auto_rules(min_relative_delta=0.1), lambda: _point_share(DEFAULT_BUDGET)),
     "window mad 14, threshold 4": (
         lambda: [{"metrics": ["*"], "detector": {"kind": "window", "window": 14, "method": "mad", "threshold": 4}}],
         lambda: None,

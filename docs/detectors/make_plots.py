@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from lupus_metrics.detectors import (
+    AutoDetector,
     ChangePointDetector,
     Detector,
     ProphetDetector,
@@ -41,6 +42,7 @@ def example_series() -> pd.Series:
 
 
 EXAMPLES: dict[str, tuple[str, Detector]] = {
+    "auto": ("AutoDetector()  # a rule without detector:", AutoDetector()),
     "threshold": ("ThresholdDetector(min=950, max=1350)", ThresholdDetector(min=950, max=1350)),
     "window": (
         "WindowDetector(window=14, method='mad', threshold=4)",

@@ -9,6 +9,18 @@
 
 Files land under ``<root>/demo/<product>/.../date=<day>/part.parquet``, the paths the demo
 products' YAML read (relative to ``LUPUS_DATA_ROOT``).
+
+``DemoCalendar.ending(last, days)`` puts the incidents at fixed shares of the range (what
+``lupus demo`` shows); with a ``seed`` it draws them, so replays over many calendars and seeds
+(``benchmarks/demo_replay.py``) meet incidents on every weekday and at every distance from the
+start. ``generate_demo_data(..., seed=...)`` seeds the data itself.
+
+Example:
+    >>> DemoCalendar.ending(date(2026, 6, 1), 90).recommend_incident
+    datetime.date(2026, 5, 1)
+    >>> calendar = DemoCalendar.ending(date(2026, 6, 1), 90, seed=3)
+    >>> len({calendar.recommend_incident, calendar.classifier_release, calendar.forecaster_incident})
+    3
 """
 
 from __future__ import annotations
@@ -39,14 +51,24 @@ class DemoCalendar:
         return self.first + timedelta(days=self.days - 1)
 
     @classmethod
-    def ending(cls, last: date, days: int = 90) -> DemoCalendar:
+    def ending(cls, last: date, days: int = 90, *, seed: int | None = None) -> DemoCalendar:
+        """``days`` days up to ``last``; incidents at 65/75/85 % of the range, or drawn with ``seed``.
+
+        Drawn incidents fall on three different days between half the range (the detectors need some
+        weeks of history) and five days before its end.
+        """
         first = last - timedelta(days=days - 1)
+        if seed is None:
+            offsets = [int(days * 0.65), int(days * 0.75), int(days * 0.85)]
+        else:
+            rng = np.random.default_rng(seed)
+            offsets = [int(x) for x in rng.choice(np.arange(days // 2, days - 5), size=3, replace=False)]
         return cls(
             first=first,
             days=days,
-            recommend_incident=first + timedelta(days=int(days * 0.65)),
-            classifier_release=first + timedelta(days=int(days * 0.75)),
-            forecaster_incident=first + timedelta(days=int(days * 0.85)),
+            recommend_incident=first + timedelta(days=offsets[0]),
+            classifier_release=first + timedelta(days=offsets[1]),
+            forecaster_incident=first + timedelta(days=offsets[2]),
         )
 
     def each_day(self) -> list[date]:
@@ -122,7 +144,8 @@ def forecaster_day(day: date, *, half_empty: bool, rng: np.random.Generator, row
 
 
 def generate_demo_data(root: Path, calendar: DemoCalendar, *, seed: int = 11) -> None:
-    """Write every day of the calendar for the three demo products under ``root/demo``."""
+    """Write every day of the calendar for the three demo products under ``root/demo``; ``seed`` seeds the
+    data (users, clicks, predictions, forecasts), the calendar fixes the incident days."""
     rng = np.random.default_rng(seed)
     population = classifier_population(rng)
     for day in calendar.each_day():

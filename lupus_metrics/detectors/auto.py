@@ -194,9 +194,9 @@ class AutoDetector(Detector, NoiseFloor):
             values = s.to_numpy(dtype="float64")
             rooted[row] = self.transform == "sqrt"
             if rooted[row]:
-                values, errors = _anscombe(values, stderr_of(info, len(s)))
+                values, errors = _anscombe(values, stderr_of(info, len(s), values))
             else:
-                errors = stderr_of(info, len(s))
+                errors = stderr_of(info, len(s), values)
             y[row, column] = values
             se[row, column] = errors
             excluded[row, column] = excluded_of(info, len(s))

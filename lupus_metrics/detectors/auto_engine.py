@@ -150,6 +150,9 @@ def run_engine(
 
     all_rows = np.arange(rows)
     absolute, relative = min_delta if min_delta is not None else (cfg.min_delta, cfg.min_relative_delta)
+    absolute = np.zeros(rows) + (0.0 if absolute is None else absolute)
+    relative = np.zeros(rows) + (0.0 if relative is None else relative)
+    has_minimum = bool(np.any(absolute) or np.any(relative))
     tau_point = tau_shift = None
     strength = np.zeros(rows)
     sticky = np.zeros(rows, dtype=bool)
@@ -220,6 +223,10 @@ def run_engine(
             stat = np.where(complete, np.where(same_side, np.sign(recent[:, -1]) * smallest, 0.0), np.nan)
         with np.errstate(invalid="ignore"):
             flag_shift = judged & ~is_holiday & (np.abs(stat) > tau_shift)
+        if has_minimum:
+            # The practical minimum holds for the shift test too: a deviation below it never alerts.
+            with np.errstate(invalid="ignore"):
+                flag_shift &= np.abs(r) >= np.maximum(absolute, relative * np.abs(expected))
         point_flag[:, t], shift_flag[:, t], shift_sign[:, t] = flag_point, flag_shift, np.sign(np.nan_to_num(stat))
 
         is_clean = judged & ~flag_point & ~flag_shift & ~excluded[:, t] & ~is_holiday

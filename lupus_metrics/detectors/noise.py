@@ -104,11 +104,27 @@ class SeriesInfo:
         return SeriesInfo(self.metric, pick(self.stderr), pick(self.n), pick(self.excluded), self.valid_range)
 
 
-def stderr_of(info: SeriesInfo | None, length: int) -> np.ndarray:
-    """The points' standard errors with unknown ones as 0 (no floor)."""
-    if info is None or info.stderr is None:
+def stderr_of(info: SeriesInfo | None, length: int, values: np.ndarray | None = None) -> np.ndarray:
+    """The points' standard errors with unknown ones as 0 (no floor).
+
+    A share in [0, 1] (by its valid range) with a known ``n`` but no ``stderr`` gets the binomial
+    standard error ``sqrt(p (1 - p) / n)`` of its ``values``.
+
+    >>> info = SeriesInfo(stderr=np.array([0.01, np.nan, np.nan]), n=np.array([100.0, 100.0, np.nan]),
+    ...                   valid_range=(0.0, 1.0))
+    >>> stderr_of(info, 3, np.array([0.5, 0.5, 0.5])).tolist()
+    [0.01, 0.05, 0.0]
+    """
+    if info is None:
         return np.zeros(length)
-    return np.nan_to_num(np.asarray(info.stderr, dtype="float64"), nan=0.0, posinf=0.0, neginf=0.0).clip(min=0.0)
+    stderr = np.full(length, np.nan) if info.stderr is None else np.asarray(info.stderr, dtype="float64").copy()
+    if values is not None and info.n is not None and tuple(info.valid_range) == (0.0, 1.0):
+        n = np.asarray(info.n, dtype="float64")
+        share = np.clip(np.asarray(values, dtype="float64"), 0.0, 1.0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            binomial = np.sqrt(share * (1 - share) / n)
+        stderr = np.where(np.isnan(stderr) & (n > 0), binomial, stderr)
+    return np.nan_to_num(stderr, nan=0.0, posinf=0.0, neginf=0.0).clip(min=0.0)
 
 
 def excluded_of(info: SeriesInfo | None, length: int) -> np.ndarray:
@@ -168,10 +184,10 @@ def series_scale(values: np.ndarray) -> float:
 
 
 def clip_band(floats: np.ndarray, bounds: tuple[float, float]) -> np.ndarray:
-    """``expected``, ``lower`` and ``upper`` (columns 1-3 of a verdict's floats) clipped into ``bounds``."""
+    """``expected``, ``lower`` and ``upper`` (columns 1-3 of a verdict's floats) clipped into ``bounds``, in place."""
     low, high = bounds
     if low == -np.inf and high == np.inf:
         return floats
-    clipped = floats.copy()
-    clipped[:, 1:4] = np.clip(clipped[:, 1:4], low, high)
-    return clipped
+    band = floats[:, 1:4]
+    np.clip(band, low, high, out=band)
+    return floats

@@ -117,7 +117,7 @@ class ProphetDetector(Detector, NoiseFloor):
         # Prophet returns its forecast sorted by date: work in date order, answer in the caller's.
         order = np.argsort(ds.asi8, kind="stable")
         ds, values = ds[order], series.to_numpy()[order]
-        stderr = stderr_of(info, len(series))[order]
+        stderr = stderr_of(info, len(series), series.to_numpy())[order]
         values = np.where(excluded_of(info, len(series))[order], np.nan, values)  # out of every fit
         positional = _is_positional(series)
         n = len(values)

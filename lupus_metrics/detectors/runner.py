@@ -206,14 +206,14 @@ def _assign_rules(batch: Sequence[SeriesPoints], rules: Sequence[DetectorRule]) 
 
 class _Part(NamedTuple):
     """The rows one rule produced for one series: kept floats (n x 5), flags, ts (epoch micros),
-    thresholds (n x 2, NaN where none), the series' details as JSON (or None), error."""
+    thresholds (n x 2, or None when the detector reports none), the series' details as JSON (or None), error."""
 
     series_id: str
     rule: int
     floats: np.ndarray
     flags: np.ndarray
     ts: np.ndarray
-    thresholds: np.ndarray
+    thresholds: np.ndarray | None
     details: str | None
     error: str | None
 
@@ -224,25 +224,20 @@ def _verdict_part(
     floats = clip_band(verdict.floats, bounds)
     keep = ~(np.isnan(floats[:, _SCORE]) & np.isnan(floats[:, _EXPECTED]))
     micros = index.as_unit("us").asi8
-    thresholds = verdict.thresholds if verdict.thresholds is not None else np.full((len(floats), 2), np.nan)
+    thresholds = None if verdict.thresholds is None else verdict.thresholds[keep]
     details = json.dumps(dict(verdict.details), sort_keys=True) if verdict.details else None
+    if keep.all():  # most points are judged: no copies
+        return _Part(points.series_id, position, floats, verdict.is_anomaly, micros, thresholds, details, None)
     return _Part(
-        points.series_id,
-        position,
-        floats[keep],
-        verdict.is_anomaly[keep],
-        micros[keep],
-        thresholds[keep],
-        details,
-        None,
+        points.series_id, position, floats[keep], verdict.is_anomaly[keep], micros[keep], thresholds, details, None
     )
 
 
 def _error_part(points: SeriesPoints, position: int, err: Exception) -> _Part:
     nat = np.array([np.iinfo("int64").min])  # NaT
     return _Part(
-        points.series_id, position, np.full((1, 5), np.nan), np.zeros(1, bool), nat, np.full((1, 2), np.nan),
-        None, f"{type(err).__name__}: {err}",
+        points.series_id, position, np.full((1, 5), np.nan), np.zeros(1, bool), nat, None, None,
+        f"{type(err).__name__}: {err}",
     )  # fmt: skip
 
 
@@ -253,7 +248,7 @@ def _core_frame(parts: list[_Part]) -> pd.DataFrame:
     """
     sizes = np.array([len(part.ts) for part in parts], dtype="int64")
     floats = np.concatenate([part.floats for part in parts]) if parts else np.empty((0, 5))
-    thresholds = np.concatenate([part.thresholds for part in parts]) if parts else np.empty((0, 2))
+    thresholds = np.concatenate([_thresholds(part) for part in parts]) if parts else np.empty((0, 2))
     errors = np.full(int(sizes.sum()), None, dtype=object)
     if any(part.error is not None for part in parts):
         ends = np.cumsum(sizes)
@@ -405,8 +400,9 @@ def _parts_of_core(core: pd.DataFrame) -> list[_Part]:
 
     def part(a: int, b: int) -> _Part:
         detail, error = details[a], errors[a]
+        reported = thresholds[a:b] if not np.isnan(thresholds[a:b]).all() else None
         return _Part(
-            ids[a], int(rule[a]), floats[a:b], flags[a:b], ts[a:b], thresholds[a:b],
+            ids[a], int(rule[a]), floats[a:b], flags[a:b], ts[a:b], reported,
             detail if pd.notna(detail) else None, error if pd.notna(error) else None,
         )  # fmt: skip
 
@@ -469,7 +465,7 @@ def _params(parts: list[_Part], rules: Sequence[DetectorRule], sizes: np.ndarray
     series is recalibrated, and a dict per record cost more than detecting.
     """
     base = [rule.detector.params() for rule in rules]
-    if all(part.details is None and np.isnan(part.thresholds).all() for part in parts):
+    if all(part.details is None and part.thresholds is None for part in parts):
         rule = np.repeat(np.array([part.rule for part in parts], dtype="int64"), sizes)
         return _objects(base)[rule]
     cache: dict[tuple[Any, ...], dict[str, Any]] = {}
@@ -477,7 +473,7 @@ def _params(parts: list[_Part], rules: Sequence[DetectorRule], sizes: np.ndarray
     at = 0
     for part in parts:
         details = json.loads(part.details) if part.details else {}
-        for row in part.thresholds:
+        for row in _thresholds(part):
             key = (part.rule, part.details, *(None if np.isnan(x) else float(x) for x in row))
             params = cache.get(key)
             if params is None:
@@ -489,6 +485,10 @@ def _params(parts: list[_Part], rules: Sequence[DetectorRule], sizes: np.ndarray
             out[at] = params
             at += 1
     return out
+
+
+def _thresholds(part: _Part) -> np.ndarray:
+    return part.thresholds if part.thresholds is not None else np.full((len(part.ts), 2), np.nan)
 
 
 def _objects(values: Iterable[Any]) -> np.ndarray:

@@ -11,7 +11,8 @@ for a series indexed by position. ``window`` is a number of points or a duration
 Baselines stay free of incidents: a flagged point, and a point the caller excluded (a day
 whose blocking check failed), is left out of every later baseline; the baseline then reaches
 further back (the last ``window`` usable points within twice the window). A run of flagged points
-on the same side longer than half a window is a lasting change, not an incident: from the
+on the same side, within a baseline group (the series, or one weekday of it with
+``same_weekday``), longer than half a window is a lasting change, not an incident: from the
 point where the run reaches that length, its points re-enter the baselines, so the new
 level becomes the normal one.
 
@@ -162,7 +163,7 @@ class WindowDetector(Detector, NoiseFloor):
     ) -> list[Verdict]:
         values = np.concatenate([s.to_numpy() for s in series])
         starts = np.cumsum([0, *(len(s) for s in series)])
-        stderr = np.concatenate([stderr_of(i, len(s)) for s, i in zip(series, infos, strict=True)])
+        stderr = np.concatenate([stderr_of(i, len(s), s.to_numpy()) for s, i in zip(series, infos, strict=True)])
         excluded = np.concatenate([excluded_of(i, len(s)) for s, i in zip(series, infos, strict=True)])
         lengths = np.diff(starts)
         magnitude = np.where(np.isfinite(values), np.abs(values), 0.0)
@@ -170,7 +171,6 @@ class WindowDetector(Detector, NoiseFloor):
         scale = np.ones(len(series))
         scale[nonempty] = np.add.reduceat(magnitude, starts[:-1][nonempty]) / lengths[nonempty]
         scale = np.repeat(np.where(scale > 0, scale, 1.0), lengths)
-        owner = np.repeat(np.arange(len(series)), [len(s) for s in series])
         groups = [
             group + start
             for s, start in zip(series, starts, strict=False)
@@ -193,7 +193,7 @@ class WindowDetector(Detector, NoiseFloor):
         for _ in range(_MAX_ROUNDS):
             rows = np.flatnonzero(stale)
             if len(rows):
-                center[rows], spread[rows] = self._reaching_back(values, unusable, flags, owner, window,
+                center[rows], spread[rows] = self._reaching_back(values, unusable, flags, window,
                                                                  min_history, layout, rows, score_sign)  # fmt: skip
             floor = floored_spread(
                 spread, center, stderr=stderr, min_delta=self.min_delta, min_relative_delta=self.min_relative_delta,
@@ -232,7 +232,7 @@ class WindowDetector(Detector, NoiseFloor):
         return [np.flatnonzero(keys == key) for key in np.unique(keys)]
 
     def _reaching_back(
-        self, values: np.ndarray, unusable: np.ndarray, flags: np.ndarray, owner: np.ndarray, window: int,
+        self, values: np.ndarray, unusable: np.ndarray, flags: np.ndarray, window: int,
         min_history: int, layout: _Layout, rows: np.ndarray, side: np.ndarray | None,
     ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
         """Centre and raw spread of ``rows`` from the last ``window`` usable points among the 2 x window
@@ -243,7 +243,7 @@ class WindowDetector(Detector, NoiseFloor):
         source = np.maximum(source, 0)
         usable = valid & ~unusable[source]
         if flags.any():
-            readmitted_at = _readmission(flags, side, owner, window // 2 + 1)
+            readmitted_at = _readmission(flags, side, layout, window // 2 + 1)
             usable &= ~(flags[source] & (readmitted_at[source] >= rows[:, None]))
         usable &= np.cumsum(usable[:, ::-1], axis=1)[:, ::-1] <= window
         return self._baseline(np.where(usable, values[source], np.nan), min_history, gaps=True)
@@ -276,22 +276,27 @@ class WindowDetector(Detector, NoiseFloor):
         return center, spread
 
 
-def _readmission(flags: np.ndarray, side: np.ndarray, owner: np.ndarray, length: int) -> np.ndarray:
+def _readmission(flags: np.ndarray, side: np.ndarray, layout: _Layout, length: int) -> np.ndarray:
     """For each flagged point, the position from which it re-enters baselines: where its run of
-    same-side flags (within one series) reaches ``length`` points; ``len(flags)`` (never) if it does not.
+    same-side flags within its baseline group (a series, or one weekday of it) reaches ``length``
+    points; ``len(flags)`` (never) if it does not.
     """
     n = len(flags)
     out = np.full(n, n, dtype=np.int64)
     if not flags.any():
         return out
-    signed = np.where(flags, side, 0.0)
-    boundary = np.r_[True, (signed[1:] != signed[:-1]) | (owner[1:] != owner[:-1])]
+    # Walk the points group by group, in time order within each group (the layout's order).
+    order = layout.positions
+    signed = np.where(order >= 0, np.where(flags[np.maximum(order, 0)], side[np.maximum(order, 0)], 0.0), 0.0)
+    boundary = np.r_[True, signed[1:] != signed[:-1]]  # the -1 padding between groups breaks every run
     run_id = np.cumsum(boundary) - 1
     run_start = np.flatnonzero(boundary)
-    run_length = np.diff(np.r_[run_start, n])
+    run_length = np.diff(np.r_[run_start, len(order)])
     lasting = (run_length >= length) & (signed[run_start] != 0)
-    reached = np.where(lasting, run_start + length - 1, n)
-    return np.where(flags, reached[run_id], n)
+    reached = np.where(lasting, order[np.minimum(run_start + length - 1, len(order) - 1)], n)
+    members = (order >= 0) & (signed != 0)
+    out[order[members]] = reached[run_id[members]]
+    return out
 
 
 class _Layout:

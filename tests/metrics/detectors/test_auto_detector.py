@@ -181,3 +181,10 @@ def test_budgets_are_read_per_span():
     assert Budget.parse("2 per month").per_year == pytest.approx(24.0)
     assert Budget.parse(0.5).per_year == pytest.approx(0.5)
     assert str(AutoDetector(budget="1/quarter").budget) == "1/quarter"
+
+
+def test_a_lasting_shift_below_the_practical_minimum_never_alerts():
+    values = weekly_counts()
+    values[250:] *= 1.12  # six noise units for good, but below the 15 % that matter
+    assert flagged(AutoDetector().detect(daily(values)))
+    assert flagged(AutoDetector(min_relative_delta=0.15).detect(daily(values))) == []

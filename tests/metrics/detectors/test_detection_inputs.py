@@ -93,3 +93,22 @@ def test_a_non_numeric_stderr_is_rejected_by_name():
 )  # fmt: skip
 def test_valid_ranges_follow_the_metric_family(metric, bounds):
     assert valid_range(metric) == bounds
+
+
+def test_a_rate_with_n_but_no_stderr_gets_the_binomial_standard_error():
+    rng = np.random.default_rng(2)
+    users = np.where(DAYS.dayofweek >= 5, 100, 10_000).astype(float)
+    rate = rng.binomial(users.astype(int), 0.3) / users
+    with_n = detect_many(frame("clicks.rate", rate, n=users), [{"metrics": ["*"]}], datasource="ds", workers=1)
+    without = detect_many(frame("clicks.rate", rate), [{"metrics": ["*"]}], datasource="ds", workers=1)
+
+    def width(result, weekend):
+        judged = result.anomalies.dropna(subset=["upper"])
+        days = judged[(judged["ts"].dt.dayofweek >= 5) == weekend]
+        return (days["upper"] - days["lower"]).median()
+
+    # Knowing n, the few-user weekends get wide bands and the weekdays narrow ones.
+    assert width(with_n, weekend=True) >= 2 * 3.0 * np.sqrt(0.3 * 0.7 / 100)
+    assert width(with_n, weekend=True) > 5 * width(with_n, weekend=False)
+    assert width(with_n, weekend=False) < width(without, weekend=False)
+    assert not with_n.anomalies["is_anomaly"].any()

@@ -216,3 +216,59 @@ def test_judging_many_positional_series_uses_the_period_within_each_series():
     together = detector.judge_many(series, period=7)
     for s, verdict in zip(series, together, strict=True):
         pd.testing.assert_frame_equal(verdict.frame(s.index), detector.detect(s, period=7))
+
+
+def sequential_reference(values, keys, *, window, min_history, threshold, method):
+    """The window rule one point at a time: flags so far decide which earlier points a baseline uses."""
+    n, run = len(values), window // 2 + 1
+    flags, sign, center = np.zeros(n, bool), np.zeros(n), np.full(n, np.nan)
+    for t in range(n):
+        readmit = np.full(n, n)
+        for key in set(keys[:t]):
+            members = [p for p in range(t) if keys[p] == key]
+            sides = [sign[p] if flags[p] else 0 for p in members]
+            i = 0
+            while i < len(members):
+                j = i
+                while sides[i] and j + 1 < len(members) and sides[j + 1] == sides[i]:
+                    j += 1
+                if sides[i] and j - i + 1 >= run:
+                    readmit[members[i : j + 1]] = members[i + run - 1]
+                i = j + 1
+        before = [p for p in range(t) if keys[p] == keys[t]][-2 * window :]
+        usable = [p for p in before if not np.isnan(values[p]) and not (flags[p] and readmit[p] >= t)][-window:]
+        if len(usable) < min_history:
+            continue
+        history = values[usable]
+        if method == "mad":
+            c = np.median(history)
+            spread = 1.4826 * np.median(np.abs(history - c)) or 1.2533 * np.mean(np.abs(history - c))
+        else:
+            c, spread = history.mean(), history.std(ddof=1)
+        spread = max(spread, 1e-4 * max(abs(c), np.nanmean(np.abs(values))))
+        center[t], z = c, (values[t] - c) / spread
+        flags[t], sign[t] = abs(z) > threshold, np.nan_to_num(np.sign(z))
+    return flags, center
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"window": 14, "method": "mad", "threshold": 4}, {"window": 8, "min_history": 4, "same_weekday": True,
+                                                        "threshold": 5, "method": "zscore"}],
+)  # fmt: skip
+def test_the_batched_fixed_point_equals_the_rule_applied_one_point_at_a_time(options):
+    values = weekly(182, weekend=150, noise=15) + np.arange(182)
+    values[60] += 160
+    values[100] -= 170
+    values[140:] += 120  # a lasting shift: alerts, then becomes the baseline
+    values[[30, 31]] = np.nan
+    s = daily(values)
+    keys = s.index.dayofweek.to_numpy() if options.get("same_weekday") else np.zeros(182, int)
+    flags, center = sequential_reference(
+        values, keys, window=options["window"], min_history=options.get("min_history", options["window"]),
+        threshold=options["threshold"], method=options["method"],
+    )  # fmt: skip
+    out = WindowDetector(**options).detect(s)
+    assert np.flatnonzero(out["is_anomaly"]).tolist() == np.flatnonzero(flags).tolist()
+    np.testing.assert_allclose(out["expected"].to_numpy(), center, rtol=1e-9)
+    assert 60 in np.flatnonzero(flags) and not flags[-20:].all()
