@@ -125,8 +125,9 @@ class MonitoredAssets(dg.Component):
             partitions=partitions,
             minimum_interval_seconds=spec.minimum_interval_seconds,
         )
-        policy = AlertPolicy.of_alerts(spec.name, spec.datasource, spec.team, spec.alerts, tuple(spec.detect),
-                                       load_teams(teams_file(DEFAULT_PRODUCTS_DIR)))  # fmt: skip
+        # The same alert path as a product's: incidents, routing by the team's and this spec's channels.
+        policy = AlertPolicy.from_alerts(spec.name, spec.datasource, spec.alerts, team=spec.team,
+                                         teams=load_teams(teams_file(DEFAULT_PRODUCTS_DIR)), rules=spec.detect)  # fmt: skip
         alerts = build_alert_sensor(product=spec.name, datasource=spec.datasource, policy=policy,
                                     minimum_interval_seconds=policy.interval_seconds)  # fmt: skip
         return dg.Definitions(assets=[anomalies], sensors=[monitor, alerts])

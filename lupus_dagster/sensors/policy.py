@@ -66,23 +66,25 @@ class AlertPolicy:
             if spec.freshness is not None
             else None
         )  # fmt: skip
-        return cls.of_alerts(spec.product, spec.datasource, spec.team, spec.alerts, tuple(spec.detect), teams,
-                             no_data=no_data, freshness=freshness)  # fmt: skip
+        return cls.from_alerts(
+            spec.product, spec.datasource, spec.alerts, team=spec.team, teams=teams, rules=spec.detect,
+            no_data=no_data, freshness=freshness,
+        )  # fmt: skip
 
     @classmethod
-    def of_alerts(
+    def from_alerts(
         cls,
-        product: str,
+        name: str,
         datasource: str,
-        team: str,
         alerts: AlertsSpec,
-        rules: tuple[DetectorRule, ...],
-        teams: Mapping[str, TeamRoute] | None = None,
         *,
+        team: str | None = None,
+        teams: Mapping[str, TeamRoute] | None = None,
+        rules: Sequence[DetectorRule] = (),
         no_data: NoDataPolicy | None = None,
         freshness: FreshnessPolicy | None = None,
     ) -> AlertPolicy:
-        """The policy of an ``alerts:`` block (products and monitored asset selections share it)."""
+        """From an ``alerts:`` spec (products, and monitored asset selections) and the team routes."""
         routes = Routes(
             product=channel_from_settings(alerts.channel_settings()),
             product_severity={
@@ -90,10 +92,10 @@ class AlertPolicy:
                 ((level, channel_from_settings(c.channel_settings())) for level, c in alerts.severity.items())
                 if channel is not None
             },
-            team=(teams or {}).get(team),
+            team=(teams or {}).get(team) if team else None,
         )  # fmt: skip
         return cls(
-            product=product, datasource=datasource, team=team, routes=routes, rules=rules,
+            product=name, datasource=datasource, team=team, routes=routes, rules=tuple(rules),
             critical=tuple(alerts.critical), additive=tuple(alerts.additive),
             resolve_after_days=alerts.resolve_after_days, notify_on_resolve=alerts.notify_on_resolve,
             no_data=no_data, freshness=freshness, interval_seconds=alerts.sensor_interval_seconds,
