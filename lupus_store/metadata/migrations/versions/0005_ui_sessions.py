@@ -1,15 +1,15 @@
 """app sign-in sessions: hashed cookie tokens, one-time handoff codes, expiry and revocation (issue 16)
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-12-01
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0004'
-down_revision = '0003'
+revision = '0005'
+down_revision = '0004'  # after the incidents' tables (issue 15)
 branch_labels = None
 depends_on = None
 
