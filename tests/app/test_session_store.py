@@ -34,7 +34,7 @@ def test_migration_creates_the_session_table_as_the_model_describes(db: Metadata
         assert (
             compare_metadata(MigrationContext.configure(connection, opts={"compare_type": True}), Base.metadata) == []
         )
-    db.downgrade("0003")
+    db.downgrade("0004")
     assert "ui_sessions" not in inspect(db.engine).get_table_names()
 
 

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0005'
-down_revision = '0004'
+down_revision = '0004'  # after the incidents' tables (issue 15)
 branch_labels = None
 depends_on = None
 
