@@ -79,6 +79,8 @@ class PointOut(BaseModel):
     series_id: str
     ts: datetime
     value: float | None
+    n: float | None = Field(default=None, description="Support behind the value (rows, users); null when unknown.")
+    stderr: float | None = Field(default=None, description="Standard error of the value; null when unknown.")
 
 
 class PointsPage(BaseModel):

@@ -3,7 +3,8 @@ parsers, so a staged batch is read back exactly as it was accepted.
 
 Formats: ``json`` (``{"points": [MetricPoint, ...]}``), ``arrow`` (Arrow IPC stream or file) and
 ``parquet``; the binary formats carry columns ``metric`` (string), ``labels`` (map<string,string>,
-struct of strings, or absent), ``ts`` (timestamp; naive means UTC) and ``value`` (float).
+struct of strings, or absent), ``ts`` (timestamp; naive means UTC), ``value`` (float) and
+optionally ``n`` and ``stderr`` (floats; null means unknown).
 
 Example:
     >>> frame = parse_batch(b'{"points": [{"metric": "rows.count", "ts": "2026-01-01", "value": 3}]}', "json")
@@ -62,6 +63,8 @@ class PointIn(TypedDict):
     labels: NotRequired[Annotated[dict[str, str], _described("labels")]]
     ts: Annotated[datetime, _described("ts")]
     value: Annotated[float | None, _described("value")]
+    n: NotRequired[Annotated[float | None, _described("n")]]
+    stderr: NotRequired[Annotated[float | None, _described("stderr")]]
 
 
 class PointBatch(TypedDict):
@@ -104,7 +107,8 @@ class JsonPoints(NamedTuple):
     """The points of a JSON batch, column by column (``ts`` as int64 microseconds, UTC; ``values`` float64).
 
     With ``rows``, ``metrics`` and ``labels`` list the batch's distinct (metric, labels) pairs and
-    ``rows`` gives each point's pair; without it they hold one entry per point.
+    ``rows`` gives each point's pair; without it they hold one entry per point. ``n`` and ``stderr``
+    are float64 per point (NaN: unknown), or None when no point of the batch has one.
     """
 
     metrics: list[Any]
@@ -112,6 +116,8 @@ class JsonPoints(NamedTuple):
     ts: np.ndarray
     values: np.ndarray
     rows: np.ndarray | None = None
+    n: np.ndarray | None = None
+    stderr: np.ndarray | None = None
 
     def to_frame(self) -> pd.DataFrame:
         """The points as a frame (``metric, labels, ts, value``)."""
@@ -119,9 +125,13 @@ class JsonPoints(NamedTuple):
         if self.rows is not None:
             picks = self.rows.tolist()
             metrics, labels = [metrics[i] for i in picks], [labels[i] for i in picks]
-        return pd.DataFrame({"metric": metrics, "labels": labels,
-                             "ts": pd.DatetimeIndex(self.ts.view("datetime64[us]")).tz_localize("UTC"),
-                             "value": self.values})  # fmt: skip
+        frame = pd.DataFrame({"metric": metrics, "labels": labels,
+                              "ts": pd.DatetimeIndex(self.ts.view("datetime64[us]")).tz_localize("UTC"),
+                              "value": self.values})  # fmt: skip
+        for column, values in (("n", self.n), ("stderr", self.stderr)):
+            if values is not None:
+                frame[column] = values
+        return frame
 
 
 def decode_json_points(body: bytes) -> JsonPoints:
@@ -153,8 +163,19 @@ def _typed_json_points(points: list[dict[str, Any]]) -> JsonPoints:
         [p["metric"] for p in points],
         [p.get("labels", {}) for p in points],
         micros,
-        np.array([np.nan if p["value"] is None else p["value"] for p in points], dtype=np.float64),
+        _floats([p["value"] for p in points]),
+        n=_optional_floats([p.get("n") for p in points]),
+        stderr=_optional_floats([p.get("stderr") for p in points]),
     )
+
+
+def _floats(values: list[float | None]) -> np.ndarray:
+    return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+
+
+def _optional_floats(values: list[float | None]) -> np.ndarray | None:
+    """A per-point optional number as floats (NaN: absent), or None when no point has it."""
+    return None if all(v is None for v in values) else _floats(values)
 
 
 # The plain form every client library sends: RFC 3339 timestamps with an offset, numbers or null.
@@ -166,6 +187,8 @@ class _PlainPoint(msgspec.Struct, forbid_unknown_fields=True):
     ts: str
     value: float | None
     labels: msgspec.Raw = msgspec.Raw(b"{}")  # kept as text: equal rows are grouped by it, parsed once
+    n: float | None = None
+    stderr: float | None = None
 
 
 class _PlainBatch(msgspec.Struct):  # other top-level fields are ignored, as PointBatch ignores them
@@ -204,7 +227,8 @@ def _plain_json_points(body: bytes) -> JsonPoints | None:
     except pa.ArrowInvalid:
         return None  # such as February 30th: pydantic names the row
     values = np.array([p.value for p in points], dtype=np.float64)  # None becomes NaN
-    return JsonPoints([metric for metric, _ in pairs], labels, micros, values, np.array(rows, dtype=np.int32))
+    return JsonPoints([metric for metric, _ in pairs], labels, micros, values, np.array(rows, dtype=np.int32),
+                      n=_optional_floats([p.n for p in points]), stderr=_optional_floats([p.stderr for p in points]))
 
 
 def parse_batch(body: bytes, fmt: str) -> pd.DataFrame:
@@ -263,6 +287,9 @@ def _columns(table: pa.Table) -> pd.DataFrame:
         raise LupusValidationError("ts", f"must lie in the years {TS_YEARS[0]}-{TS_YEARS[1]}", row=row, value=str(ts[row]))
     frame["ts"] = ts
     frame["value"] = table.column("value").to_pandas()
+    for column in ("n", "stderr"):
+        if column in table.column_names:
+            frame[column] = table.column(column).to_pandas()
     return frame
 
 

@@ -3,7 +3,8 @@
 The request path has already parsed and validated the points; staging them in this form
 spares the ingest worker parsing the JSON body and validating it again, which was most of
 the server's CPU under load. Each series is written once (metric, labels and series id as
-JSON in an Arrow dictionary), each point as a series code, a timestamp and a value.
+JSON in an Arrow dictionary), each point as a series code, a timestamp and a value (plus ``n``
+and ``stderr`` when the batch has them).
 
 Example:
     >>> points = NormalizedPoints.from_columns("ds", ["m", "m"], [{"k": "a"}, {"k": "a"}],
@@ -34,6 +35,8 @@ def encode_staged(points: NormalizedPoints) -> bytes:
         "series": pa.DictionaryArray.from_arrays(pa.array(points.codes, pa.int32()), pa.array(uniques, pa.string())),
         "ts": pa.array(points.ts, pa.timestamp("us", tz="UTC")),
         "value": pa.array(points.values, pa.float64(), from_pandas=True),
+        **{c: pa.array(v, pa.float64(), from_pandas=True) for c, v in (("n", points.n), ("stderr", points.stderr))
+           if v is not None},
     })  # fmt: skip
     sink = pa.BufferOutputStream()
     with ipc.new_file(sink, table.schema) as writer:
@@ -53,4 +56,5 @@ def decode_staged(data: bytes) -> NormalizedPoints:
         series.indices.to_numpy(zero_copy_only=False).astype(np.int32, copy=False),
         table.column("ts").chunk(0).cast(pa.int64()).to_numpy(zero_copy_only=False),
         table.column("value").to_numpy(),
+        *(table.column(c).to_numpy() if c in table.column_names else None for c in ("n", "stderr")),
     )

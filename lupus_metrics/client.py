@@ -29,7 +29,7 @@ import httpx
 import pandas as pd
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-POINT_COLUMNS = ("metric", "labels", "ts", "value")
+NOISE_COLUMNS = ("n", "stderr")
 
 
 class LupusApiError(Exception):
@@ -44,19 +44,34 @@ class LupusApiError(Exception):
 
 
 def points_payload(points: pd.DataFrame | Iterable[Mapping[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    """The JSON body of a push: ts as ISO 8601 (naive means UTC), NaN as null (missing)."""
-    frame = points if isinstance(points, pd.DataFrame) else pd.DataFrame(list(points), columns=list(POINT_COLUMNS))
+    """The JSON body of a push: ts as ISO 8601 (naive means UTC), NaN as null (missing).
+
+    Optional ``n`` and ``stderr`` columns are sent where known (a point without them omits them).
+
+    >>> points_payload([{"metric": "ranking.ndcg", "ts": "2026-01-01", "value": 0.41, "n": 5000, "stderr": 0.004}])
+    {'points': [{'metric': 'ranking.ndcg', 'labels': {}, 'ts': '2026-01-01T00:00:00+00:00', 'value': 0.41, 'n': 5000.0, 'stderr': 0.004}]}
+    """
+    frame = points if isinstance(points, pd.DataFrame) else pd.DataFrame(list(points))
     missing = [c for c in ("metric", "ts", "value") if c not in frame.columns]
     if missing:
-        raise ValueError(f"points need columns metric, ts, value (labels optional); missing {missing}")
+        raise ValueError(f"points need columns metric, ts, value (labels, n, stderr optional); missing {missing}")
     ts = pd.to_datetime(frame["ts"], utc=True)
-    labels = frame["labels"] if "labels" in frame.columns else [None] * len(frame)
+    absent = [None] * len(frame)
+    labels = frame["labels"] if "labels" in frame.columns else absent
+    noise = [frame[c] if c in frame.columns else absent for c in NOISE_COLUMNS]
     out = []
-    for metric, label, stamp, value in zip(frame["metric"], labels, ts, frame["value"], strict=True):
-        number = None if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
-        out.append({"metric": metric, "labels": dict(label) if isinstance(label, Mapping) else {},
-                    "ts": stamp.isoformat(), "value": number})
+    for metric, label, stamp, value, n, stderr in zip(frame["metric"], labels, ts, frame["value"], *noise, strict=True):
+        point = {"metric": metric, "labels": dict(label) if isinstance(label, Mapping) else {},
+                 "ts": stamp.isoformat(), "value": _number(value)}  # fmt: skip
+        for name, given in (("n", n), ("stderr", stderr)):
+            if _number(given) is not None:
+                point[name] = _number(given)
+        out.append(point)
     return {"points": out}
+
+
+def _number(value: Any) -> float | None:
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
 
 
 class LupusClient:
@@ -89,7 +104,7 @@ class LupusClient:
 
     def push(self, datasource: str, points: pd.DataFrame | Sequence[Mapping[str, Any]], *,
              idempotency_key: str | None = None) -> list[str]:
-        """Push points (frame or records with ``metric, labels, ts, value``); returns the batch ids.
+        """Push points (frame or records with ``metric, labels, ts, value``, optionally ``n, stderr``); returns the batch ids.
 
         Larger inputs are split into batches of ``batch_size``, each with its own idempotency key
         (``<idempotency_key>-<n>`` when one is given, so re-running a job re-sends the same keys).
@@ -125,10 +140,13 @@ class LupusClient:
     def query(self, datasource: str, *, metrics: str | Sequence[str] | None = None,
               labels: Mapping[str, str] | None = None, start: str | date | datetime | None = None,
               end: str | date | datetime | None = None, page_size: int = 10_000) -> pd.DataFrame:
-        """Points (``metric, labels, series_id, ts, value``) matching the filters, every page."""
+        """Points (``metric, labels, series_id, ts, value, n, stderr``) matching the filters, every page."""
         rows = self._pages(f"/datasources/{datasource}/points", "points",
                            self._filters(metrics, labels, start, end, page_size))
-        return _frame(rows, ["metric", "labels", "series_id", "ts", "value"], ["ts"])
+        frame = _frame(rows, ["metric", "labels", "series_id", "ts", "value", *NOISE_COLUMNS], ["ts"])
+        for column in ("value", *NOISE_COLUMNS):
+            frame[column] = pd.to_numeric(frame[column]).astype("float64")  # JSON null -> NaN
+        return frame
 
     def series(self, datasource: str, *, metrics: str | Sequence[str] | None = None,
                labels: Mapping[str, str] | None = None, page_size: int = 10_000) -> pd.DataFrame:

@@ -27,6 +27,7 @@ from lupus_metrics.errors import LupusValidationError
 from lupus_metrics.schema import (
     ANOMALY_INPUT_COLUMNS,
     POINT_INPUT_COLUMNS,
+    POINT_NOISE_COLUMNS,
     series_id,
     validate_datasource,
     validate_labels,
@@ -67,13 +68,19 @@ class NormalizedPoints:
     codes: np.ndarray  # int32 per row: its series' position in ``series``
     ts: np.ndarray  # int64 per row: microseconds since the epoch, UTC
     values: np.ndarray  # float64 per row; NaN means missing
+    # float64 per row (NaN: unknown), or None when no row of the batch has one: most pushed batches
+    # carry neither, and the API validates hundreds of them a second.
+    n: np.ndarray | None = None
+    stderr: np.ndarray | None = None
 
     @classmethod
     def from_columns(
         cls, datasource: str, metrics: Sequence[Any], labels: Sequence[Any], *, ts: np.ndarray, values: np.ndarray,
-        rows: np.ndarray | None = None,
+        rows: np.ndarray | None = None, n: np.ndarray | None = None, stderr: np.ndarray | None = None,
     ) -> NormalizedPoints:
         """Validate points given as columns; ``ts`` as int64 microseconds (UTC), ``values`` as floats.
+
+        ``n`` and ``stderr`` (optional floats per row, NaN for unknown) must be finite and >= 0.
 
         With ``rows``, ``metrics`` and ``labels`` list distinct (metric, labels) pairs and ``rows``
         gives each row's pair: a decoder that grouped equal rows spares the look-up per row.
@@ -89,7 +96,8 @@ class NormalizedPoints:
             raise LupusValidationError(err.where, err.rule, row=first, value=err.value) from None
         if rows is not None:
             codes = codes[rows]
-        points = cls(series, codes, np.asarray(ts, dtype=np.int64), _finite(np.asarray(values, dtype=np.float64), "value"))
+        points = cls(series, codes, np.asarray(ts, dtype=np.int64), _finite(np.asarray(values, dtype=np.float64), "value"),
+                     _noise(n, "n"), _noise(stderr, "stderr"))  # fmt: skip
         row = points.first_repeat()
         if row is not None:
             points._duplicate(row)
@@ -100,8 +108,9 @@ class NormalizedPoints:
         """Validate a points frame (the input of :func:`normalize_points`)."""
         frame = _require_columns(frame, POINT_INPUT_COLUMNS)
         ts = pd.DatetimeIndex(_ts_column(frame["ts"])).asi8  # microseconds: _ts_column gives that unit
+        noise = {c: _float_column(frame, c) for c in POINT_NOISE_COLUMNS if c in frame.columns}
         return cls.from_columns(datasource, frame["metric"].tolist(), frame["labels"].tolist(), ts=ts,
-                                values=_float_column(frame, "value"))  # fmt: skip
+                                values=_float_column(frame, "value"), **noise)  # fmt: skip
 
     @classmethod
     def concat(cls, parts: Sequence[NormalizedPoints]) -> NormalizedPoints:
@@ -121,11 +130,19 @@ class NormalizedPoints:
         if not parts:
             return cls([], np.empty(0, np.int32), np.empty(0, np.int64), np.empty(0, np.float64))
         return cls(series, np.concatenate(codes), np.concatenate([p.ts for p in parts]),
-                   np.concatenate([p.values for p in parts]))  # fmt: skip
+                   np.concatenate([p.values for p in parts]),
+                   _concat_noise([p.n for p in parts], parts), _concat_noise([p.stderr for p in parts], parts))  # fmt: skip
 
     def take(self, rows: np.ndarray) -> NormalizedPoints:
         """The given rows (positions or a boolean mask); the series list is kept whole."""
-        return NormalizedPoints(self.series, self.codes[rows], self.ts[rows], self.values[rows])
+        return NormalizedPoints(self.series, self.codes[rows], self.ts[rows], self.values[rows],
+                                None if self.n is None else self.n[rows],
+                                None if self.stderr is None else self.stderr[rows])  # fmt: skip
+
+    def noise(self, column: str) -> np.ndarray:
+        """``n`` or ``stderr`` per row as float64, NaN where unknown (also when the batch has none)."""
+        values = self.n if column == "n" else self.stderr
+        return np.full(len(self.codes), np.nan) if values is None else values
 
     def first_repeat(self) -> int | None:
         """The first row whose series and ts repeat an earlier row's, or None."""
@@ -135,12 +152,12 @@ class NormalizedPoints:
         return len(self.codes)
 
     def to_frame(self) -> pd.DataFrame:
-        """The frame :func:`normalize_points` returns: ``metric, labels, series_id, ts, value``."""
+        """The frame :func:`normalize_points` returns: ``metric, labels, series_id, ts, value, n, stderr``."""
         metrics, labels, ids = _rows(self.series, self.codes)
         # One constructor call: pandas' fixed cost per frame and per inserted column (about 0.1 ms
         # each) mattered for the API, which validates hundreds of small batches a second.
         return pd.DataFrame({"metric": metrics, "labels": labels, "series_id": ids, "ts": _utc(self.ts),
-                             "value": self.values})  # fmt: skip
+                             "value": self.values, "n": self.noise("n"), "stderr": self.noise("stderr")})  # fmt: skip
 
     def _duplicate(self, row: int) -> None:
         metric, labels, _ = self.series[self.codes[row]]
@@ -153,8 +170,9 @@ def normalize_points(points: pd.DataFrame, datasource: str) -> pd.DataFrame:
     """Validate a points frame and return a new one with ``series_id`` added and types fixed.
 
     Input columns: ``metric`` (str), ``labels`` (dict[str, str] or None), ``ts``
-    (datetime-like; naive means UTC), ``value`` (float; NaN/None mean missing and are kept).
-    Raises :class:`LupusValidationError` for a missing column, a malformed metric or
+    (datetime-like; naive means UTC), ``value`` (float; NaN/None mean missing and are kept), and
+    optionally ``n`` and ``stderr`` (finite floats >= 0; NaN/None mean unknown; absent columns
+    come back as NaN). Raises :class:`LupusValidationError` for a missing column, a malformed metric or
     label, an unparsable timestamp, a non-numeric or infinite value, or a duplicate
     (series, ts) pair.
     """
@@ -308,6 +326,24 @@ def _finite(values: np.ndarray, column: str) -> np.ndarray:
         row = int(np.flatnonzero(infinite)[0])
         raise LupusValidationError(column, "must be finite (NaN means missing; infinity is rejected)", row=row, value=values[row])
     return values
+
+
+def _noise(values: Any, column: str) -> np.ndarray | None:
+    """An optional ``n``/``stderr`` column: finite and >= 0 where known; None when no row has one."""
+    if values is None:
+        return None
+    values = _finite(np.asarray(values, dtype=np.float64), column)
+    negative = values < 0
+    if negative.any():
+        row = int(np.flatnonzero(negative)[0])
+        raise LupusValidationError(column, "must be >= 0 (NaN means unknown)", row=row, value=values[row])
+    return None if np.isnan(values).all() else values
+
+
+def _concat_noise(columns: list[np.ndarray | None], parts: Sequence[NormalizedPoints]) -> np.ndarray | None:
+    if all(c is None for c in columns):
+        return None
+    return np.concatenate([np.full(len(p.codes), np.nan) if c is None else c for c, p in zip(columns, parts, strict=True)])
 
 
 def _first_repeat(keys: list[np.ndarray]) -> int | None:

@@ -1,7 +1,10 @@
 """The records Lupus stores: metric points and anomalies, and the identity of a series.
 
-A *metric point* is ``datasource, metric, labels, ts, value`` plus provenance
-(``source``, ``run_id``). ``labels`` is a string map: group-by keys such as
+A *metric point* is ``datasource, metric, labels, ts, value``, optionally ``n`` (the
+support behind the value: rows, users, pairs) and ``stderr`` (the standard error of the
+value as an estimate, e.g. sd/√n for a mean over users), plus provenance (``source``,
+``run_id``). Detectors floor their spread by ``stderr``, and root-cause analysis weighs
+slices by ``n``; both are NaN (null) where undefined. ``labels`` is a string map: group-by keys such as
 ``region=JP``, or things like ``k=10``. A *series* is datasource + metric + labels;
 :func:`series_id` gives it a stable id.
 
@@ -50,6 +53,8 @@ POINT_SCHEMA = pa.schema(
         pa.field("series_id", pa.string(), nullable=False),
         pa.field("ts", TS_TYPE, nullable=False),
         pa.field("value", pa.float64()),
+        pa.field("n", pa.float64()),  # support behind the value; null when unknown
+        pa.field("stderr", pa.float64()),  # standard error of the value; null when unknown
         pa.field("source", pa.string()),
         pa.field("run_id", pa.string()),
         pa.field("writer", pa.string(), nullable=False),
@@ -80,7 +85,9 @@ ANOMALY_SCHEMA = pa.schema(
 
 #: Columns that callers pass in (``write_points``) and get back (``read_points``).
 POINT_INPUT_COLUMNS = ("metric", "labels", "ts", "value")
-POINT_COLUMNS = ("metric", "labels", "series_id", "ts", "value")
+#: Optional input columns of points (NaN or absent when unknown).
+POINT_NOISE_COLUMNS = ("n", "stderr")
+POINT_COLUMNS = ("metric", "labels", "series_id", "ts", "value", "n", "stderr")
 ANOMALY_INPUT_COLUMNS = ("metric", "labels", "ts", "value", "expected", "lower", "upper", "score", "is_anomaly", "detector")
 ANOMALY_COLUMNS = (
     "metric", "labels", "series_id", "ts", "value", "expected", "lower", "upper",
@@ -185,6 +192,15 @@ class MetricPoint(BaseModel):
     labels: dict[str, str] = Field(default_factory=dict, description="Series labels, e.g. {'region': 'JP', 'k': '10'}.")
     ts: datetime = Field(description="Timestamp of the point; naive timestamps are read as UTC.")
     value: float | None = Field(description="The value; null means missing. Infinity is rejected.")
+    n: float | None = Field(
+        default=None,
+        description="Optional support behind the value (rows, users, pairs): finite and >= 0; null means unknown.",
+    )
+    stderr: float | None = Field(
+        default=None,
+        description="Optional standard error of the value as an estimate (e.g. sd/sqrt(n) for a mean over users): "
+        "finite and >= 0; null means unknown. Detectors never treat a change smaller than this as anomalous.",
+    )
 
     @field_validator("metric")
     @classmethod
@@ -201,6 +217,13 @@ class MetricPoint(BaseModel):
     def _value(cls, v: float | None) -> float | None:
         if v is not None and math.isinf(v):
             raise ValueError("value must be finite (null means missing)")
+        return v
+
+    @field_validator("n", "stderr")
+    @classmethod
+    def _noise(cls, v: float | None) -> float | None:
+        if v is not None and not (math.isfinite(v) and v >= 0):
+            raise ValueError("must be finite and >= 0 (null means unknown)")
         return v
 
 

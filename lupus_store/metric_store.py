@@ -67,7 +67,7 @@ ANOMALIES = _Table("anomalies", ANOMALY_SCHEMA, normalize_anomalies, ANOMALY_COL
 
 _EMPTY_DTYPES: dict[str, str] = {
     "metric": "object", "labels": "object", "series_id": "object", "ts": "datetime64[us, UTC]",
-    "value": "float64", "expected": "float64", "lower": "float64", "upper": "float64", "score": "float64",
+    "value": "float64", "n": "float64", "stderr": "float64", "expected": "float64", "lower": "float64", "upper": "float64", "score": "float64",
     "is_anomaly": "bool", "detector": "object", "params": "object", "run_id": "object", "source": "object",
     "writer": "object", "day": "object", "points": "int64", "first_ts": "datetime64[us, UTC]", "last_ts": "datetime64[us, UTC]",
 }  # fmt: skip
@@ -368,7 +368,9 @@ class MetricStore:
         sql, params = scan
         plain = [c for c in columns if c != "labels"]
         cursor = self._cursor()
-        frame = cursor.execute(f"SELECT {', '.join(plain)} {sql} ORDER BY metric, series_id, ts, writer", params).df()
+        frame = _execute_tolerating_old_files(
+            cursor, plain, f"{sql} ORDER BY metric, series_id, ts, writer", params
+        ).df()
         if frame.empty:
             return _empty_frame(columns)  # the same dtypes whether nothing matched or nothing exists
         if "labels" in columns:
@@ -392,7 +394,8 @@ class MetricStore:
         if found.shadowed:
             clauses.append(_NOT_SHADOWED)
             params.append(found.shadowed)
-        sql = "FROM read_parquet(?, filename = true)"
+        # union_by_name: files written before a column was added (n, stderr) read it as null.
+        sql = "FROM read_parquet(?, filename = true, union_by_name = true)"
         if clauses:
             sql += " WHERE " + " AND ".join(clauses)
         return sql, [found.files, *params]
@@ -483,13 +486,13 @@ class MetricStore:
     ) -> None:
         found = self._files(table.name, datasource, month, layout.month_end(month))
         params: list[Any] = [found.files]
-        sql = "SELECT * EXCLUDE (filename) FROM read_parquet(?, filename = true)"
+        sql = "SELECT * EXCLUDE (filename) FROM read_parquet(?, filename = true, union_by_name = true)"
         if found.shadowed:
             sql += " WHERE " + _NOT_SHADOWED
             params.append(found.shadowed)
         sql += " ORDER BY metric, series_id, ts, writer"
         merged = self._cursor().sql(sql, params=params).to_arrow_table()
-        merged = merged.select(table.schema.names).cast(table.schema)
+        merged = _with_schema(merged, table.schema)
         base = layout.datasource_dir(table.name, datasource)
         self.location.write_atomic(layout.compacted_path(table.name, datasource, month), _parquet_bytes(merged))
         # Until these removals finish, the day files shadow their own rows in the new month file.
@@ -520,6 +523,37 @@ class MetricStore:
                         report.stale_tmp_removed += 1
                 except FileNotFoundError:
                     pass
+
+
+# Columns added to the point schema after the first release: files written before read them as null.
+_LATER_COLUMNS = ("n", "stderr")
+
+
+def _execute_tolerating_old_files(
+    cursor: duckdb.DuckDBPyConnection, columns: Sequence[str], rest: str, params: list[Any]
+) -> duckdb.DuckDBPyConnection:
+    """``SELECT columns rest``; a later column that no file of the scan has reads as null.
+
+    ``union_by_name`` fills a column that only some files lack; a column that every file lacks is a
+    binder error instead, so the query is repeated with nulls for it (old stores only pay this).
+    """
+    select = list(columns)
+    while True:
+        try:
+            return cursor.execute(f"SELECT {', '.join(select)} {rest}", params)
+        except duckdb.BinderException as err:
+            nulled = [f"NULL::DOUBLE AS {c}" if c in _LATER_COLUMNS and f'"{c}"' in str(err) else c for c in select]
+            if nulled == select:
+                raise
+            select = nulled
+
+
+def _with_schema(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """``table`` in ``schema``'s column order and types; later columns that it lacks become nulls."""
+    for name in schema.names:
+        if name not in table.column_names:
+            table = table.append_column(name, pa.nulls(table.num_rows, schema.field(name).type))
+    return table.select(schema.names).cast(schema)
 
 
 def _overlaps(lo: date, hi: date, first: date | None, last: date | None) -> bool:
@@ -579,12 +613,20 @@ def _points_table(points: NormalizedPoints, *, source: str | None, run_id: str |
         "series_id": pa.array([s.series_id for s in points.series], pa.string()).take(codes),
         "ts": pa.array(points.ts[order], TS_TYPE),
         "value": pa.array(points.values[order], pa.float64(), from_pandas=True),
+        "n": _optional_floats(points.n, order),
+        "stderr": _optional_floats(points.stderr, order),
         "source": pa.array([source] * rows, pa.string()),
         "run_id": pa.array([run_id] * rows, pa.string()),
         "writer": pa.array([writer] * rows, pa.string()),
         "day": pa.array([day] * rows, pa.date32()),
     }
     return pa.table(columns, schema=POINT_SCHEMA)
+
+
+def _optional_floats(values: np.ndarray | None, order: np.ndarray) -> pa.Array:
+    if values is None:
+        return pa.nulls(len(order), pa.float64())
+    return pa.array(values[order], pa.float64(), from_pandas=True)  # NaN -> null
 
 
 def _parquet_bytes(table: pa.Table) -> bytes:

@@ -96,7 +96,7 @@ async def push_points(
 
         def normalize() -> NormalizedPoints:
             return NormalizedPoints.from_columns(ds, points.metrics, points.labels, ts=points.ts, values=points.values,
-                                                 rows=points.rows)
+                                                 rows=points.rows, n=points.n, stderr=points.stderr)
 
         return _accept(state, access, normalize, len(points.ts), body, idempotency_key, request)
 

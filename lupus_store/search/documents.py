@@ -26,15 +26,15 @@ import pandas as pd
 
 from lupus_metrics.schema import ANOMALY_COLUMNS, POINT_COLUMNS
 
-_FLOATS = ("value", "expected", "lower", "upper", "score")
+_FLOATS = ("value", "n", "stderr", "expected", "lower", "upper", "score")
 _PROVENANCE = {"points": ("source", "run_id"), "anomalies": ("run_id",)}
 _EXTRA = {"points": (), "anomalies": ("is_anomaly", "detector", "params")}
 
 #: dtypes of the frames the reads return, as ``MetricStore`` returns them.
 DTYPES: dict[str, str] = {
     "metric": "object", "labels": "object", "series_id": "object", "ts": "datetime64[us, UTC]",
-    "value": "float64", "expected": "float64", "lower": "float64", "upper": "float64", "score": "float64",
-    "is_anomaly": "bool", "detector": "object", "params": "object", "run_id": "object", "source": "object",
+    "value": "float64", "n": "float64", "stderr": "float64", "expected": "float64", "lower": "float64",
+    "upper": "float64", "score": "float64", "is_anomaly": "bool", "detector": "object", "params": "object", "run_id": "object", "source": "object",
     "writer": "object", "points": "int64", "first_ts": "datetime64[us, UTC]", "last_ts": "datetime64[us, UTC]",
 }  # fmt: skip
 

@@ -40,7 +40,7 @@ _COMMON: dict[str, dict[str, Any]] = {
 }
 
 _PROPERTIES: dict[str, dict[str, dict[str, Any]]] = {
-    "points": {**_COMMON, "source": _KEYWORD},
+    "points": {**_COMMON, "n": _DOUBLE, "stderr": _DOUBLE, "source": _KEYWORD},
     "anomalies": {
         **_COMMON,
         "expected": _DOUBLE,
@@ -53,6 +53,11 @@ _PROPERTIES: dict[str, dict[str, dict[str, Any]]] = {
         "params": {"type": "keyword", "index": False, "doc_values": False},
     },
 }
+
+
+def table_properties(table: str) -> dict[str, dict[str, Any]]:
+    """The mapped fields of ``table``'s documents except ``labels`` (whose type depends on the backend)."""
+    return dict(_PROPERTIES[table])
 
 
 def index_template(

@@ -28,7 +28,7 @@ from lupus_store.search.bodies import (
 )
 from lupus_store.search.bulk import BulkReport, BulkSender
 from lupus_store.search.documents import empty_frame, frame_from_sources, source_fields
-from lupus_store.search.mappings import index_template
+from lupus_store.search.mappings import index_template, table_properties
 from lupus_store.search.naming import TABLES, family_pattern, index_name, table_pattern, template_name, validate_prefix
 
 SERIES_COLUMNS = ("series_id", "metric", "labels", "points", "first_ts", "last_ts")
@@ -73,6 +73,12 @@ class SearchIndex:
                 shards=self.shards, replicas=self.replicas, refresh_interval=self.refresh_interval,
             )  # fmt: skip
             self.backend.request("PUT", f"/_index_template/{template_name(self.prefix, table)}", body=body)
+            # Indices created by an older template lack fields added since (n, stderr); their mappings
+            # are strict, so documents carrying such a field would be refused until it is added.
+            self.backend.request(
+                "PUT", f"/{table_pattern(self.prefix, table)}/_mapping",
+                body={"properties": table_properties(table)}, params={"allow_no_indices": "true"},
+            )  # fmt: skip
         self._templates_ready = True
 
     def refresh(self) -> None:

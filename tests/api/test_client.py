@@ -93,3 +93,13 @@ def test_the_client_retries_until_a_server_that_was_down_comes_up(tmp_path):
     finally:
         starter.join()
         server.stop()
+
+
+def test_the_client_pushes_and_reads_support_and_standard_error(live):
+    frame = _frame(4, "client.noise").assign(n=[100.0, np.nan, 300.0, 400.0], stderr=[0.1, 0.2, np.nan, 0.4])
+    with LupusClient(live.url, live.tokens["write_a"]) as writer:
+        writer.wait_for_batches("ds-a", writer.push("ds-a", frame))
+    with LupusClient(live.url, live.tokens["read_a"]) as reader:
+        got = reader.query("ds-a", metrics="client.noise").sort_values("value").reset_index(drop=True)
+    np.testing.assert_array_equal(got["n"].to_numpy(), frame["n"].to_numpy())
+    np.testing.assert_array_equal(got["stderr"].to_numpy(), frame["stderr"].to_numpy())

@@ -164,3 +164,51 @@ def test_an_unknown_batch_id_is_404(live):
     with live.client("write_a") as client:
         response = client.get("/datasources/ds-a/batches/0123456789abcdef")
     assert response.status_code == 404 and response.json()["where"]["field"] == "batch_id"
+
+
+# Plain RFC 3339 timestamps take the fast decoder; a date-only ts takes the pydantic path.
+@pytest.mark.parametrize("ts", ["2026-04-02T00:00:00Z", "2026-04-02"], ids=["plain", "typed"])
+def test_support_and_standard_error_are_pushed_stored_and_queried(live, ts):
+    metric = f"push.noise.{len(ts)}"
+    batch = [
+        {"metric": metric, "labels": {"region": "JP"}, "ts": ts, "value": 0.41, "n": 5000, "stderr": 0.004},
+        {"metric": metric, "labels": {"region": "US"}, "ts": ts, "value": 0.39},
+        {"metric": metric, "labels": {"region": "DE"}, "ts": ts, "value": 0.40, "n": None, "stderr": 0.01},
+    ]
+    with live.client("write_a") as client:
+        live.wait_ingested("ds-a", client.post("/datasources/ds-a/points", json={"points": batch}).json()["batch_id"])
+    with live.client("read_a") as client:
+        got = client.get("/datasources/ds-a/points", params={"metric": metric}).json()["points"]
+    by_region = {p["labels"]["region"]: (p["n"], p["stderr"]) for p in got}
+    assert by_region == {"JP": (5000.0, 0.004), "US": (None, None), "DE": (None, 0.01)}
+    stored = _store(live).read_points("ds-a", metrics=metric)
+    assert stored["n"].notna().sum() == 1 and stored["stderr"].notna().sum() == 2
+
+
+@pytest.mark.parametrize(("field", "bad"), [("n", -3), ("stderr", -0.1)])
+def test_negative_support_or_standard_error_is_refused_naming_the_row(live, field, bad):
+    batch = [{"metric": "push.noise.bad", "ts": "2026-04-03T00:00:00Z", "value": 1.0},
+             {"metric": "push.noise.bad", "ts": "2026-04-03T00:01:00Z", "value": 1.0, field: bad}]  # fmt: skip
+    with live.client("write_a") as client:
+        response = client.post("/datasources/ds-a/points", json={"points": batch})
+    assert response.status_code == 422, response.text
+    assert response.json()["where"] == {"field": f"points[1].{field}", "row": 1}
+    assert _store(live).read_points("ds-a", metrics="push.noise.bad").empty
+
+
+def test_an_arrow_upload_carries_support_and_standard_error(live):
+    table = pa.table({
+        "metric": ["upload.noise"] * 3,
+        "ts": pa.array(pd.date_range("2026-04-04", periods=3, freq="h", tz="UTC")),
+        "value": [1.0, 2.0, 3.0],
+        "n": pa.array([10.0, None, 30.0]),
+        "stderr": pa.array([0.1, 0.2, None]),
+    })  # fmt: skip
+    with live.client("write_a") as client:
+        response = client.post("/datasources/ds-a/points/upload", content=_arrow_stream(table),
+                               headers={"Content-Type": "application/vnd.apache.arrow.stream"})  # fmt: skip
+    assert response.status_code == 202, response.text
+    live.wait_ingested("ds-a", response.json()["batch_id"])
+    stored = _store(live).read_points("ds-a", metrics="upload.noise")
+    assert stored["n"].tolist()[::2] == [10.0, 30.0] and stored["n"].isna().tolist() == [False, True, False]
+    assert stored["stderr"].tolist()[:2] == [0.1, 0.2] and pd.isna(stored["stderr"].iloc[2])

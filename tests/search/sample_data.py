@@ -31,7 +31,10 @@ def points_of_day(day: date, *, scale: float = 1.0) -> pd.DataFrame:
             value = np.nan if (day.day + i + m) % 5 == 0 else scale * (100 * m + 10 * i + day.day)
             # Microseconds matter: Parquet keeps them and so must the index.
             ts = pd.Timestamp(day, tz="UTC") + pd.Timedelta(hours=6, microseconds=i)
-            rows.append({"metric": metric, "labels": labels, "ts": ts, "value": value})
+            # Support and standard error on some rows only: unknown ones must read back as NaN from both stores.
+            n = np.nan if i % 3 == 0 else 1000.0 + day.day
+            stderr = np.nan if i % 2 == 0 else 0.01 * (i + 1)
+            rows.append({"metric": metric, "labels": labels, "ts": ts, "value": value, "n": n, "stderr": stderr})
     return pd.DataFrame(rows)
 
 

@@ -117,3 +117,19 @@ def test_bad_reads_raise_the_stores_errors(written):
         written.read_points("Bad Name")
     with pytest.raises(LupusValidationError, match="labels"):
         written.read_points(DATASOURCE, labels={"bad key": "x"})
+
+
+def test_an_index_created_before_points_had_support_accepts_them_after_the_upgrade(indexed_store):
+    from lupus_store.search.mappings import index_template
+    from lupus_store.search.naming import index_name
+
+    index = indexed_store.index
+    old = index_template(index.prefix, "points", labels_type=index.backend.labels_type, replicas=0)["template"]
+    for field in ("n", "stderr"):
+        del old["mappings"]["properties"][field]  # the strict mapping of an earlier release
+    old["mappings"]["properties"]["labels"] = {"type": index.backend.labels_type}
+    index.backend.request("PUT", f"/{index_name(index.prefix, 'points', DATASOURCE, 2025)}", body=old)
+    indexed_store.write_points(DATASOURCE, points_of_day(days()[0]), day=days()[0], writer="metrics")
+    index.refresh()
+    assert len(indexed_store.queue) == 0  # nothing refused by the old strict mapping
+    assert_same_frame(index.read_points(DATASOURCE), indexed_store.store.read_points(DATASOURCE))

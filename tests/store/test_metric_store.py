@@ -252,3 +252,57 @@ def test_normalized_points_still_need_the_day_range(store):
     with pytest.raises(LupusValidationError, match="within one day"):
         store.write_points("demo", NormalizedPoints.from_frame(points_for(day), "demo"), day=date(2026, 2, 1), writer="t")
     assert store.read_points("demo").empty
+
+
+def _with_noise(frame: pd.DataFrame) -> pd.DataFrame:
+    """Points with ``n`` and ``stderr`` on every other row (unknown on the rest)."""
+    count = np.arange(len(frame), dtype=float)
+    return frame.assign(n=np.where(count % 2 == 0, 1000.0 + count, np.nan),
+                        stderr=np.where(count % 2 == 0, 0.01 * (count + 1), np.nan))  # fmt: skip
+
+
+@pytest.mark.parametrize("form", ["frame", "normalized"])
+def test_support_and_standard_error_round_trip_with_unknowns_as_nan(store, form):
+    written = _with_noise(points_for(date(2026, 1, 1)))
+    given = written if form == "frame" else NormalizedPoints.from_frame(written, "demo")
+    store.write_points("demo", given, day="2026-01-01", writer="metrics")
+    got, expected = sort_points(store.read_points("demo")), sort_points(written)
+    for column in ("n", "stderr"):
+        np.testing.assert_array_equal(got[column].to_numpy(), expected[column].to_numpy())
+
+
+def test_points_without_support_read_it_as_nan(store):
+    store.write_points("demo", points_for(date(2026, 1, 1)), day="2026-01-01", writer="metrics")
+    read = store.read_points("demo")
+    assert read["n"].isna().all() and read["stderr"].isna().all() and read["n"].dtype == "float64"
+
+
+def _drop_noise_columns(path: str) -> None:
+    # A file as the store wrote it before points had `n` and `stderr`.
+    pq.write_table(pq.read_table(path).drop_columns(["n", "stderr"]), path)
+
+
+def test_files_written_before_support_existed_still_read_alone_mixed_and_after_compaction(tmp_path):
+    from lupus_store import MetricStore
+
+    store = MetricStore(tmp_path / "store")
+    old = store.write_points("demo", points_for(date(2026, 1, 1)), day="2026-01-01", writer="metrics")
+    _drop_noise_columns(old.path)
+    only_old = store.read_points("demo")
+    assert len(only_old) == len(points_for(date(2026, 1, 1))) and only_old["n"].isna().all()
+    store.write_points("demo", _with_noise(points_for(date(2026, 1, 2))), day="2026-01-02", writer="metrics")
+    mixed = store.read_points("demo")
+    assert mixed["n"].notna().sum() == _with_noise(points_for(date(2026, 1, 2)))["n"].notna().sum()
+    store.compact("demo")
+    compacted = store.read_points("demo")
+    pd.testing.assert_frame_equal(compacted, mixed)
+
+
+@pytest.mark.parametrize(("column", "bad"), [("n", -1.0), ("stderr", -0.5), ("stderr", np.inf)])
+def test_negative_or_infinite_support_is_refused_naming_column_and_row(store, column, bad):
+    frame = points_for(date(2026, 1, 1)).assign(**{column: 1.0})
+    frame.loc[3, column] = bad
+    with pytest.raises(LupusValidationError) as caught:
+        store.write_points("demo", frame, day="2026-01-01", writer="metrics")
+    assert caught.value.where == column and caught.value.row == 3
+    assert store.read_points("demo").empty
