@@ -22,7 +22,7 @@ from lupus_metrics.errors import LupusValidationError
 from lupus_metrics.evaluation.grouping import GroupedQuery, GroupKeys, key_of
 from lupus_metrics.evaluation.inputs import as_float_vector, as_vector, groups_frame, same_length
 from lupus_metrics.evaluation.points import PointRow, label_value, point, points_frame, with_labels
-from lupus_metrics.evaluation.tables import Dialect, Tables, literal, open_tables
+from lupus_metrics.evaluation.tables import Dialect, Tables, float_literal, literal, open_tables
 from lupus_metrics.stats.standard_error import influence_stderr, mean_stderr, rate_stderr
 
 AVERAGES = ("macro", "micro", "weighted")
@@ -339,7 +339,7 @@ def _score_points(
     every = list(class_scores.values())
     # p of the true class, clipped as scikit-learn's log_loss does.
     p_true = "CASE t " + " ".join(f"WHEN {literal(c)} THEN {e}" for c, e in class_scores.items()) + " END"
-    clipped = f"greatest(least({p_true}, {1.0 - _EPS!r}), {_EPS!r})"
+    clipped = f"greatest(least({p_true}, {float_literal(1.0 - _EPS)}), {float_literal(_EPS)})"
     bad = " OR ".join(f"{e} IS NULL OR {tables.dialect.is_nan(e)} OR abs({e}) = 'Infinity'" for e in every)
     source = query.source(
         label_sql, f"-ln({clipped}) AS loss", f"{_least(every)} AS lo", f"{_greatest(every)} AS hi",

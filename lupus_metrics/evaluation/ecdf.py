@@ -19,6 +19,7 @@ import math
 from collections.abc import Sequence
 
 from lupus_metrics.evaluation.grouping import GroupedQuery
+from lupus_metrics.evaluation.tables import float_literal
 
 
 def cumulative_sql(query: GroupedQuery, source: str, counts: str = "count(*) AS c") -> str:
@@ -36,13 +37,19 @@ def cumulative_sql(query: GroupedQuery, source: str, counts: str = "count(*) AS 
     )
 
 
-def quantile_picks(qs: Sequence[float], *, cum: str = "cum", n: str = "n", value: str = "v") -> list[str]:
-    """Aggregates over a :func:`cumulative_sql` result: per q, the values at ranks ⌊h⌋ (``lo<i>``) and ⌊h⌋ + 1 (``hi<i>``)."""
+def quantile_picks(
+    qs: Sequence[float], *, cum: str = "cum", n: str = "n", value: str = "v", over: str = ""
+) -> list[str]:
+    """Aggregates over a :func:`cumulative_sql` result: per q, the values at ranks ⌊h⌋ (``lo<i>``) and ⌊h⌋ + 1 (``hi<i>``).
+
+    With ``over`` (a window's partition) they are window aggregates, repeated on every row.
+    """
+    window = f" OVER ({over})" if over else ""
     picks = []
     for i, q in enumerate(qs):
-        rank = f"floor(({n} - 1) * {float(q)!r})"
-        picks.append(f"min(CASE WHEN {cum} > {rank} THEN {value} END) AS lo{i}")
-        picks.append(f"min(CASE WHEN {cum} > {rank} + 1 THEN {value} END) AS hi{i}")
+        rank = f"floor(CAST({n} - 1 AS DOUBLE) * {float_literal(q)})"
+        picks.append(f"min(CASE WHEN {cum} > {rank} THEN {value} END){window} AS lo{i}")
+        picks.append(f"min(CASE WHEN {cum} > {rank} + 1 THEN {value} END){window} AS hi{i}")
     return picks
 
 

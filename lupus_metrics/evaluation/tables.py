@@ -66,11 +66,22 @@ class Dialect:
         return f"isnan({expression})"
 
 
+def float_literal(value: float) -> str:
+    """A float as a DOUBLE literal in both engines (an exponent: ``0.1`` alone would be a DECIMAL).
+
+    Arithmetic with a DECIMAL is exact, so (n − 1)·q would not round as numpy rounds it.
+
+    >>> float_literal(0.1), float_literal(2.0)
+    ('1.00000000000000006e-01', '2.00000000000000000e+00')
+    """
+    return format(float(value), ".17e")
+
+
 def literal(value: object) -> str:
     """A SQL literal for a label or number (strings quoted, numbers as written).
 
     >>> literal("it's"), literal(3), literal(2.5), literal(True)
-    ("'it''s'", '3', '2.5', 'TRUE')
+    ("'it''s'", '3', '2.50000000000000000e+00', 'TRUE')
     """
     if isinstance(value, bool):
         return "TRUE" if value else "FALSE"
@@ -78,7 +89,9 @@ def literal(value: object) -> str:
         return "'" + value.replace("'", "''") + "'"
     if hasattr(value, "item"):  # numpy scalars
         return literal(value.item())
-    if isinstance(value, (int, float)):
+    if isinstance(value, float):
+        return float_literal(value)
+    if isinstance(value, int):
         return repr(value)
     raise LupusValidationError("value", "labels must be strings or numbers", value=value)
 
