@@ -109,6 +109,27 @@ class Tables:
         """Column -> kind of the input ``name``."""
         raise NotImplementedError
 
+    def type_names(self, name: str) -> dict[str, str]:
+        """Column -> the engine's own type name (``BIGINT``, ``bigint``...) of the input ``name``."""
+        raise NotImplementedError
+
+    def fetch(self, name: str, columns: list[str], where: str = "") -> pd.DataFrame:
+        """Rows of the input ``name`` (the ``columns``, the rows matching ``where``) as a pandas frame.
+
+        For bounded memory, ``where`` selects a chunk (e.g. a hash bucket of the users).
+        """
+        selected = ", ".join(self.dialect.ident(c) for c in columns)
+        return self.query(f"SELECT {selected} FROM {name}" + (f" WHERE {where}" if where else ""))
+
+    def count(self, name: str) -> int:
+        """Rows of the input ``name``."""
+        return int(self.query(f"SELECT count(*) AS n FROM {name}")["n"].iloc[0])
+
+    @property
+    def in_memory(self) -> bool:
+        """True when the inputs are already pandas/Arrow frames: chunking them saves nothing."""
+        return False
+
     def close(self) -> None:
         return None
 
@@ -153,6 +174,7 @@ class _DuckDBFrames(Tables):
     def __init__(self, inputs: Mapping[str, Any]):
         self.dialect = Dialect("duckdb")
         self._con = _in_memory_cursor()
+        self._inputs = dict(inputs)
         for name, data in inputs.items():
             self._con.register(name, data)
 
@@ -160,8 +182,21 @@ class _DuckDBFrames(Tables):
         return self._con.execute(sql).df()
 
     def column_types(self, name: str) -> dict[str, ColumnType]:
+        return {c: ColumnType.of_duckdb(t) for c, t in self.type_names(name).items()}
+
+    def type_names(self, name: str) -> dict[str, str]:
         relation = self._con.table(name)
-        return {c: ColumnType.of_duckdb(str(t)) for c, t in zip(relation.columns, relation.types, strict=True)}
+        return {c: str(t) for c, t in zip(relation.columns, relation.types, strict=True)}
+
+    def fetch(self, name: str, columns: list[str], where: str = "") -> pd.DataFrame:
+        data = self._inputs[name]
+        if not where and isinstance(data, pd.DataFrame):
+            return data  # already in memory: no copy
+        return super().fetch(name, columns, where)
+
+    @property
+    def in_memory(self) -> bool:
+        return True
 
     def close(self) -> None:
         self._con.close()
@@ -191,8 +226,11 @@ class _DuckDBRelations(Tables):
         return result.df()
 
     def column_types(self, name: str) -> dict[str, ColumnType]:
+        return {c: ColumnType.of_duckdb(t) for c, t in self.type_names(name).items()}
+
+    def type_names(self, name: str) -> dict[str, str]:
         relation = self._inputs[name]
-        return {c: ColumnType.of_duckdb(str(t)) for c, t in zip(relation.columns, relation.types, strict=True)}
+        return {c: str(t) for c, t in zip(relation.columns, relation.types, strict=True)}
 
 
 class _SparkFrames(Tables):
@@ -215,6 +253,9 @@ class _SparkFrames(Tables):
 
     def column_types(self, name: str) -> dict[str, ColumnType]:
         return {f.name: ColumnType.of_spark(f.dataType) for f in self._inputs[name].schema.fields}
+
+    def type_names(self, name: str) -> dict[str, str]:
+        return {f.name: f.dataType.simpleString() for f in self._inputs[name].schema.fields}
 
     def close(self) -> None:
         for view in self._views.values():
