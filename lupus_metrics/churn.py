@@ -21,9 +21,9 @@ import numpy as np
 import pandas as pd
 
 from lupus_metrics.errors import LupusValidationError
-from lupus_metrics.evaluation.grouping import GroupedQuery, GroupKeys, key_of
 from lupus_metrics.evaluation.points import PointRow, label_value, point, points_frame, with_labels
-from lupus_metrics.evaluation.tables import Dialect, Tables, open_tables
+from lupus_metrics.sql.grouping import GroupedQuery, GroupKeys, key_of
+from lupus_metrics.sql.tables import Dialect, Tables, open_tables
 from lupus_metrics.stats.standard_error import mean_stderr, rate_stderr
 
 KINDS = ("label", "score")

@@ -24,7 +24,7 @@ from scipy.stats import chi2_contingency, ks_2samp, kstwo
 from lupus_metrics.errors import LupusValidationError
 from lupus_metrics.evaluation.drift_tables import Compared, compare_columns
 from lupus_metrics.evaluation.points import PointRow, point, points_frame, with_labels
-from lupus_metrics.evaluation.tables import open_tables
+from lupus_metrics.sql.tables import open_tables
 from lupus_metrics.stats.standard_error import rate_stderr
 
 DRIFT_METHODS = ("psi", "js", "ks", "wasserstein", "wasserstein_norm", "chi2")

@@ -4,7 +4,7 @@ Definitions follow scikit-learn (and agree with it to 1e-12); formulas are in
 ``docs/evaluation.md``. Points are named ``classification.<metric>``; per-class
 values carry ``class=<label>``, averages carry ``average=macro|micro|weighted``.
 
-The rows are reduced where they live (:mod:`lupus_metrics.evaluation.tables`: DuckDB over
+The rows are reduced where they live (:mod:`lupus_metrics.sql.tables`: DuckDB over
 frames or lazily read files, or Spark) to a few small tables per group: the confusion
 counts, the log-loss moments, and per class the rank sums behind ROC-AUC and DeLong's
 variance. The points follow from those alone, so every engine gives the same ones.
@@ -19,10 +19,10 @@ import numpy as np
 import pandas as pd
 
 from lupus_metrics.errors import LupusValidationError
-from lupus_metrics.evaluation.grouping import GroupedQuery, GroupKeys, key_of
 from lupus_metrics.evaluation.inputs import as_float_vector, as_vector, groups_frame, same_length
 from lupus_metrics.evaluation.points import PointRow, label_value, point, points_frame, with_labels
-from lupus_metrics.evaluation.tables import Dialect, Tables, float_literal, literal, open_tables
+from lupus_metrics.sql.grouping import GroupedQuery, GroupKeys, key_of
+from lupus_metrics.sql.tables import Dialect, Tables, float_literal, literal, open_tables
 from lupus_metrics.stats.standard_error import influence_stderr, mean_stderr, rate_stderr
 
 AVERAGES = ("macro", "micro", "weighted")

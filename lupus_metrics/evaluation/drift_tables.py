@@ -4,14 +4,14 @@ For a numeric column the reference and current values are counted per distinct v
 (a spillable aggregate) and cumulated over the sorted values (a window). From that one
 table come, per slice (the overall group and each group present on both sides): the KS
 statistic and the Wasserstein distance (the gaps between the two empirical CDFs), the
-reference's quantile bin edges (exact order statistics, :mod:`lupus_metrics.evaluation.ecdf`),
+reference's quantile bin edges (exact order statistics, :mod:`lupus_metrics.sql.ecdf`),
 the counts of both sides in those bins, and the reference's standard deviation. For a
 categorical column, the counts per category of both sides. No sample is held in memory,
 except both samples of a slice of at most 10,000 values a side, for KS's exact p-value.
 
 Example:
     >>> import pandas as pd
-    >>> from lupus_metrics.evaluation.tables import open_tables
+    >>> from lupus_metrics.sql.tables import open_tables
     >>> ref, cur = pd.DataFrame({"x": [1.0, 2.0, 3.0, 4.0]}), pd.DataFrame({"x": [3.0, 4.0, 5.0, 6.0]})
     >>> with open_tables(reference=ref, current=cur) as tables:
     ...     compared, _ = compare_columns(tables, {"x": "numeric"}, [], bins=2, small=False)
@@ -29,9 +29,9 @@ import numpy as np
 import pandas as pd
 
 from lupus_metrics.errors import LupusValidationError
-from lupus_metrics.evaluation.ecdf import quantile_picks
-from lupus_metrics.evaluation.grouping import GroupedQuery, GroupKeys, key_of
-from lupus_metrics.evaluation.tables import Tables, float_literal
+from lupus_metrics.sql.ecdf import quantile_picks
+from lupus_metrics.sql.grouping import GroupedQuery, GroupKeys, key_of
+from lupus_metrics.sql.tables import Tables, float_literal
 
 #: Up to this many values a side, the KS p-value is exact (scipy's ``ks_2samp(method="auto")``).
 EXACT_KS_MAX = 10_000

@@ -21,7 +21,7 @@ from scipy.stats import entropy
 from lupus_metrics.errors import LupusValidationError
 from lupus_metrics.evaluation.points import PointRow, group_codes, point, points_frame, with_labels
 from lupus_metrics.evaluation.ranking_lists import RankedLists, rank_lists, user_metric_values
-from lupus_metrics.evaluation.tables import Tables, open_tables
+from lupus_metrics.sql.tables import Tables, open_tables
 from lupus_metrics.stats.standard_error import mean_stderr, sample_sd
 
 USER_METRICS = ("ndcg", "map", "mrr", "recall", "precision", "hit_rate")

@@ -2,7 +2,7 @@
 
 Definitions follow scikit-learn where it has the metric (agreeing to 1e-12); formulas
 and the zero-target rule of MAPE are in ``docs/evaluation.md``. The rows are reduced where they
-live (:mod:`lupus_metrics.evaluation.tables`) to moments per group and the counts of the
+live (:mod:`lupus_metrics.sql.tables`) to moments per group and the counts of the
 distinct residuals; the points follow from those.
 """
 
@@ -15,11 +15,11 @@ import numpy as np
 import pandas as pd
 
 from lupus_metrics.errors import LupusValidationError
-from lupus_metrics.evaluation.ecdf import cumulative_sql, quantile_picks, quantile_value
-from lupus_metrics.evaluation.grouping import GroupedQuery, GroupKeys
 from lupus_metrics.evaluation.inputs import as_float_vector, groups_frame, same_length
 from lupus_metrics.evaluation.points import PointRow, point, points_frame, with_labels
-from lupus_metrics.evaluation.tables import open_tables
+from lupus_metrics.sql.ecdf import cumulative_sql, quantile_picks, quantile_value
+from lupus_metrics.sql.grouping import GroupedQuery, GroupKeys
+from lupus_metrics.sql.tables import open_tables
 from lupus_metrics.stats.standard_error import mean_stderr
 
 DEFAULT_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
@@ -80,7 +80,7 @@ def regression_points(
     ``data`` is a pandas DataFrame, a pyarrow Table, a DuckDB relation (e.g. Parquet files read
     lazily) or a PySpark DataFrame; ``group_by`` names group columns. Everything is computed in
     one pass of aggregates plus one for the residual quantiles (exact, from the counts of the
-    distinct residuals: :mod:`lupus_metrics.evaluation.ecdf`).
+    distinct residuals: :mod:`lupus_metrics.sql.ecdf`).
 
     Example:
         >>> data = pd.DataFrame({"sold": [1.0, 2.0, 4.0], "forecast": [1.5, 2.0, 3.0]})

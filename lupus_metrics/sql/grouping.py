@@ -6,7 +6,7 @@ the input; :class:`GroupKeys` reads the groups back from a result (columns ``gid
 as labels, overall first, then the groups in the order of their labels.
 
 Example:
-    >>> from lupus_metrics.evaluation.tables import Dialect
+    >>> from lupus_metrics.sql.tables import Dialect
     >>> q = GroupedQuery(Dialect("duckdb"), ["region"])
     >>> q.aggregate("count(*) AS n", q.source("x AS v"))
     'SELECT GROUPING("g0") AS gid, "g0", count(*) AS n FROM (SELECT "region" AS "g0", x AS v FROM data) AS rows_ GROUP BY GROUPING SETS (("g0"), ())'
@@ -23,8 +23,7 @@ import numpy as np
 import pandas as pd
 
 from lupus_metrics.errors import LupusValidationError
-from lupus_metrics.evaluation.points import label_value
-from lupus_metrics.evaluation.tables import Dialect
+from lupus_metrics.sql.tables import Dialect
 
 
 class GroupedQuery:
@@ -105,3 +104,14 @@ def key_of(values: object) -> tuple:
     out = [None if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)) else v for v in values]
     out[0] = 0 if out[0] == 0 else 1
     return tuple(out)
+
+
+def label_value(value: object) -> str:
+    """A label value as text: integers without a trailing ``.0``, everything else through ``str``.
+
+    >>> label_value(np.int64(3)), label_value(3.0), label_value("JP")
+    ('3', '3', 'JP')
+    """
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return str(int(value))
+    return str(value)

@@ -18,8 +18,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from lupus_metrics.evaluation.grouping import GroupedQuery
-from lupus_metrics.evaluation.tables import float_literal
+from lupus_metrics.sql.grouping import GroupedQuery
+from lupus_metrics.sql.tables import float_literal
 
 
 def cumulative_sql(query: GroupedQuery, source: str, counts: str = "count(*) AS c") -> str:

@@ -26,12 +26,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from lupus_metrics.errors import LupusValidationError
-from lupus_metrics.stats.column_types import ColumnType
+
+if TYPE_CHECKING:
+    from lupus_metrics.stats.column_types import ColumnType
 
 
 @dataclass(frozen=True)
@@ -153,7 +155,7 @@ class Tables:
 _DATABASE: list[Any] = []
 
 
-def _in_memory_cursor() -> Any:
+def in_memory_cursor() -> Any:
     """A new connection to the process's in-memory DuckDB database (registrations stay private to it).
 
     Opening a database costs tens of milliseconds; a cursor on a shared one costs almost nothing,
@@ -173,7 +175,7 @@ class _DuckDBFrames(Tables):
 
     def __init__(self, inputs: Mapping[str, Any]):
         self.dialect = Dialect("duckdb")
-        self._con = _in_memory_cursor()
+        self._con = in_memory_cursor()
         self._inputs = dict(inputs)
         for name, data in inputs.items():
             self._con.register(name, data)
@@ -182,6 +184,8 @@ class _DuckDBFrames(Tables):
         return self._con.execute(sql).df()
 
     def column_types(self, name: str) -> dict[str, ColumnType]:
+        from lupus_metrics.stats.column_types import ColumnType  # the stats package builds on this module
+
         return {c: ColumnType.of_duckdb(t) for c, t in self.type_names(name).items()}
 
     def type_names(self, name: str) -> dict[str, str]:
@@ -226,6 +230,8 @@ class _DuckDBRelations(Tables):
         return result.df()
 
     def column_types(self, name: str) -> dict[str, ColumnType]:
+        from lupus_metrics.stats.column_types import ColumnType  # the stats package builds on this module
+
         return {c: ColumnType.of_duckdb(t) for c, t in self.type_names(name).items()}
 
     def type_names(self, name: str) -> dict[str, str]:
@@ -252,6 +258,8 @@ class _SparkFrames(Tables):
         return self._spark.sql(full).toPandas()
 
     def column_types(self, name: str) -> dict[str, ColumnType]:
+        from lupus_metrics.stats.column_types import ColumnType  # the stats package builds on this module
+
         return {f.name: ColumnType.of_spark(f.dataType) for f in self._inputs[name].schema.fields}
 
     def type_names(self, name: str) -> dict[str, str]:
