@@ -100,7 +100,9 @@ def prediction_churn(
                 k = groups.key(row)
                 if row.n >= 2 and row.lo_before < row.hi_before and row.lo_after < row.hi_after:
                     rho = float(row.rho_all if k[0] != 0 else row.rho_group)
-                    rows[k].append(point("churn.spearman", groups.labels(k), rho, n=row.n, stderr=spearman_stderr(rho, row.n)))
+                    rows[k].append(
+                        point("churn.spearman", groups.labels(k), rho, n=row.n, stderr=spearman_stderr(rho, row.n))
+                    )
     return points_frame([r for k in groups.keys for r in rows[k]], ts=ts)
 
 
@@ -112,6 +114,7 @@ class _ChurnQuery:
         self.grouped = GroupedQuery(dialect, group_by, table="joined")
         ident = dialect.ident
         key_columns = [f"{ident(k)} AS k{i}" for i, k in enumerate(keys)]
+
         def side(name: str, value: str) -> str:
             groups = [f"{ident(g)} AS {ident(a)}" for g, a in zip(group_by, self.grouped.aliases, strict=True)]
             return f"SELECT {', '.join([*key_columns, *groups, f'{ident(prediction)} AS {value}', '1 AS present'])} FROM {name}"
@@ -139,8 +142,7 @@ class _ChurnQuery:
         ]
         if kind == "score":
             change = f"CASE WHEN {common} THEN abs(CAST(after AS DOUBLE) - CAST(before AS DOUBLE)) END"
-            bad = " OR ".join(f"{self.dialect.is_nan(f'CAST({v} AS DOUBLE)')} OR abs(CAST({v} AS DOUBLE)) = 'Infinity'"
-                              for v in ("before", "after"))  # fmt: skip
+            bad = " OR ".join(self.dialect.not_finite(f"CAST({v} AS DOUBLE)") for v in ("before", "after"))
             select += [f"avg({change}) AS change", f"stddev_samp({change}) AS change_sd",
                        f"sum(CASE WHEN {common} AND ({bad}) THEN 1 ELSE 0 END) AS bad"]  # fmt: skip
         return self._over(", ".join(select))
@@ -178,16 +180,22 @@ def _check_sides(tables: Tables, query: _ChurnQuery, sides: dict[str, dict]) -> 
     for name, types in sides.items():
         keys = ", ".join(ident(k) for k in query.keys)
         value = ident(query.prediction)
-        missing = f"{value} IS NULL" + (f" OR {tables.dialect.is_nan(value)}" if types[query.prediction].floating else "")
+        missing = f"{value} IS NULL" + (
+            f" OR {tables.dialect.is_nan(value)}" if types[query.prediction].floating else ""
+        )
         found = tables.query(
             f"SELECT sum(CASE WHEN {missing} THEN 1 ELSE 0 END) AS missing, count(*) AS n, "
             f"(SELECT count(*) FROM (SELECT {keys} FROM {name} GROUP BY {keys} HAVING count(*) > 1) AS d) AS repeated "
             f"FROM {name}"
         ).iloc[0]
         if found["repeated"] > 0:
-            raise LupusValidationError(name, f"key {query.keys} must identify one row ({int(found['repeated'])} keys repeat)")
+            raise LupusValidationError(
+                name, f"key {query.keys} must identify one row ({int(found['repeated'])} keys repeat)"
+            )
         if found["missing"] > 0:
-            raise LupusValidationError(f"{name}.{query.prediction}", f"must not be missing ({int(found['missing'])} rows)")
+            raise LupusValidationError(
+                f"{name}.{query.prediction}", f"must not be missing ({int(found['missing'])} rows)"
+            )
 
 
 def _label_rows(cells: pd.DataFrame, base: dict[str, str]) -> list[PointRow]:
@@ -204,7 +212,11 @@ def _label_rows(cells: pd.DataFrame, base: dict[str, str]) -> list[PointRow]:
         total = float(matrix[i].sum())
         if total:
             rate = 1.0 - matrix[i, i] / total
-            rows.append(point("churn.rate", with_labels(base, previous=a), rate, n=total, stderr=float(rate_stderr(rate, total))))
+            rows.append(
+                point(
+                    "churn.rate", with_labels(base, previous=a), rate, n=total, stderr=float(rate_stderr(rate, total))
+                )
+            )
     for i, a in enumerate(names):
         rows.extend(point("churn.transitions", with_labels(base, **{"from": a, "to": b}), matrix[i, j], n=n)
                     for j, b in enumerate(names))  # fmt: skip

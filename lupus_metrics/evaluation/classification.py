@@ -22,7 +22,7 @@ from lupus_metrics.errors import LupusValidationError
 from lupus_metrics.evaluation.inputs import as_float_vector, as_vector, groups_frame, same_length
 from lupus_metrics.evaluation.points import PointRow, label_value, point, points_frame, with_labels
 from lupus_metrics.sql.grouping import GroupedQuery, GroupKeys, key_of
-from lupus_metrics.sql.tables import Dialect, Tables, float_literal, literal, open_tables
+from lupus_metrics.sql.tables import Dialect, Tables, float_literal, open_tables
 from lupus_metrics.stats.standard_error import influence_stderr, mean_stderr, rate_stderr
 
 AVERAGES = ("macro", "micro", "weighted")
@@ -121,7 +121,9 @@ def classification_points(
         _check_label_kinds(types[y_true].kind, types[y_pred].kind)
         for column in score_columns.values():
             if types[column].kind != "numeric":
-                raise LupusValidationError("y_score", f"score column {column!r} must be numeric", value=types[column].kind)
+                raise LupusValidationError(
+                    "y_score", f"score column {column!r} must be numeric", value=types[column].kind
+                )
         query = GroupedQuery(tables.dialect, group_columns)
         labels = f"{ident(y_true)} AS t, {ident(y_pred)} AS p"
         confusion = tables.query(query.aggregate("count(*) AS n", query.source(labels), by=["t", "p"]))
@@ -134,7 +136,9 @@ def classification_points(
             present = np.unique(np.concatenate([cells["t"].to_numpy(), cells["p"].to_numpy()]))
             matrix = np.zeros((len(present), len(present)))
             np.add.at(matrix, (np.searchsorted(present, cells["t"]), np.searchsorted(present, cells["p"])), cells["n"])
-            rows[key_of(key)].extend(confusion_rows(matrix, [label_value(c) for c in present], groups.labels(key_of(key))))
+            rows[key_of(key)].extend(
+                confusion_rows(matrix, [label_value(c) for c in present], groups.labels(key_of(key)))
+            )
         if score_columns:
             class_scores = _class_scores(tables.dialect, score_columns, all_classes)
             for key, score_rows in _score_points(tables, query, labels, class_scores, all_classes, groups).items():
@@ -316,7 +320,9 @@ def _class_scores(dialect: Dialect, score_columns: dict[object, str], all_classe
 def _check_label_kinds(true_kind: str, pred_kind: str) -> None:
     kinds = {true_kind, pred_kind}
     if len(kinds) > 1 or kinds - {"string", "numeric", "boolean"}:
-        raise LupusValidationError("y_true", "labels must be all strings or all numbers, not a mix", value=sorted(kinds))
+        raise LupusValidationError(
+            "y_true", "labels must be all strings or all numbers, not a mix", value=sorted(kinds)
+        )
 
 
 def _classes_of(confusion: pd.DataFrame, classes: Sequence[object] | None) -> list[object]:
@@ -338,9 +344,11 @@ def _score_points(
     binary = len(all_classes) == 2
     every = list(class_scores.values())
     # p of the true class, clipped as scikit-learn's log_loss does.
-    p_true = "CASE t " + " ".join(f"WHEN {literal(c)} THEN {e}" for c, e in class_scores.items()) + " END"
+    p_true = (
+        "CASE t " + " ".join(f"WHEN {tables.dialect.literal(c)} THEN {e}" for c, e in class_scores.items()) + " END"
+    )
     clipped = f"greatest(least({p_true}, {float_literal(1.0 - _EPS)}), {float_literal(_EPS)})"
-    bad = " OR ".join(f"{e} IS NULL OR {tables.dialect.is_nan(e)} OR abs({e}) = 'Infinity'" for e in every)
+    bad = " OR ".join(tables.dialect.not_finite(e) for e in every)
     source = query.source(
         label_sql, f"-ln({clipped}) AS loss", f"{_least(every)} AS lo", f"{_greatest(every)} AS hi",
         f"CASE WHEN {bad} THEN 1 ELSE 0 END AS bad",
@@ -393,7 +401,7 @@ def _auc_sql(query: GroupedQuery, label_sql: str, score: str, positive: object) 
     Rows are first counted per distinct score (positives, negatives), so ties are handled
     exactly and the window runs over distinct scores, not rows.
     """
-    is_positive = f"t = {literal(positive)}"
+    is_positive = f"t = {query.dialect.literal(positive)}"
     counted = query.aggregate(
         f"sum(CASE WHEN {is_positive} THEN 1 ELSE 0 END) AS pos, sum(CASE WHEN {is_positive} THEN 0 ELSE 1 END) AS neg",
         query.source(label_sql, f"{score} AS v"), by=["v"],

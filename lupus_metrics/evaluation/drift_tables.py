@@ -83,7 +83,9 @@ def compare_columns(
         overall = key_of((1,) + (None,) * len(group_by))
         if (overall, column) not in out:
             out[overall, column] = "reference: must have at least one non-missing value"
-    found_keys = pd.DataFrame(sorted({k for k, _ in out}, key=str), columns=["gid", *[f"g{i}" for i in range(len(group_by))]])
+    found_keys = pd.DataFrame(
+        sorted({k for k, _ in out}, key=str), columns=["gid", *[f"g{i}" for i in range(len(group_by))]]
+    )
     return out, GroupKeys(found_keys, group_by)
 
 
@@ -91,7 +93,11 @@ def _both_sides(tables: Tables, group_by: Sequence[str], column: str, kind: str)
     ident = tables.dialect.ident
     groups = [f"{ident(g)} AS {ident(f'g{i}')}" for i, g in enumerate(group_by)]
     # Categories are compared as text, so the two sides need not share a type.
-    value = f"CAST({ident(column)} AS DOUBLE)" if kind == "numeric" else f"CAST({ident(column)} AS VARCHAR)"
+    value = (
+        f"CAST({ident(column)} AS DOUBLE)"
+        if kind == "numeric"
+        else f"CAST({ident(column)} AS {tables.dialect.string_type})"
+    )
     select = ", ".join([*groups, f"{value} AS v"])
     missing = "v IS NOT NULL" + (f" AND NOT {tables.dialect.is_nan('v')}" if kind == "numeric" else "")
     return (
@@ -124,8 +130,8 @@ def _numeric_sql(query: GroupedQuery, bins: int) -> str:
         f"binned AS (SELECT *, {bin_of} AS b, abs(cr / nullif(nr, 0) - cq / nullif(nq, 0)) AS gap FROM edged) "
         f"SELECT {keys}, b, sum(r) AS r, sum(q) AS q, max(nr) AS nr, max(nq) AS nq, "
         f"sum(r * (v - mean_ref) * (v - mean_ref)) AS ss, max(gap) AS ks, sum(gap * (next_v - v)) AS w, "
-        f"sum(CASE WHEN abs(v) = 'Infinity' THEN r + q ELSE 0 END) AS infinite, "
-        f"sum(CASE WHEN abs(v) = 'Infinity' THEN r ELSE 0 END) AS infinite_ref "
+        f"sum(CASE WHEN {query.dialect.is_infinite('v')} THEN r + q ELSE 0 END) AS infinite, "
+        f"sum(CASE WHEN {query.dialect.is_infinite('v')} THEN r ELSE 0 END) AS infinite_ref "
         f"FROM binned GROUP BY {keys}, b"
     )
 
@@ -174,7 +180,9 @@ def _empty_side(n_reference: int) -> str:
     return f"{side}: must have at least one non-missing value"
 
 
-def _samples(tables: Tables, both: str, query: GroupedQuery, found: pd.DataFrame) -> dict[tuple, tuple[np.ndarray, np.ndarray]]:
+def _samples(
+    tables: Tables, both: str, query: GroupedQuery, found: pd.DataFrame
+) -> dict[tuple, tuple[np.ndarray, np.ndarray]]:
     """Both samples of every slice with at most :data:`EXACT_KS_MAX` values a side."""
     if not ((found["nr"] <= EXACT_KS_MAX) & (found["nq"] <= EXACT_KS_MAX)).any():
         return {}

@@ -244,7 +244,12 @@ class _Totals:
         n_served = sum(self.users_all.get(g, 0.0) for g in chosen)
         rows = [
             point("ranking.users", dict(base), n_counted, n=n_counted),
-            point("ranking.users_no_relevant", dict(base), sum(self.users_no_relevant.get(g, 0.0) for g in chosen), n=n_served),
+            point(
+                "ranking.users_no_relevant",
+                dict(base),
+                sum(self.users_no_relevant.get(g, 0.0) for g in chosen),
+                n=n_served,
+            ),
         ]
         for kk in ks:
             for metric in wanted:

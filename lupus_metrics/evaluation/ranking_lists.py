@@ -75,7 +75,12 @@ def rank_lists(recommendations: pd.DataFrame, relevance: pd.DataFrame, *, kmax: 
     filled = top_rows >= 0
     items = np.where(filled, rec_items[np.where(filled, top_rows, 0)], -1)
 
+    # Served users keep their codes; users only judged get codes from n_users on, so that two of
+    # them judging one item are not taken for a repeated judgment.
     rel_users = pd.Index(users).get_indexer(rel["user"])
+    unserved = rel_users < 0
+    if unserved.any():
+        rel_users[unserved] = n_users + pd.factorize(rel["user"].to_numpy()[unserved])[0]
     rel_keys = rel_users.astype(np.int64) * n_items + rel_items
     order = np.argsort(rel_keys, kind="stable")
     sorted_keys = rel_keys[order]
@@ -90,7 +95,7 @@ def rank_lists(recommendations: pd.DataFrame, relevance: pd.DataFrame, *, kmax: 
     rank_relevance = np.where(matched, grades[order][position] if len(sorted_keys) else 0.0, 0.0)
     rank_relevance = np.maximum(rank_relevance, 0.0)
 
-    positive = (grades > 0) & (rel_users >= 0)
+    positive = (grades > 0) & (rel_users < n_users)
     ideal, n_relevant = _ideal_grades(rel_users[positive], grades[positive], n_users, kmax)
     popularity = np.bincount(rel_items[grades > 0], minlength=n_items)
     return RankedLists(

@@ -97,9 +97,9 @@ def regression_points(
         for column, name in ((y_true, "y_true"), (y_pred, "y_pred")):
             if types[column].kind != "numeric":
                 raise LupusValidationError(name, "must be numeric", value=types[column].kind)
-        ident, is_nan = tables.dialect.ident, tables.dialect.is_nan
+        ident = tables.dialect.ident
         query = GroupedQuery(tables.dialect, group_columns)
-        bad = " OR ".join(f"{e} IS NULL OR {is_nan(e)} OR abs({e}) = 'Infinity'" for e in (ident(y_true), ident(y_pred)))
+        bad = " OR ".join(tables.dialect.not_finite(f"CAST({ident(c)} AS DOUBLE)") for c in (y_true, y_pred))
         source = query.source(
             f"CAST({ident(y_pred)} AS DOUBLE) - CAST({ident(y_true)} AS DOUBLE) AS e",
             f"CAST({ident(y_true)} AS DOUBLE) AS y", f"CASE WHEN {bad} THEN 1 ELSE 0 END AS bad",
@@ -108,7 +108,9 @@ def regression_points(
         if moments.empty or moments["n"].max() == 0:
             raise LupusValidationError("y_true", "must not be empty")
         if moments["bad"].sum() > 0:
-            raise LupusValidationError("y_true", "y_true and y_pred must be finite numbers (no missing, NaN or infinity)")
+            raise LupusValidationError(
+                "y_true", "y_true and y_pred must be finite numbers (no missing, NaN or infinity)"
+            )
         groups = GroupKeys(moments, group_columns)
         rows: dict[tuple, list[PointRow]] = {key: [] for key in groups.keys}
         for row in moments.itertuples(index=False):
@@ -122,7 +124,9 @@ def regression_points(
             )
             for row in picked.itertuples(index=False):
                 key = groups.key(row)
-                values = [quantile_value(getattr(row, f"lo{i}"), getattr(row, f"hi{i}"), row.n, q) for i, q in enumerate(qs)]
+                values = [
+                    quantile_value(getattr(row, f"lo{i}"), getattr(row, f"hi{i}"), row.n, q) for i, q in enumerate(qs)
+                ]
                 rows[key].extend(
                     point("regression.residual_quantile", with_labels(groups.labels(key), q=_q_label(q)), v, n=row.n)
                     for q, v in zip(qs, values, strict=True)
@@ -160,7 +164,9 @@ def _moment_rows(row: Any, base: dict[str, str]) -> list[PointRow]:
     ]
     if row.n_nonzero > 0:
         m = float(row.n_nonzero)
-        rows.append(point("regression.mape", dict(base), row.mape, n=m, stderr=float(mean_stderr(_nan(row.mape_sd), m))))
+        rows.append(
+            point("regression.mape", dict(base), row.mape, n=m, stderr=float(mean_stderr(_nan(row.mape_sd), m)))
+        )
     return rows
 
 

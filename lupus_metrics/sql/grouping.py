@@ -54,7 +54,9 @@ class GroupedQuery:
         inner = f"{self.keys}, {extra}" if extra else self.keys
         outer = f"({extra})" if extra else "()"
         return (
-            f"SELECT GROUPING({self.keys}) AS gid, {inner}, {select} FROM {source} "
+            # 0 where the group keys are grouped on (a group), 1 in the overall set. Both sets group the
+            # ``by`` keys, so the first group key alone tells them apart (Spark's grouping_id would need all).
+            f"SELECT GROUPING({self.dialect.ident(self.aliases[0])}) AS gid, {inner}, {select} FROM {source} "
             f"GROUP BY GROUPING SETS (({inner}), {outer})"
         )
 

@@ -67,6 +67,28 @@ class Dialect:
         """True for a float NaN (false for null), in both engines."""
         return f"isnan({expression})"
 
+    def not_finite(self, expression: str) -> str:
+        """True for a missing, NaN or infinite number."""
+        return f"({expression} IS NULL OR isnan({expression}) OR abs({expression}) = CAST('Infinity' AS DOUBLE))"
+
+    def is_infinite(self, expression: str) -> str:
+        return f"abs({expression}) = CAST('Infinity' AS DOUBLE)"
+
+    @property
+    def string_type(self) -> str:
+        """The text type's name."""
+        return "STRING" if self.name == "spark" else "VARCHAR"
+
+    def literal(self, value: object) -> str:
+        """A label or number as a literal (Spark escapes quotes with a backslash, DuckDB by doubling them).
+
+        >>> print(Dialect("duckdb").literal("it's"), Dialect("spark").literal("it's"))
+        'it''s' 'it\\'s'
+        """
+        if self.name == "spark" and isinstance(value, str):
+            return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+        return literal(value)
+
 
 def float_literal(value: float) -> str:
     """A float as a DOUBLE literal in both engines (an exponent: ``0.1`` alone would be a DECIMAL).
@@ -220,7 +242,11 @@ class _DuckDBRelations(Tables):
         ctes = ", ".join(self.dialect.input_cte(name, rel.sql_query()) for name, rel in self._inputs.items())
         body = sql.strip()
         # The query's own CTEs follow the inputs' in one WITH list.
-        full = f"WITH {ctes}, {body[len('WITH') :].lstrip()}" if body.upper().startswith("WITH ") else f"WITH {ctes} {body}"
+        full = (
+            f"WITH {ctes}, {body[len('WITH') :].lstrip()}"
+            if body.upper().startswith("WITH ")
+            else f"WITH {ctes} {body}"
+        )
         try:
             result = self._anchor.query(f"lupus_{uuid.uuid4().hex[:8]}", full)
         except duckdb.CatalogException as err:
@@ -254,7 +280,11 @@ class _SparkFrames(Tables):
     def query(self, sql: str) -> pd.DataFrame:
         ctes = ", ".join(self.dialect.input_cte(name, f"SELECT * FROM {view}") for name, view in self._views.items())
         body = sql.strip()
-        full = f"WITH {ctes}, {body[len('WITH') :].lstrip()}" if body.upper().startswith("WITH ") else f"WITH {ctes} {body}"
+        full = (
+            f"WITH {ctes}, {body[len('WITH') :].lstrip()}"
+            if body.upper().startswith("WITH ")
+            else f"WITH {ctes} {body}"
+        )
         return self._spark.sql(full).toPandas()
 
     def column_types(self, name: str) -> dict[str, ColumnType]:
@@ -291,7 +321,9 @@ def open_tables(**inputs: Any) -> Tables:
     """The :class:`Tables` for these named inputs, all of one kind (see the module docstring)."""
     kinds = {name: input_kind(data) for name, data in inputs.items()}
     if len(set(kinds.values())) > 1:
-        raise LupusValidationError("inputs", "must all be of one kind (pandas/Arrow, DuckDB relations or Spark)", value=kinds)
+        raise LupusValidationError(
+            "inputs", "must all be of one kind (pandas/Arrow, DuckDB relations or Spark)", value=kinds
+        )
     kind = next(iter(kinds.values()))
     if kind == "frame":
         return _DuckDBFrames(inputs)

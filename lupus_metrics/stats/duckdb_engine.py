@@ -48,7 +48,13 @@ _OPS = {
     "epoch_seconds": "epoch_us(CAST({} AS TIMESTAMPTZ)) / 1e6",
     "equals_zero": "CAST({} = 0 AS DOUBLE)",
 }
-_CASTS = {"numeric": "DOUBLE", "string": "VARCHAR", "boolean": "BOOLEAN", "datetime": "TIMESTAMPTZ", "array": "VARCHAR[]"}
+_CASTS = {
+    "numeric": "DOUBLE",
+    "string": "VARCHAR",
+    "boolean": "BOOLEAN",
+    "datetime": "TIMESTAMPTZ",
+    "array": "VARCHAR[]",
+}
 _AGGS = {
     "count_rows": "count(*)",
     "count": "count({})",
@@ -104,9 +110,13 @@ class DuckDBEngine:
                 scalars = _merge_holistic(plan, scalars, found, aggregates)
             topks = {t.column: self._query(topk_sql(plan, t, source)) for t in plan.topks}
         except duckdb.ParserException as err:
-            raise LupusValidationError("profile.filter", f"DuckDB cannot parse the query: {err}", value=plan.filter) from None
+            raise LupusValidationError(
+                "profile.filter", f"DuckDB cannot parse the query: {err}", value=plan.filter
+            ) from None
         except duckdb.BinderException as err:
-            raise LupusValidationError("profile.filter", f"DuckDB rejects the query: {err}", value=plan.filter) from None
+            raise LupusValidationError(
+                "profile.filter", f"DuckDB rejects the query: {err}", value=plan.filter
+            ) from None
         return EngineResult(scalars, topks)
 
     def _query(self, sql: str) -> pd.DataFrame:
@@ -138,13 +148,17 @@ def _is_relation(data: Any) -> bool:
 def _projection(plan: ProfilePlan, values: list[str] | None = None) -> list[str]:
     groups = group_columns(plan)
     projection = [f"CAST({_ident(c)} AS VARCHAR) AS {g}" for c, g in zip(plan.group_by, groups, strict=True)]
-    return projection + [f"{render_value(v)} AS {alias}" for alias, v in plan.values.items() if values is None or alias in values]
+    return projection + [
+        f"{render_value(v)} AS {alias}" for alias, v in plan.values.items() if values is None or alias in values
+    ]
 
 
 def scalar_sql(plan: ProfilePlan, source: str) -> str:
     """The streaming aggregates: one row per group and one for the overall group (holistic ones left out)."""
     groups = group_columns(plan)
-    streaming = [(alias, a) for alias, a in zip(plan.aggregate_aliases(), plan.aggregates, strict=True) if a.fn not in _HOLISTIC]
+    streaming = [
+        (alias, a) for alias, a in zip(plan.aggregate_aliases(), plan.aggregates, strict=True) if a.fn not in _HOLISTIC
+    ]
     needed = sorted({a.value for _, a in streaming if a.value is not None})
     projection = _projection(plan, needed)
     aggregates = [f"{_render_aggregate(a.fn, a.value)} AS {alias}" for alias, a in streaming] or ["1 AS one"]
@@ -176,14 +190,18 @@ def value_counts_sql(plan: ProfilePlan, value: str, aggregates: list[tuple[str, 
         counted = (f"SELECT GROUPING({keys}) AS gid, {keys}, {value} AS v, count(*) AS c FROM ({inner}) "
                    f"WHERE {value} IS NOT NULL GROUP BY GROUPING SETS (({keys}, {value}), ({value}))")  # fmt: skip
     else:
-        counted = f"SELECT 1 AS gid, {value} AS v, count(*) AS c FROM ({inner}) WHERE {value} IS NOT NULL GROUP BY {value}"
+        counted = (
+            f"SELECT 1 AS gid, {value} AS v, count(*) AS c FROM ({inner}) WHERE {value} IS NOT NULL GROUP BY {value}"
+        )
     quantiles = [q for _, a in aggregates if a.fn == "quantiles" for q in a.params]
     picks = ["count(*) AS distinct_values", "max(n) AS n"]
     for i, q in enumerate(quantiles):
         rank = f"floor(CAST(n - 1 AS DOUBLE) * {float_literal(q)})"
         picks.append(f"min(CASE WHEN cum > {rank} THEN v END) AS lo{i}")
         picks.append(f"min(CASE WHEN cum > {rank} + 1 THEN v END) AS hi{i}")
-    cumulated = quantiles and f", sum(c) OVER ({partition} ORDER BY v ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS cum"
+    cumulated = (
+        quantiles and f", sum(c) OVER ({partition} ORDER BY v ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS cum"
+    )
     return (
         f"WITH counted AS ({counted}), cumulated AS (SELECT *{cumulated or ''}, sum(c) OVER ({partition}) AS n FROM counted) "
         f"SELECT gid{', ' + keys if keys else ''}, {', '.join(picks)} FROM cumulated GROUP BY gid{', ' + keys if keys else ''}"
