@@ -12,8 +12,8 @@ import dagster as dg
 import pandas as pd
 
 from lupus_dagster.assets.mlflow_metrics import build_mlflow_asset
-from lupus_dagster.assets.product_points import compute_day_points
-from lupus_dagster.assets.sources import SourceMissingError, load_source
+from lupus_dagster.assets.product_points import compute_day_points, select_columns
+from lupus_dagster.assets.sources import DaySources, SourceAccessError, SourceMissingError, s3_storage_options
 from lupus_dagster.assets.validation import validate_day
 from lupus_dagster.product_spec import EvaluationTask, ProductSpec
 from lupus_store.detection import detect_and_store
@@ -49,6 +49,8 @@ def build_product_assets(spec: ProductSpec) -> list[Any]:
     owners = [f"team:{spec.team}"]
     tags = pod_tags(spec)
     needs = {"store", "pyspark"} if spec.source.kind == "spark_table" else {"store"}
+    if _reads_s3(spec):
+        needs.add("s3")
     writer = f"{spec.product}-metrics"
 
     @dg.asset(
@@ -66,20 +68,26 @@ def build_product_assets(spec: ProductSpec) -> list[Any]:
     def metrics(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         day = date.fromisoformat(context.partition_key)
         spark = _spark(context) if "pyspark" in needs else None
-        try:
-            frame = load_source(spec.source, day, spark=spark)
-        except SourceMissingError as err:
-            # Fail the partition loudly: an empty metrics file would look like a fine day.
-            raise dg.Failure(description=f"{spec.product} {day}: source missing: {err}") from err
-        result = compute_day_points(
-            spec,
-            frame,
-            day=day,
-            ts=pd.Timestamp(day, tz="UTC"),
-            previous=lambda: _optional(spec, day - timedelta(days=1), spark),
-            reference=lambda start, end: _window(spec, start, end, spark),
-            relevance=lambda task: _relevance(task, day),
-        )
+        options = s3_storage_options(context.resources.s3 if "s3" in needs else None)
+        # The day's data stays where it is (a lazy DuckDB relation, or Spark); see assets/sources.py.
+        with DaySources(storage_options=options, spark=spark) as sources:
+            engine = sources.engine_of(spec.source)
+            try:
+                data = sources.read(spec.source, day, engine=engine)
+            except SourceMissingError as err:
+                # Fail the partition loudly: an empty metrics file would look like a fine day.
+                raise dg.Failure(description=f"{spec.product} {day}: source missing: {err}") from err
+            except SourceAccessError as err:
+                raise dg.Failure(description=f"{spec.product} {day}: source not readable: {err}") from None
+            result = compute_day_points(
+                spec,
+                data,
+                day=day,
+                ts=pd.Timestamp(day, tz="UTC"),
+                previous=lambda: sources.optional(spec.source, day - timedelta(days=1), engine=engine),
+                reference=lambda start, end: sources.optional(spec.source, _days(start, end), engine=engine),
+                relevance=lambda task: _relevance(sources, task, day, engine),
+            )
         written = context.resources.store.get_store().write_points(
             spec.datasource, result.points, day=day, writer=writer, source="asset", run_id=context.run_id
         )
@@ -179,29 +187,26 @@ def _spark(context: dg.AssetExecutionContext) -> Any:
     return context.resources.pyspark.spark_session
 
 
-def _optional(spec: ProductSpec, day: date, spark: Any) -> Any:
-    try:
-        return load_source(spec.source, day, spark=spark)
-    except SourceMissingError:
-        return None
+def _reads_s3(spec: ProductSpec) -> bool:
+    """True when the source or a ranking's relevance source is on S3 (the asset then uses the ``s3`` resource)."""
+    relevance = [task.ranking.relevance.source for task in spec.evaluate if task.ranking is not None]
+    return any(source.on_s3 for source in [spec.source, *relevance])
 
 
-def _window(spec: ProductSpec, start: date, end: date, spark: Any) -> pd.DataFrame | None:
-    frames = [_optional(spec, start + timedelta(days=n), spark) for n in range((end - start).days + 1)]
-    frames = [f if isinstance(f, pd.DataFrame) else f.toPandas() for f in frames if f is not None]
-    return pd.concat(frames, ignore_index=True) if frames else None
+def _days(start: date, end: date) -> list[date]:
+    return [start + timedelta(days=n) for n in range((end - start).days + 1)]
 
 
-def _relevance(task: EvaluationTask, day: date) -> pd.DataFrame:
+def _relevance(sources: DaySources, task: EvaluationTask, day: date, engine: str) -> Any:
     relevance = task.ranking.relevance
     try:
-        frame = load_source(relevance.source, day)
+        data = sources.read(relevance.source, day, engine=engine)
     except SourceMissingError as err:
         raise dg.Failure(description=f"ranking relevance source missing: {err}") from err
+    except SourceAccessError as err:
+        raise dg.Failure(description=f"ranking relevance source not readable: {err}") from None
     columns = {"user": "user", "item": "item", "relevance": "relevance", **relevance.columns}
-    return frame[[columns["user"], columns["item"], columns["relevance"]]].set_axis(
-        ["user", "item", "relevance"], axis=1
-    )
+    return select_columns(data, {name: columns[name] for name in ("user", "item", "relevance")})
 
 
 def _preview(points: pd.DataFrame) -> str:

@@ -118,7 +118,9 @@ class DaySources:
         self.storage_options = storage_options if storage_options is not None else s3_storage_options()
         self.spark = spark
         self._memory_limit = memory_limit or os.environ.get("LUPUS_DUCKDB_MEMORY_LIMIT")
-        self._threads = threads or (int(os.environ["LUPUS_DUCKDB_THREADS"]) if os.environ.get("LUPUS_DUCKDB_THREADS") else None)
+        self._threads = threads or (
+            int(os.environ["LUPUS_DUCKDB_THREADS"]) if os.environ.get("LUPUS_DUCKDB_THREADS") else None
+        )
         self._connection: Any = None
         self._s3: Any = None
         self._spill: str | None = None
@@ -171,7 +173,9 @@ class DaySources:
         if source.parquet or source.csv:
             files = [f for day in wanted for f in self._files(source, day, missing_ok=len(wanted) > 1)]
             if not files:
-                raise SourceMissingError(f"no file for {', '.join(d.isoformat() for d in wanted)}: {self._where(source)}")
+                raise SourceMissingError(
+                    f"no file for {', '.join(d.isoformat() for d in wanted)}: {self._where(source)}"
+                )
             return self._read_files(source, files, engine)
         frames = []
         for day in wanted:
@@ -181,7 +185,9 @@ class DaySources:
                 if len(wanted) == 1:
                     raise
         if not frames:
-            raise SourceMissingError(f"no data for {', '.join(d.isoformat() for d in wanted)} from {source.kind} source")
+            raise SourceMissingError(
+                f"no data for {', '.join(d.isoformat() for d in wanted)} from {source.kind} source"
+            )
         return frames[0] if len(frames) == 1 else self._union(frames, engine)
 
     def optional(self, source: SourceSpec, days: date | Sequence[date], *, engine: str = "duckdb") -> Any | None:
@@ -200,7 +206,9 @@ class DaySources:
         else:
             files = sorted(glob.glob(pattern))
         if not files and not missing_ok:
-            raise SourceMissingError(f"no file matches {pattern} for partition {day.isoformat()}: {self._where(source)}")
+            raise SourceMissingError(
+                f"no file matches {pattern} for partition {day.isoformat()}: {self._where(source)}"
+            )
         return files
 
     def _where(self, source: SourceSpec) -> str:
@@ -219,7 +227,9 @@ class DaySources:
         try:
             return sorted(self._s3_fs().glob(pattern[len("s3://") :]))
         except FileNotFoundError as err:
-            raise SourceMissingError(f"S3 bucket {bucket!r} or its prefix does not exist at {endpoint} ({pattern})") from err
+            raise SourceMissingError(
+                f"S3 bucket {bucket!r} or its prefix does not exist at {endpoint} ({pattern})"
+            ) from err
         except Exception as err:  # s3fs/botocore raise PermissionError, OSError or ClientError
             text = f"{type(err).__name__}: {err}"
             if isinstance(err, PermissionError) or any(code in text for code in _REFUSED):
@@ -242,7 +252,9 @@ class DaySources:
 
     def _read_files(self, source: SourceSpec, files: list[str], engine: str) -> Any:
         if engine == "spark":
-            reader = self.spark.read.option("basePath", _base_path(files)) if source.hive_partitioning else self.spark.read
+            reader = (
+                self.spark.read.option("basePath", _base_path(files)) if source.hive_partitioning else self.spark.read
+            )
             if source.parquet:
                 return reader.parquet(*files)
             return reader.option("header", True).option("inferSchema", True).csv(files)
