@@ -22,6 +22,7 @@ from scipy.spatial.distance import jensenshannon
 from scipy.stats import chi2_contingency, ks_2samp, kstwo
 
 from lupus_metrics.errors import LupusValidationError
+from lupus_metrics.evaluation.drift_frames import compare_frames
 from lupus_metrics.evaluation.drift_tables import Compared, compare_columns
 from lupus_metrics.evaluation.points import PointRow, point, points_frame, with_labels
 from lupus_metrics.sql.tables import open_tables
@@ -91,8 +92,8 @@ def drift_score(
     if resolved == "numeric":
         ref_series = pd.Series(_numeric(ref_series, "reference"))
         cur_series = pd.Series(_numeric(cur_series, "current"))
-    with open_tables(reference=pd.DataFrame({"x": ref_series}), current=pd.DataFrame({"x": cur_series})) as tables:
-        compared, _ = compare_columns(tables, {"x": resolved}, [], bins=bins, small=method == "ks")
+    frames = pd.DataFrame({"x": ref_series}), pd.DataFrame({"x": cur_series})
+    compared, _ = compare_frames(*frames, {"x": resolved}, [], bins=bins, small=method == "ks")
     reduced = compared[(1,), "x"]
     result = reduced if isinstance(reduced, str) else _column_scores(reduced, [method], epsilon=epsilon)[method]
     if isinstance(result, str):
@@ -147,7 +148,13 @@ def drift_points(
         tables.require("reference", "reference", columns)
         tables.require("current", "current", columns)
         kinds = {c: "numeric" if ref_types[c].kind == "numeric" else "categorical" for c in columns}
-        compared, keys = compare_columns(tables, kinds, group_cols, bins=bins, small=pvalues and "ks" in methods)
+        small = pvalues and "ks" in methods
+        if tables.in_memory:
+            # Already in memory: sorting with numpy is the fastest exact way (same reduction, tested alike).
+            frames = [f if isinstance(f, pd.DataFrame) else f.to_pandas() for f in (reference, current)]
+            compared, keys = compare_frames(*frames, kinds, group_cols, bins=bins, small=small)
+        else:
+            compared, keys = compare_columns(tables, kinds, group_cols, bins=bins, small=small)
 
     rows: list[PointRow] = []
     for key in keys.keys:

@@ -119,15 +119,19 @@ def _numeric_sql(query: GroupedQuery, bins: int) -> str:
         f"FROM counted"
     )
     qs = np.linspace(0.0, 1.0, bins + 1)[1:-1]  # the inner edges, numpy's own fractions
-    picks = quantile_picks(qs, cum="cr", n="nr", over=over)
-    edges = [_edge_sql(i, q) for i, q in enumerate(qs)]
-    bin_of = "CASE " + " ".join(f"WHEN v <= e{i} THEN {i}" for i in range(len(qs))) + f" ELSE {len(qs)} END"
     keys = query.key_list
+    # One row of edges per slice, joined back to its distinct values (the overall slice has null keys).
+    on = " AND ".join(["c.gid = e.gid", *[f"c.{a} IS NOT DISTINCT FROM e.{a}" for a in query.aliases_sql]])
+    edges = ", ".join(_edge_sql(i, q) for i, q in enumerate(qs)) or "0 AS e_none"
+    bin_of = "CASE " + " ".join(f"WHEN c.v <= e.e{i} THEN {i}" for i in range(len(qs))) + f" ELSE {len(qs)} END"
+    c_keys = ", ".join(f"c.{k.strip()}" for k in keys.split(","))
     return (
         f", counted AS ({counted}), cum AS ({cum}), "
-        f"picked AS (SELECT *, {', '.join(picks)}, sum(r * v) OVER ({over}) / nullif(nr, 0) AS mean_ref FROM cum), "
-        f"edged AS (SELECT *, {', '.join(edges) or '0 AS e_none'} FROM picked), "
-        f"binned AS (SELECT *, {bin_of} AS b, abs(cr / nullif(nr, 0) - cq / nullif(nq, 0)) AS gap FROM edged) "
+        f"picked AS (SELECT {keys}, max(nr) AS nr, sum(r * v) / nullif(max(nr), 0) AS mean_ref, "
+        f"{', '.join(quantile_picks(qs, cum='cr', n='nr'))} FROM cum GROUP BY {keys}), "
+        f"edged AS (SELECT {keys}, mean_ref, {edges} FROM picked), "
+        f"binned AS (SELECT {c_keys}, c.v, c.r, c.q, c.nr, c.nq, c.next_v, e.mean_ref, {bin_of} AS b, "
+        f"abs(c.cr / nullif(c.nr, 0) - c.cq / nullif(c.nq, 0)) AS gap FROM cum AS c JOIN edged AS e ON {on}) "
         f"SELECT {keys}, b, sum(r) AS r, sum(q) AS q, max(nr) AS nr, max(nq) AS nq, "
         f"sum(r * (v - mean_ref) * (v - mean_ref)) AS ss, max(gap) AS ks, sum(gap * (next_v - v)) AS w, "
         f"sum(CASE WHEN {query.dialect.is_infinite('v')} THEN r + q ELSE 0 END) AS infinite, "
@@ -154,7 +158,7 @@ def _categorical_sql(query: GroupedQuery) -> str:
 def _numeric_slice(part: pd.DataFrame, bins: int) -> Compared | str:
     n_ref, n_cur = int(part["nr"].max()), int(part["nq"].max())
     if not n_ref or not n_cur:
-        return _empty_side(n_ref)
+        return empty_side(n_ref)
     ref_counts, cur_counts = np.zeros(bins), np.zeros(bins)
     positions = part["b"].to_numpy(dtype=np.int64)
     ref_counts[positions] = part["r"].to_numpy(dtype=np.float64)
@@ -170,12 +174,12 @@ def _categorical_slice(part: pd.DataFrame) -> Compared | str:
     r, q = part["r"].to_numpy(dtype=np.float64), part["q"].to_numpy(dtype=np.float64)
     n_ref, n_cur = int(r.sum()), int(q.sum())
     if not n_ref or not n_cur:
-        return _empty_side(n_ref)
+        return empty_side(n_ref)
     known = r > 0
     return Compared("categorical", n_ref, n_cur, r[known], q[known], new_share=float(q[~known].sum() / n_cur))
 
 
-def _empty_side(n_reference: int) -> str:
+def empty_side(n_reference: int) -> str:
     side = "current" if n_reference else "reference"
     return f"{side}: must have at least one non-missing value"
 

@@ -34,8 +34,10 @@ class GroupedQuery:
         self.group_by = list(group_by)
         self.table = table
         self.aliases = [f"g{i}" for i in range(len(self.group_by))]
+        #: The group-key columns, quoted.
+        self.aliases_sql = [dialect.ident(a) for a in self.aliases]
         #: The group-key columns, quoted and comma-separated ("" without group-by).
-        self.keys = ", ".join(dialect.ident(a) for a in self.aliases)
+        self.keys = ", ".join(self.aliases_sql)
 
     def source(self, *expressions: str, where: str = "", table: str | None = None) -> str:
         """The input's group columns (as ``g0, g1...``) and ``expressions``, as a subquery."""
