@@ -95,9 +95,13 @@ def evaluate_ranking(
     totals = _Totals()
     with open_tables(recommendations=recommendations, relevance=relevance) as tables:
         _check_tables(tables, columns)
-        catalogue = _catalogue(tables) if lists_wanted else None
-        for recs, rel in _chunks(tables, columns, chunk_rows):
+        buckets = _bucket_count(tables, chunk_rows)
+        # One chunk holds every user: its lists know the catalogue; several need it from the whole tables.
+        catalogue = _catalogue(tables) if lists_wanted and buckets > 1 else None
+        for recs, rel in _chunks(tables, columns, buckets):
             lists = rank_lists(recs, rel, kmax=max(ks))
+            if lists_wanted and buckets == 1:
+                catalogue = _Catalogue.of(lists)
             totals.add(lists, *_user_groups(recs, columns, lists), ks=ks, wanted=wanted, gain=gain,
                        no_relevant=no_relevant, list_metrics=bool(lists_wanted))  # fmt: skip
     if catalogue is not None and catalog_size is None:
@@ -132,7 +136,7 @@ def ranking_per_user(
     parts = []
     with open_tables(recommendations=recommendations, relevance=relevance) as tables:
         _check_tables(tables, [])
-        for recs, rel in _chunks(tables, [], CHUNK_ROWS):
+        for recs, rel in _chunks(tables, [], _bucket_count(tables, CHUNK_ROWS)):
             lists = rank_lists(recs, rel, kmax=max(ks))
             values = user_metric_values(lists, ks=ks, metrics=wanted, gain=gain)
             frame = pd.DataFrame({f"{m}@{kk}": values[m, kk] for kk in ks for m in wanted}, index=lists.users)
@@ -151,6 +155,12 @@ class _Catalogue:
     n_items: int
     popularity: pd.Series  # item -> users with relevance > 0
     n_judged_users: int
+
+    @classmethod
+    def of(cls, lists: RankedLists) -> _Catalogue:
+        """The catalogue of lists that hold every user (one chunk)."""
+        popularity = pd.Series(lists.popularity.astype(np.float64), index=lists.item_values)
+        return cls(lists.n_items, popularity, lists.n_judged_users)
 
 
 def _catalogue(tables: Tables) -> _Catalogue:
@@ -171,10 +181,16 @@ def _check_tables(tables: Tables, columns: list[str]) -> None:
         raise LupusValidationError("recommendations.item", "items must be all strings or all numbers, not a mix")
 
 
-def _chunks(tables: Tables, columns: list[str], chunk_rows: int):
-    """``(recommendations, relevance)`` frames of whole users: the tables themselves if in memory, else hash buckets."""
+def _bucket_count(tables: Tables, chunk_rows: int) -> int:
+    """1 for tables already in memory, else enough hash buckets of users for about ``chunk_rows`` recommendations each."""
+    if tables.in_memory:
+        return 1
+    return max(1, math.ceil(tables.count("recommendations") / max(chunk_rows, 1)))
+
+
+def _chunks(tables: Tables, columns: list[str], buckets: int):
+    """``(recommendations, relevance)`` frames of whole users: the tables themselves in one bucket, else hash buckets."""
     recs_columns, rel_columns = ["user", "item", "score", *columns], ["user", "item", "relevance"]
-    buckets = 1 if tables.in_memory else max(1, math.ceil(tables.count("recommendations") / max(chunk_rows, 1)))
     if buckets == 1:
         yield tables.fetch("recommendations", recs_columns), tables.fetch("relevance", rel_columns)
         return
