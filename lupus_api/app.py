@@ -24,7 +24,7 @@ from lupus_api.cardinality import SeriesRegistry
 from lupus_api.detections import DetectionService
 from lupus_api.ingest import Ingestor
 from lupus_api.limits import BodySizeLimit, TokenBuckets
-from lupus_api.routers import admin, datasources, detections, health, points, queries
+from lupus_api.routers import admin, datasources, detections, feedback, health, incidents, points, queries, silences
 from lupus_api.settings import Settings
 from lupus_api.state import ApiState
 from lupus_store.metadata import MetadataDB
@@ -76,7 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.lupus = state
     problems.install(app)
-    for module in (health, datasources, points, queries, detections, admin):
+    for module in (health, datasources, points, queries, detections, admin, incidents, feedback, silences):
         app.include_router(module.router, prefix=PREFIX)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     return app

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 import typer
 
-from lupus_cli import api_commands, index_commands, ui_commands
+from lupus_cli import api_commands, backfill_commands, incident_commands, index_commands, ui_commands
 from lupus_store import MetricStore
 from lupus_store.config import lupus_home, store_root
 from lupus_store.metadata import MetadataDB
@@ -35,6 +36,9 @@ def demo(
 
     from lupus_dagster.demo.run import run_pipeline_demo
 
+    if today:
+        # The alert sensor's freshness deadlines use the pretended clock too (lupus_dagster.sensors.freshness).
+        os.environ.setdefault("LUPUS_NOW", f"{today}T00:00:00+00:00")
     summary = run_pipeline_demo(lupus_home(), days=days, today=date.fromisoformat(today) if today else None,
                                 say=typer.echo)  # fmt: skip
     _demo_accounts()
@@ -45,8 +49,8 @@ def demo(
         typer.echo(f"Alerts:        {path} ({len(lines)} messages)")
         for line in lines:
             message = json.loads(line)
-            typer.echo(f"  {message.get('product')} {message.get('day')}: "
-                       + "; ".join(_alert_line(a) for a in message.get("alerts", [])[:3]))  # fmt: skip
+            text = message.get("headline") or "; ".join(_alert_line(a) for a in message.get("alerts", [])[:3])
+            typer.echo(f"  {message.get('product')} {message.get('day')}: {text}")
     if serve:
         from lupus_cli.serve import serve_demo
 
@@ -68,7 +72,9 @@ def _demo_accounts() -> None:
     for spec in specs:
         register_datasource(db, spec.datasource, team=spec.team, description=spec.description)
     add_user(db, DEMO_USER, teams=sorted({s.team for s in specs}), password=DEMO_PASSWORD, display_name="Demo user")
-    typer.echo(f"App sign-in:   user {DEMO_USER!r}, password {DEMO_PASSWORD!r} (teams {', '.join(sorted({s.team for s in specs}))})")
+    typer.echo(
+        f"App sign-in:   user {DEMO_USER!r}, password {DEMO_PASSWORD!r} (teams {', '.join(sorted({s.team for s in specs}))})"
+    )
 
 
 def _alert_line(alert: dict) -> str:
@@ -101,7 +107,9 @@ def store_compact(datasource: str) -> None:
     report = MetricStore(store_root()).compact(datasource)
     for line in report.details:
         typer.echo(line)
-    typer.echo(f"{report.files_before} files -> {report.files_after}; {report.stale_tmp_removed} stale temporary files removed")
+    typer.echo(
+        f"{report.files_before} files -> {report.files_after}; {report.stale_tmp_removed} stale temporary files removed"
+    )
 
 
 @db_app.command("upgrade")
@@ -152,5 +160,5 @@ def token_revoke(token_id: int) -> None:
     typer.echo(f"revoked token {token_id}")
 
 
-for _part in (api_commands, ui_commands, index_commands):
+for _part in (api_commands, ui_commands, index_commands, backfill_commands, incident_commands):
     _part.register(app, serve_app)

@@ -28,11 +28,18 @@ class Strict(BaseModel):
 
 
 class PartitionsSpec(Strict):
-    """Daily partitions: one metrics table per day from ``start``, on ``cron`` in ``timezone``."""
+    """Daily partitions: one metrics table per day from ``start``, on ``cron`` in ``timezone``.
+
+    A backfill of many days runs ``days_per_run`` of them per Dagster run (metrics day by day,
+    the check per day, detection once per run) instead of one run per day.
+    """
 
     start: date = Field(description="First partition day.")
     timezone: str = Field(default="UTC", description="IANA time zone of the partition days, e.g. Asia/Tokyo.")
     cron: str = Field(default="0 6 * * *", description="When the day's metrics are computed (cron, in timezone).")
+    days_per_run: int = Field(
+        default=366, ge=1, le=3660, description="A backfill runs this many consecutive days per Dagster run."
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -186,28 +193,74 @@ class CheckRule(Strict):
         return self
 
 
-class AlertsSpec(Strict):
-    """Where alerts go. Webhook URLs come from environment variables, never from the file."""
+class ChannelSpec(Strict):
+    """One alert channel. Webhook URLs come from environment variables, never from the file."""
 
-    kind: Literal["slack", "webhook", "console", "file"] = "console"
+    kind: Literal["slack", "webhook", "console", "file"] | None = Field(
+        default=None, description="Channel kind; empty: the team's channel (docs/alerts.md, routing)."
+    )
     url_env: str | None = Field(default=None, description="Env var with the webhook URL (slack, webhook).")
     path: str | None = Field(default=None, description="File to append alerts to (file).")
     slack_webhook_env: str | None = Field(default=None, description="Shorthand for kind: slack + url_env.")
 
     @model_validator(mode="after")
-    def _target(self) -> AlertsSpec:
-        if self.slack_webhook_env and self.kind == "console":
+    def _target(self) -> ChannelSpec:
+        if self.slack_webhook_env and self.kind in (None, "console"):
             object.__setattr__(self, "kind", "slack")
             object.__setattr__(self, "url_env", self.slack_webhook_env)
         if self.kind in ("slack", "webhook") and not self.url_env:
             raise ValueError(f"kind {self.kind} needs url_env, the environment variable holding the webhook URL")
         if self.kind == "file" and not self.path:
             raise ValueError("kind file needs path")
+        if self.kind is None and (self.url_env or self.path):
+            raise ValueError("give kind (slack, webhook, console or file) with url_env or path")
         return self
+
+    def channel_settings(self) -> dict[str, Any] | None:
+        """The :class:`~lupus_dagster.resources.notifier.AlertChannel` fields, or None (inherit the team's)."""
+        if self.kind is None:
+            return None
+        fields = ("kind", "url_env", "path")
+        return {k: getattr(self, k) for k in fields if getattr(self, k) is not None}
+
+
+Level = Literal["critical", "warning"]
+
+
+class AlertsSpec(ChannelSpec):
+    """Where the product's incidents go, how they are graded and when they resolve.
+
+    The channel fields (``kind``, ``url_env``, ``path``) override the team's default channel;
+    ``severity`` overrides it per incident severity (docs/alerts.md, routing).
+    """
+
+    severity: dict[Level, ChannelSpec] = Field(default_factory=dict, description="Channel per incident severity.")
+    critical: list[str] = Field(default_factory=list, description="Metric globs whose anomalies are critical.")
+    additive: list[str] = Field(
+        default_factory=lambda: ["*.count", "*.sum", "*.null_count"],
+        description="Metric globs that are sums over segments (root cause by explanatory power); others are means.",
+    )
+    resolve_after_days: int = Field(default=3, ge=1, description="Days back in band before an incident resolves.")
+    notify_on_resolve: bool = Field(default=False, description="Also post a message when an incident resolves.")
+    sensor_interval_seconds: int = Field(
+        default=30, ge=5, le=3600, description="How often the alert sensor ticks (freshness alerts come within one)."
+    )
+
+
+class NoDataSpec(Strict):
+    """A segment present on most recent days with no rows today raises a no-data alert."""
+
+    window_days: int = Field(default=14, ge=2, description="Recent days looked at.")
+    min_presence: float = Field(default=0.8, gt=0, le=1, description="Share of those days a segment must be present.")
+    labels: list[str] | None = Field(
+        default=None, description="Label keys that make a segment (default: every group_by of the spec)."
+    )
 
 
 class FreshnessSpec(Strict):
-    max_lag_hours: float = Field(gt=0, description="Alert when the latest partition is older than this.")
+    max_lag_hours: float = Field(
+        gt=0, description="Hours after the cron run of a partition's day by which it must be materialized."
+    )
 
 
 class PodResources(Strict):
@@ -240,6 +293,7 @@ class ProductSpec(Strict):
     detect: list[DetectorRule] = Field(default_factory=list)
     lookback_days: int = Field(default=120, ge=1, description="History the detectors see.")
     alerts: AlertsSpec = Field(default_factory=AlertsSpec)
+    no_data: NoDataSpec | None = Field(default_factory=NoDataSpec, description="No-data alerts; null turns them off.")
     freshness: FreshnessSpec | None = None
     resources: PodResources = Field(default_factory=PodResources)
     mlflow: MlflowSpec | None = None
@@ -265,3 +319,15 @@ class ProductSpec(Strict):
     @classmethod
     def _rules(cls, value: Any) -> Any:
         return rules_from_config(value) if isinstance(value, list) else value
+
+    def segment_keys(self) -> list[str]:
+        """The label keys segments are made of: the no-data spec's, else every ``group_by`` of the spec."""
+        if self.no_data is not None and self.no_data.labels is not None:
+            return list(self.no_data.labels)
+        keys: list[str] = list(self.profile.group_by) if self.profile is not None else []
+        for task in self.evaluate:
+            inner = task.classification or task.regression or task.ranking
+            keys += list(inner.group_by)
+        for item in [*self.drift, *([self.churn] if self.churn else [])]:
+            keys += list(item.group_by)
+        return list(dict.fromkeys(keys))

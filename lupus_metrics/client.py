@@ -190,6 +190,54 @@ class LupusClient:
                 raise TimeoutError(f"detection {request_id} still {status['status']} after {timeout} s")
             time.sleep(0.25)
 
+    # ---- incidents, silences, feedback ----------------------------------------------------------
+
+    def incidents(self, datasource: str | None = None, *, status: str | None = None,
+                  since: str | date | None = None, limit: int = 200) -> list[dict[str, Any]]:
+        """Incidents (of one datasource, or of every one the token may read), active first.
+
+        ``status``: ``active`` (open and acknowledged), ``open``, ``acknowledged`` or ``resolved``.
+        """
+        params = [(k, str(v)) for k, v in (("status", status), ("since", since), ("limit", limit)) if v is not None]
+        path = f"/datasources/{datasource}/incidents" if datasource else "/incidents"
+        return self._request("GET", path, params=params)["incidents"]
+
+    def incident(self, datasource: str, incident_id: int) -> dict[str, Any]:
+        """One incident with its alerts (``members``) and root-cause slices (``top_slices``)."""
+        return self._request("GET", f"/datasources/{datasource}/incidents/{incident_id}")
+
+    def acknowledge(self, datasource: str, incident_id: int, *, verdict: str, note: str | None = None,
+                    by: str | None = None) -> dict[str, Any]:
+        """Acknowledge with a verdict: ``real``, ``false_alarm`` or ``expected``."""
+        body = {"verdict": verdict, "note": note, "by": by}
+        return self._request("POST", f"/datasources/{datasource}/incidents/{incident_id}/acknowledge", json=body)
+
+    def resolve(self, datasource: str, incident_id: int, *, note: str | None = None) -> dict[str, Any]:
+        return self._request("POST", f"/datasources/{datasource}/incidents/{incident_id}/resolve", json={"note": note})
+
+    def silence(self, datasource: str, *, reason: str, duration_hours: float | None = None,
+                ends_at: str | datetime | None = None, product: str | None = None, metric: str = "*",
+                labels: Mapping[str, str] | None = None, author: str | None = None) -> dict[str, Any]:
+        """Silence matching alerts (metric glob, label globs) for ``duration_hours`` or until ``ends_at``."""
+        body = {"reason": reason, "duration_hours": duration_hours, "product": product, "metric": metric,
+                "labels": dict(labels or {}), "author": author,
+                "ends_at": ends_at.isoformat() if isinstance(ends_at, datetime) else ends_at}
+        return self._request("POST", f"/datasources/{datasource}/silences",
+                             json={k: v for k, v in body.items() if v is not None})
+
+    def silences(self, datasource: str, *, active: bool = False) -> list[dict[str, Any]]:
+        return self._request("GET", f"/datasources/{datasource}/silences",
+                             params={"active": str(active).lower()})["silences"]
+
+    def expire_silence(self, datasource: str, silence_id: int) -> dict[str, Any]:
+        """End a silence now."""
+        return self._request("DELETE", f"/datasources/{datasource}/silences/{silence_id}")
+
+    def rules(self, datasource: str, *, product: str | None = None) -> list[dict[str, Any]]:
+        """Each alerting rule's measured precision (``real / judged``)."""
+        params = {"product": product} if product else {}
+        return self._request("GET", f"/datasources/{datasource}/rules", params=params)["rules"]
+
     # ---- plumbing -------------------------------------------------------------------------------
 
     @staticmethod

@@ -64,6 +64,7 @@ class _Table:
 
 POINTS = _Table("points", POINT_SCHEMA, normalize_points, POINT_COLUMNS)
 ANOMALIES = _Table("anomalies", ANOMALY_SCHEMA, normalize_anomalies, ANOMALY_COLUMNS)
+_TABLE_BY_NAME = {table.name: table for table in (POINTS, ANOMALIES)}
 
 _EMPTY_DTYPES: dict[str, str] = {
     "metric": "object", "labels": "object", "series_id": "object", "ts": "datetime64[us, UTC]",
@@ -317,6 +318,34 @@ class MetricStore:
         where = ["is_anomaly"] if only_anomalies else []
         return self._read(ANOMALIES, datasource, metrics, start, end, labels, series_ids, ANOMALIES.columns, where)
 
+    def stored_months(self, table: str, datasource: str) -> list[date]:
+        """The months (their first days) that hold rows of ``table`` (``points``/``anomalies``) of ``datasource``."""
+        scan = self._scan(_TABLE_BY_NAME[table], datasource, _Filters())
+        if scan is None:
+            return []
+        sql, params = scan
+        rows = self._cursor().execute(f"SELECT DISTINCT date_trunc('month', day) AS m {sql} ORDER BY m", params).fetchall()
+        return [row[0] if isinstance(row[0], date) else row[0].date() for row in rows]
+
+    def stored_rows(self, table: str, datasource: str, *, first: date, last: date) -> pd.DataFrame:
+        """Every stored column of ``table`` rows whose partition day is in ``[first, last]``, as stored.
+
+        Unlike the reads, rows keep their ``writer`` and partition ``day`` (for maintenance such as
+        re-indexing the search index, whose document ids need them); compaction shadowing applies.
+        """
+        found = _TABLE_BY_NAME[table]
+        scan = self._scan(found, datasource, _Filters(where=[f"day BETWEEN DATE '{first}' AND DATE '{last}'"]))
+        columns = [c for c in found.schema.names if c != "labels"]
+        if scan is None:
+            return _empty_frame([*columns, "labels"])
+        sql, params = scan
+        cursor = self._cursor()
+        frame = _select_tolerating_old_files(cursor, columns, sql, params)
+        catalog = dict(cursor.execute(f"SELECT series_id, any_value(labels) {sql} GROUP BY series_id", params).fetchall())
+        frame["labels"] = [dict(catalog[sid]) for sid in frame["series_id"]]
+        frame["ts"] = frame["ts"].dt.tz_convert("UTC")
+        return frame
+
     def list_datasources(self) -> list[str]:
         """Every datasource that has points or anomalies, sorted."""
         names: set[str] = set()
@@ -368,9 +397,7 @@ class MetricStore:
         sql, params = scan
         plain = [c for c in columns if c != "labels"]
         cursor = self._cursor()
-        frame = _execute_tolerating_old_files(
-            cursor, plain, f"{sql} ORDER BY metric, series_id, ts, writer", params
-        ).df()
+        frame = _select_tolerating_old_files(cursor, plain, f"{sql} ORDER BY metric, series_id, ts, writer", params)
         if frame.empty:
             return _empty_frame(columns)  # the same dtypes whether nothing matched or nothing exists
         if "labels" in columns:
@@ -394,8 +421,7 @@ class MetricStore:
         if found.shadowed:
             clauses.append(_NOT_SHADOWED)
             params.append(found.shadowed)
-        # union_by_name: files written before a column was added (n, stderr) read it as null.
-        sql = "FROM read_parquet(?, filename = true, union_by_name = true)"
+        sql = f"FROM {_READ_FILES}"
         if clauses:
             sql += " WHERE " + " AND ".join(clauses)
         return sql, [found.files, *params]
@@ -486,7 +512,7 @@ class MetricStore:
     ) -> None:
         found = self._files(table.name, datasource, month, layout.month_end(month))
         params: list[Any] = [found.files]
-        sql = "SELECT * EXCLUDE (filename) FROM read_parquet(?, filename = true, union_by_name = true)"
+        sql = f"SELECT * EXCLUDE (filename) FROM {_READ_FILES_OF_ANY_RELEASE}"
         if found.shadowed:
             sql += " WHERE " + _NOT_SHADOWED
             params.append(found.shadowed)
@@ -525,24 +551,34 @@ class MetricStore:
                     pass
 
 
-# Columns added to the point schema after the first release: files written before read them as null.
+# Columns added to the point schema after the first release: files written before lack them.
 _LATER_COLUMNS = ("n", "stderr")
+_READ_FILES = "read_parquet(?, filename = true)"
+# union_by_name fills a column that some files lack with nulls, but binds every file's schema before
+# reading: on a year of day files that doubled the query time, so reads use it only when needed.
+_READ_FILES_OF_ANY_RELEASE = "read_parquet(?, filename = true, union_by_name = true)"
 
 
-def _execute_tolerating_old_files(
+def _select_tolerating_old_files(
     cursor: duckdb.DuckDBPyConnection, columns: Sequence[str], rest: str, params: list[Any]
-) -> duckdb.DuckDBPyConnection:
-    """``SELECT columns rest``; a later column that no file of the scan has reads as null.
+) -> pd.DataFrame:
+    """``SELECT columns rest`` as a frame, also over files written before a later column existed.
 
-    ``union_by_name`` fills a column that only some files lack; a column that every file lacks is a
-    binder error instead, so the query is repeated with nulls for it (old stores only pay this).
+    Plain reads take DuckDB's first file's schema: a later file that lacks a column, or a first file
+    that lacks a selected one, fails. Then the query is repeated reading the files by name (nulls
+    where a file lacks a column), and a later column that no file has at all reads as null.
     """
-    select = list(columns)
+    select, union = list(columns), False
     while True:
         try:
-            return cursor.execute(f"SELECT {', '.join(select)} {rest}", params)
-        except duckdb.BinderException as err:
-            nulled = [f"NULL::DOUBLE AS {c}" if c in _LATER_COLUMNS and f'"{c}"' in str(err) else c for c in select]
+            sql = f"SELECT {', '.join(select)} {rest}"
+            return cursor.execute(sql.replace(_READ_FILES, _READ_FILES_OF_ANY_RELEASE) if union else sql, params).df()
+        except (duckdb.BinderException, duckdb.InvalidInputException) as err:
+            message = str(err)
+            if not union and any(f'"{c}"' in message for c in _LATER_COLUMNS):
+                union = True
+                continue
+            nulled = [f"NULL::DOUBLE AS {c}" if c in _LATER_COLUMNS and f'"{c}"' in message else c for c in select]
             if nulled == select:
                 raise
             select = nulled

@@ -11,6 +11,7 @@ It builds the product's metrics asset, Great Expectations check, anomalies asset
 check and alert sensor.
 """
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +20,11 @@ from pydantic import Field, field_validator
 
 from lupus_dagster.assets.product_assets import build_product_assets
 from lupus_dagster.product_spec import ProductSpec
-from lupus_dagster.resources.notifier import AlertChannel
+from lupus_dagster.resources.routing import TeamRoute, load_teams, teams_file
 from lupus_dagster.sensors.alerts import build_alert_sensor
-from lupus_store.config import lupus_home
+from lupus_dagster.sensors.policy import AlertPolicy
+
+DEFAULT_PRODUCTS_DIR = Path(__file__).resolve().parents[1] / "defs" / "products"
 
 
 class ProductAttributes(ProductSpec):
@@ -53,8 +56,10 @@ class MonitoredProduct(dg.Component):
     cannot hold dates, and the spec is also used without Dagster).
     """
 
-    def __init__(self, spec: ProductSpec):
+    def __init__(self, spec: ProductSpec, teams: Mapping[str, TeamRoute] | None = None):
         self.spec = spec
+        # Loaded by the product loader once for all products; a component loaded alone reads the file itself.
+        self.teams = teams if teams is not None else load_teams(teams_file(DEFAULT_PRODUCTS_DIR))
 
     @classmethod
     def get_schema(cls) -> type[ProductSpec]:
@@ -69,16 +74,17 @@ class MonitoredProduct(dg.Component):
         built = build_product_assets(self.spec)
         checks = [b for b in built if _is_check(b)]
         assets = [b for b in built if not _is_check(b)]
-        return dg.Definitions(assets=assets, asset_checks=checks, sensors=_alert_sensors(self.spec))
+        return dg.Definitions(assets=assets, asset_checks=checks, sensors=[self.alert_sensor()])
+
+    def alert_sensor(self) -> dg.SensorDefinition:
+        policy = AlertPolicy.from_spec(self.spec, self.teams)
+        return build_alert_sensor(
+            product=self.spec.product,
+            datasource=self.spec.datasource,
+            policy=policy,
+            minimum_interval_seconds=policy.interval_seconds,
+        )
 
 
 def _is_check(definition: Any) -> bool:
     return isinstance(definition, dg.AssetChecksDefinition)
-
-
-def _alert_sensors(spec: ProductSpec) -> list[dg.SensorDefinition]:
-    settings = {k: v for k, v in spec.alerts.model_dump().items() if k != "slack_webhook_env"}
-    if settings.get("path") and not Path(settings["path"]).is_absolute():
-        settings["path"] = str(lupus_home() / settings["path"])  # relative alert files live in LUPUS_HOME
-    channel = AlertChannel(**settings)
-    return [build_alert_sensor(product=spec.product, datasource=spec.datasource, channel=channel)]

@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from lupus_dagster.components.monitored_product import MonitoredProduct
 from lupus_dagster.components.spec_columns import check_columns_against_source
 from lupus_dagster.product_spec import ProductSpec
+from lupus_dagster.resources.routing import TeamRoute, TeamsFileError, load_teams, teams_file
 
 COMPONENT_TYPE = "lupus_dagster.components.MonitoredProduct"
 
@@ -81,13 +82,20 @@ def load_products(root: Path) -> tuple[list[ProductSpec], list[BrokenProduct]]:
 def product_definitions(root: Path) -> dg.Definitions:
     """Definitions of every valid product, plus a visible error asset per broken one (strict: raise)."""
     specs, broken = load_products(root)
+    teams: dict[str, TeamRoute] = {}
+    try:
+        teams = load_teams(teams_file(root))
+    except TeamsFileError as err:
+        # Alerts still go to each product's own channel (or the console) while the file is fixed.
+        path, reason = str(err).split(": ", 1)
+        broken.append(BrokenProduct("teams", Path(path), reason))
     if broken and _strict():
         raise ProductSpecError("invalid product specs:\n" + "\n".join(str(b) for b in broken))
     with warnings.catch_warnings():
         # Partitioned checks are "preview" in Dagster 1.13 and last-update freshness checks "superseded";
         # both are the documented way for daily-partitioned assets today.
         warnings.simplefilter("ignore")
-        built = [MonitoredProduct(spec).build_defs() for spec in specs]
+        built = [MonitoredProduct(spec, teams).build_defs() for spec in specs]
     errors = [
         dg.AssetSpec(
             key=dg.AssetKey([_key_part(b.folder), "spec_error"]),

@@ -1,121 +1,81 @@
-"""What an alert message says: the alerts of one product and day, as text, Slack blocks or JSON.
+"""What an incident message says: as plain text, Slack blocks or a JSON document.
 
-One message carries every alert of one product and day (anomalous series and failed checks),
-so a bad day is one post in the channel, not fifty.
+One message per new incident (and, when asked, one when it resolves), not one per series:
+its headline, the top root-cause slices, then its alerts (strongest first) with chart links.
 
 Example:
+    >>> from datetime import date
     >>> alert = Alert(kind="anomaly", metric="rows.count", labels={"region": "JP"}, value=5.0,
     ...               expected=100.0, lower=80.0, upper=120.0, score=-6.2,
     ...               link=chart_link("ds", "rows.count", {"region": "JP"}, "2026-01-10", base_url="http://ui"))
-    >>> message = AlertMessage(product="shop", datasource="ds", day="2026-01-10", alerts=[alert])
+    >>> message = IncidentMessage(event="opened", incident_id=7, product="shop", datasource="ds",
+    ...     day=date(2026, 1, 10), status="open", severity="warning",
+    ...     headline="shop: rows.count for region=JP 5 vs 100 expected (−95 %) on 2026-01-10", alerts=[alert])
     >>> print(message.text())
-    Lupus: 1 anomaly in shop (ds) on 2026-01-10
+    Lupus incident #7 (warning): shop: rows.count for region=JP 5 vs 100 expected (−95 %) on 2026-01-10
     • rows.count {region=JP}: value 5 (expected 100, band 80 – 120), score -6.2 http://ui/chart?datasource=ds&metric=rows.count&label.region=JP&start=2025-12-11&end=2026-01-11
 """
 
 from __future__ import annotations
 
 import math
-import os
-from dataclasses import asdict, dataclass, field
-from datetime import date, timedelta
+from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
-from urllib.parse import quote, urlencode
 
-DEFAULT_APP_URL = "http://localhost:8501"
+from lupus_store.incidents import IncidentView, Outgoing
+from lupus_store.incidents.alert import Alert, app_url, chart_link
+
+__all__ = ["Alert", "IncidentMessage", "app_url", "chart_link"]
+
 # Slack accepts at most 50 blocks per message and 3000 characters per text block.
 MAX_ALERT_BLOCKS = 40
 MAX_BLOCK_CHARS = 2900
-CHART_DAYS_BEFORE = 30
-
-
-def app_url() -> str:
-    """The Streamlit app's base URL: ``LUPUS_APP_URL`` or ``http://localhost:8501``."""
-    return (os.environ.get("LUPUS_APP_URL") or DEFAULT_APP_URL).rstrip("/")
-
-
-def chart_link(
-    datasource: str,
-    metric: str | None,
-    labels: dict[str, str] | None,
-    day: date | str,
-    *,
-    base_url: str | None = None,
-) -> str:
-    """Deep link to the chart of one series around ``day`` (30 days before to the day after).
-
-    >>> chart_link("ds", "age.mean", {"b": "x y", "a": "1"}, "2026-03-01", base_url="http://ui/")
-    'http://ui/chart?datasource=ds&metric=age.mean&label.a=1&label.b=x%20y&start=2026-01-30&end=2026-03-02'
-    """
-    base = (base_url or app_url()).rstrip("/")
-    day = date.fromisoformat(day) if isinstance(day, str) else day
-    query: list[tuple[str, str]] = [("datasource", datasource)]
-    if metric:
-        query.append(("metric", metric))
-    query += [(f"label.{key}", value) for key, value in sorted((labels or {}).items())]
-    query += [
-        ("start", (day - timedelta(days=CHART_DAYS_BEFORE)).isoformat()),
-        ("end", (day + timedelta(days=1)).isoformat()),
-    ]
-    return f"{base}/chart?{urlencode(query, quote_via=quote)}"
+TOP_SLICES = 3
+MIN_SHARE = 0.1  # smaller slices are noise in a chat message (they stay in the incident and the API)
+PREFIX = {
+    "opened": "Lupus incident",
+    "unsilenced": "Silence ended, Lupus incident",
+    "resolved": "Resolved: Lupus incident",
+}
 
 
 @dataclass
-class Alert:
-    """One alert: an anomalous point of a series, or a failed check (``kind`` ``check``/``freshness``)."""
+class IncidentMessage:
+    """One message about one incident: ``event`` is ``opened``, ``unsilenced`` or ``resolved``."""
 
-    kind: str
-    metric: str | None
-    labels: dict[str, str] = field(default_factory=dict)
-    value: float | None = None
-    expected: float | None = None
-    lower: float | None = None
-    upper: float | None = None
-    score: float | None = None
-    link: str | None = None
-    check: str | None = None
-    detail: str | None = None
-    previous_severity: float | None = None  # set when this re-alerts a series whose severity rose
-
-    def to_json(self) -> dict[str, Any]:
-        """A JSON-safe dict: NaN becomes ``None`` (PostgreSQL's JSON and most receivers reject NaN)."""
-        return {key: _json_safe(value) for key, value in asdict(self).items()}
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Alert:
-        return cls(**{key: data.get(key) for key in cls.__dataclass_fields__ if key in data})
-
-    def summary(self) -> str:
-        """One line without the link, e.g. ``rows.count {region=JP}: value 5 (expected 100, band 80 – 120), score -6.2``."""
-        if self.kind == "anomaly":
-            return f"{self.metric}{_labels_text(self.labels)}: {_band_text(self)}"
-        what = "freshness check" if self.kind == "freshness" else "check"
-        line = f"{what} {self.check or self.metric} failed"
-        return f"{line}: {self.detail}" if self.detail else line
-
-
-@dataclass
-class AlertMessage:
-    """Every alert of one product and day."""
-
+    event: str
+    incident_id: int
     product: str
     datasource: str
-    day: str
+    day: date
+    status: str
+    severity: str
+    headline: str
     alerts: list[Alert]
+    top_slices: list[dict[str, Any]] = field(default_factory=list)
+    root_cause_text: str | None = None
+    link: str | None = None
+
+    @classmethod
+    def from_outgoing(cls, outgoing: Outgoing) -> IncidentMessage:
+        incident: IncidentView = outgoing.incident
+        cause = incident.root_cause[0] if incident.root_cause else None
+        return cls(
+            event=outgoing.event, incident_id=incident.id, product=incident.product, datasource=incident.datasource,
+            day=incident.start_day, status=incident.status, severity=incident.severity, headline=incident.headline,
+            alerts=outgoing.alerts, top_slices=incident.top_slices[:TOP_SLICES],
+            root_cause_text=_slices_text(cause) if cause else None, link=incident.link,
+        )  # fmt: skip
 
     def title(self) -> str:
-        anomalies = sum(alert.kind == "anomaly" for alert in self.alerts)
-        checks = len(self.alerts) - anomalies
-        parts = []
-        if anomalies:
-            parts.append(f"{anomalies} {'anomaly' if anomalies == 1 else 'anomalies'}")
-        if checks:
-            parts.append(f"{checks} failed {'check' if checks == 1 else 'checks'}")
-        return f"Lupus: {' and '.join(parts) or 'no alerts'} in {self.product} ({self.datasource}) on {self.day}"
+        return f"{PREFIX.get(self.event, 'Lupus incident')} #{self.incident_id} ({self.severity}): {self.headline}"
 
     def text(self) -> str:
-        """Plain text: the title, then one line per alert with its link (console, file, Slack fallback)."""
+        """Plain text: the title, the top slices, then one line per alert with its link (console, file, fallback)."""
         lines = [self.title()]
+        if self.root_cause_text:
+            lines.append(f"Top slices: {self.root_cause_text}")
         for alert in self.alerts:
             line = f"• {alert.summary()}"
             lines.append(f"{line} {alert.link}" if alert.link else line)
@@ -123,55 +83,61 @@ class AlertMessage:
 
     def slack_payload(self) -> dict[str, Any]:
         """A Slack incoming-webhook payload: ``text`` (notification fallback) and ``blocks``."""
+        header = f"{PREFIX.get(self.event, 'Lupus incident')} #{self.incident_id} · {self.product} · {self.severity}"
         blocks: list[dict[str, Any]] = [
-            {"type": "header", "text": {"type": "plain_text", "text": self.title()[:150]}},
+            {"type": "header", "text": {"type": "plain_text", "text": header[:150]}},
+            {"type": "section", "text": {"type": "mrkdwn", "text": f"*{_escape(self.headline)}*"[:MAX_BLOCK_CHARS]}},
         ]
+        if self.root_cause_text:
+            blocks.append({"type": "section", "text": {"type": "mrkdwn",
+                                                       "text": f"Top slices: {_escape(self.root_cause_text)}"}})  # fmt: skip
         for alert in self.alerts[:MAX_ALERT_BLOCKS]:
-            text = f"*{_escape(alert.summary())}*"
+            text = f"• {_escape(alert.summary())}"
             if alert.previous_severity is not None:
                 text += f"\n_severity rose from {_num(alert.previous_severity)}_"
             if alert.link:
                 text += f"\n<{alert.link}|Open chart>"
             blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": text[:MAX_BLOCK_CHARS]}})
         hidden = len(self.alerts) - MAX_ALERT_BLOCKS
+        footer = f"{len(self.alerts)} alert(s) · since {self.day.isoformat()} · status {self.status}"
         if hidden > 0:
-            blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": f"…and {hidden} more"}]})
+            footer = f"…and {hidden} more · " + footer
+        footer += f" · acknowledge: `lupus incidents ack {self.incident_id} --verdict real|false_alarm|expected`"
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": footer}]})
         return {"text": self.text()[:MAX_BLOCK_CHARS], "blocks": blocks}
 
     def webhook_payload(self) -> dict[str, Any]:
-        """The generic JSON document: product, datasource, day, title and every alert in full."""
+        """The generic JSON document: the incident and every alert it names in full."""
         return {
-            "product": self.product,
-            "datasource": self.datasource,
-            "day": self.day,
-            "title": self.title(),
-            "alerts": [alert.to_json() for alert in self.alerts],
-        }
+            "event": self.event, "incident_id": self.incident_id, "product": self.product,
+            "datasource": self.datasource, "day": self.day.isoformat(), "status": self.status,
+            "severity": self.severity, "title": self.title(), "headline": self.headline,
+            "top_slices": self.top_slices, "link": self.link, "alerts": [alert.to_json() for alert in self.alerts],
+        }  # fmt: skip
 
 
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
+def _slices_text(cause: dict[str, Any]) -> str | None:
+    slices = cause.get("slices") or []
+    if not slices:
         return None
-    return value
+    direction = "drop" if (cause.get("actual") or 0) < (cause.get("expected") or 0) else "rise"
+    labels = cause.get("labels") or {}
+    whole = f"{cause.get('metric')}" + (
+        " {" + ", ".join(f"{k}={v}" for k, v in sorted(labels.items())) + "}" if labels else ""
+    )
+    parts = []
+    shown = [item for item in slices[:TOP_SLICES] if abs(item["share"]) >= MIN_SHARE] or slices[:1]
+    for item in shown:
+        name = ", ".join(f"{k}={v}" for k, v in item["labels"].items())
+        how = " (mix)" if item.get("effect") == "mix" else ""
+        parts.append(f"{name} {item['share'] * 100:.0f} %{how}")
+    return f"of the {whole} {direction}: " + ", ".join(parts)
 
 
 def _num(value: float | None) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "n/a"
     return f"{value:.4g}"
-
-
-def _labels_text(labels: dict[str, str] | None) -> str:
-    if not labels:
-        return ""
-    return " {" + ", ".join(f"{key}={value}" for key, value in sorted(labels.items())) + "}"
-
-
-def _band_text(alert: Alert) -> str:
-    text = f"value {_num(alert.value)} (expected {_num(alert.expected)}"
-    if alert.lower is not None or alert.upper is not None:
-        text += f", band {_num(alert.lower)} – {_num(alert.upper)}"
-    return f"{text}), score {_num(alert.score)}"
 
 
 def _escape(text: str) -> str:

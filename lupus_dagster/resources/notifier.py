@@ -4,7 +4,7 @@ A channel is declared in the product's YAML; a webhook URL is a secret, so the Y
 only the environment variable that holds it (``url_env``), never the URL.
 
 - ``slack``: a Slack-compatible incoming webhook, posted ``{"text": ..., "blocks": [...]}``.
-- ``webhook``: a generic webhook, posted the JSON document of :meth:`AlertMessage.webhook_payload`.
+- ``webhook``: a generic webhook, posted the JSON document of :meth:`IncidentMessage.webhook_payload`.
 - ``console``: the message text on standard output (local development).
 - ``file``: one JSON document per line appended to ``path`` (local development, audits).
 
@@ -14,9 +14,12 @@ retrying). A failure raises :class:`DeliveryError`, whose text never contains th
 
 Example:
     >>> import json, tempfile
-    >>> from lupus_dagster.resources.alert_message import Alert, AlertMessage
+    >>> from datetime import date
+    >>> from lupus_dagster.resources.alert_message import Alert, IncidentMessage
     >>> path = f"{tempfile.mkdtemp()}/alerts.jsonl"
-    >>> message = AlertMessage("shop", "ds", "2026-01-10", [Alert(kind="check", metric=None, check="ge_validation")])
+    >>> message = IncidentMessage("opened", 1, "shop", "ds", date(2026, 1, 10), "open", "critical",
+    ...                           "shop: check ge_validation failed on 2026-01-10",
+    ...                           [Alert(kind="check", metric=None, check="ge_validation")])
     >>> Notifier(AlertChannel(kind="file", path=path)).send(message)
     >>> json.loads(open(path).read())["alerts"][0]["check"]
     'ge_validation'
@@ -36,7 +39,7 @@ from typing import Literal
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from lupus_dagster.resources.alert_message import AlertMessage
+from lupus_dagster.resources.alert_message import IncidentMessage
 
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 
@@ -90,13 +93,13 @@ class AlertChannel(BaseModel):
 
 
 class Notifier:
-    """Formats an :class:`AlertMessage` for its channel and delivers it."""
+    """Formats an :class:`IncidentMessage` for its channel and delivers it."""
 
     def __init__(self, channel: AlertChannel, *, client: httpx.Client | None = None):
         self.channel = channel
         self._client = client
 
-    def send(self, message: AlertMessage) -> None:
+    def send(self, message: IncidentMessage) -> None:
         """Deliver ``message``; raise :class:`DeliveryError` when it could not be delivered."""
         kind = self.channel.kind
         if kind == "console":
@@ -108,7 +111,7 @@ class Notifier:
             payload = message.slack_payload() if kind == "slack" else message.webhook_payload()
             self._post(payload)
 
-    def _append(self, message: AlertMessage) -> None:
+    def _append(self, message: IncidentMessage) -> None:
         path = Path(self.channel.path or "")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,10 +1,11 @@
 """What happened since the alert sensor's last tick: new anomaly materializations, finished checks.
 
-Two positions are kept in the sensor cursor, both storage ids of the Dagster instance:
+Three positions are kept in the sensor cursor, all storage ids of the Dagster instance:
 
 - ``materialization``: the last materialization event seen of ``[product, "anomalies"]``
   (``fetch_materializations`` with ``after_storage_id``, which works on every event log
-  storage, the run-sharded SQLite one of ``dagster dev`` included).
+  storage, the run-sharded SQLite one of ``dagster dev`` included);
+- ``metrics``: the same for ``[product, "metrics"]`` (each new day is checked for missing segments);
 - ``checks``: a watermark over the ``asset_check_executions`` table: every execution with a
   smaller or equal id has finished. Executions are recorded when planned and completed later,
   so the watermark stops below the oldest execution still running; executions above it that
@@ -16,9 +17,9 @@ messages.
 
 Example:
     >>> AlertCursor.parse(None)
-    AlertCursor(materialization=None, checks=None)
-    >>> AlertCursor.parse(AlertCursor(materialization=42, checks=7).serialize())
-    AlertCursor(materialization=42, checks=7)
+    AlertCursor(materialization=None, checks=None, metrics=None)
+    >>> AlertCursor.parse(AlertCursor(materialization=42, checks=7, metrics=3).serialize())
+    AlertCursor(materialization=42, checks=7, metrics=3)
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ FIRST_TICK_LOOKBACK = timedelta(days=2)
 class AlertCursor:
     materialization: int | None = None
     checks: int | None = None
+    metrics: int | None = None
 
     @classmethod
     def parse(cls, text: str | None) -> AlertCursor:
@@ -53,10 +55,12 @@ class AlertCursor:
         except ValueError:
             # A bare storage id (older or hand-set cursor) is the materialization position.
             return cls(materialization=int(text))
-        return cls(materialization=data.get("materialization"), checks=data.get("checks"))
+        return cls(materialization=data.get("materialization"), checks=data.get("checks"), metrics=data.get("metrics"))
 
     def serialize(self) -> str:
-        return json.dumps({"materialization": self.materialization, "checks": self.checks}, sort_keys=True)
+        return json.dumps(
+            {"materialization": self.materialization, "checks": self.checks, "metrics": self.metrics}, sort_keys=True
+        )
 
 
 @dataclass(frozen=True)

@@ -1,18 +1,22 @@
-"""The alert sensor of one product: new anomalies and failed checks to one chat message per day.
+"""The alert sensor of one product: what broke, grouped into incidents, one chat message per incident.
 
 (No ``from __future__ import annotations`` here: Dagster reads the sensor's resource
 annotations at runtime.)
 
 Each tick:
 
-1. reads the ``[product, "anomalies"]`` materializations after the cursor and, for each, the
-   anomaly records that run wrote to the store (its partition day ± 1, filtered by run id);
-2. reads the failed evaluations of the checks on ``[product, "metrics"]`` (Great Expectations
-   ``ge_validation``, freshness checks, any other) that finished since the last tick;
-3. records them in ``alert_states`` (de-duplication: one alert per series, day and kind,
-   again only when the severity rises), then moves the cursor;
-4. posts every pending alert of the product, one message per day; a failed post leaves
-   the alerts pending for the next tick and never fails the tick.
+1. reads what happened since the cursor: the ``[product, "anomalies"]`` materializations (and,
+   for each, the anomaly records that run wrote, its partition day ± 1, by run id), the failed
+   evaluations of the checks on ``[product, "metrics"]``, and the ``[product, "metrics"]``
+   materializations (each new day is checked for segments that vanished: no-data alerts);
+2. checks the latest partition that is due (cron plus ``freshness.max_lag_hours``): not
+   materialized means a freshness alert, whatever runs or does not;
+3. day by day, oldest first: resolves open incidents whose members have been back in band for
+   ``alerts.resolve_after_days``, then records the day's alerts in the incident store
+   (:mod:`lupus_store.incidents`: de-duplication, continuation of open incidents, new incidents
+   with headlines and root-cause slices, silences), then moves the cursor;
+4. posts every owed message of the product, one per incident, to the channel its severity routes
+   to; a failed post stays owed for the next tick and never fails the tick.
 
 The sensor starts RUNNING and requests no runs; its tick text (a skip reason) says what it did.
 
@@ -23,178 +27,181 @@ Example:
     ('shop_alerts', 'RUNNING', ['metadata', 'store'])
 """
 
-import math
-from datetime import date, timedelta
+from datetime import timedelta
 
 import dagster as dg
 
-from lupus_dagster.resources.alert_message import Alert, AlertMessage, chart_link
+from lupus_dagster.resources.alert_message import IncidentMessage
 from lupus_dagster.resources.metadata import MetadataResource
 from lupus_dagster.resources.notifier import AlertChannel, DeliveryError, Notifier
 from lupus_dagster.resources.store import MetricStoreResource
-from lupus_dagster.sensors.alert_events import (
-    AlertCursor,
-    AnomalyMaterialization,
-    FailedCheck,
-    finished_checks,
-    new_materializations,
-    utc_day,
-)
-from lupus_dagster.sensors.alert_state import Candidate, mark_failed, mark_sent, pending_by_day, record_candidates
-from lupus_metrics.schema import series_id
+from lupus_dagster.sensors.alert_events import AlertCursor, finished_checks, new_materializations
+from lupus_dagster.sensors.candidates import anomaly_candidates, check_candidate, partition_day
+from lupus_dagster.sensors.freshness import freshness_candidates, now
+from lupus_dagster.sensors.no_data import no_data_candidates
+from lupus_dagster.sensors.policy import AlertPolicy
 from lupus_store import MetricStore
-from lupus_store.metadata import MetadataDB
-
-# A failed check has no score: an error outranks a warning, so a check that turns from WARN
-# to ERROR on the same day re-alerts.
-CHECK_SEVERITY = {"WARN": 1.0, "ERROR": 2.0}
-MAX_DETAIL_CHARS = 1000
+from lupus_store.incidents import Candidate, IncidentStore, RecordReport
+from lupus_store.incidents.evidence import Evidence
 
 
 def build_alert_sensor(
     *,
     product: str,
     datasource: str,
-    channel: AlertChannel,
+    channel: AlertChannel | None = None,
+    policy: AlertPolicy | None = None,
     minimum_interval_seconds: int = 30,
 ) -> dg.SensorDefinition:
-    """The ``<product>_alerts`` sensor; it needs the resources ``store`` and ``metadata``."""
+    """The ``<product>_alerts`` sensor; it needs the resources ``store`` and ``metadata``.
+
+    ``policy`` carries routing, grading, resolution, no-data and freshness settings
+    (:meth:`AlertPolicy.from_spec`); without one, every incident goes to ``channel``.
+    """
+    policy = policy or AlertPolicy.with_channel(product, datasource, channel)
     anomalies_key = dg.AssetKey([product, "anomalies"])
     metrics_key = dg.AssetKey([product, "metrics"])
-    notifier = Notifier(channel)
+    where = policy.routes.channel_for("warning").kind
 
     @dg.sensor(
         name=f"{product}_alerts",
         minimum_interval_seconds=minimum_interval_seconds,
         default_status=dg.DefaultSensorStatus.RUNNING,
-        description=f"Posts new anomalies and failed checks of {product} ({datasource}) to its {channel.kind} channel.",
+        description=f"Groups new anomalies, failed checks, missing segments and late partitions of {product} "
+        f"({datasource}) into incidents and posts one message per incident ({where} channel by default).",
     )
     def _alerts(
         context: dg.SensorEvaluationContext, store: MetricStoreResource, metadata: MetadataResource
     ) -> dg.SensorResult:
         cursor = AlertCursor.parse(context.cursor)
-        db = metadata.get_db()
+        incidents = IncidentStore(metadata.get_db(), upgrade=False)
+        metric_store = store.get_store()
 
-        materializations, materialization_position, more = new_materializations(
+        anomaly_runs, anomaly_position, more = new_materializations(
             context.instance, anomalies_key, cursor.materialization
         )
         candidates: list[Candidate] = []
-        for materialization in materializations:
+        for materialization in anomaly_runs:
             if materialization.datasource not in (None, datasource):
                 context.log.warning(
                     f"{anomalies_key.to_user_string()} run {materialization.run_id} wrote datasource "
                     f"{materialization.datasource!r}, this sensor watches {datasource!r}: skipped"
                 )
                 continue
-            candidates += anomaly_candidates(store.get_store(), materialization, product=product, datasource=datasource)
-
+            candidates += anomaly_candidates(metric_store, materialization, policy)
         failed, check_position = finished_checks(context.instance, _check_keys(context, metrics_key), cursor.checks)
-        candidates += [check_candidate(check, product=product, datasource=datasource) for check in failed]
+        candidates += [check_candidate(check, policy) for check in failed]
+        metric_runs, metrics_position, more_metrics = new_materializations(
+            context.instance, metrics_key, cursor.metrics
+        )
+        for day in sorted({partition_day(m.partition, m.timestamp) for m in metric_runs}):
+            candidates += no_data_candidates(metric_store, policy, day)
+        candidates += freshness_candidates(context.instance, policy, now())
 
-        recorded = record_candidates(db, candidates)
-        delivery = deliver_pending(db, notifier, product=product, datasource=datasource, log=context.log)
+        evidence = None
+        if anomaly_runs or metric_runs or candidates:  # nothing else changes an incident's days back in band
+            evidence = load_evidence(incidents, metric_store, policy, candidates)
+        recorded, resolved = record_and_resolve(incidents, policy, candidates, evidence)
+        delivery = deliver_pending(incidents, policy, log=context.log)
 
         summary = (
-            f"{len(materializations)} new anomaly materialization(s), {len(failed)} failed check(s): "
-            f"{recorded.new} new alert(s), {recorded.realerts} re-alert(s), {recorded.duplicates} duplicate(s); "
-            f"{delivery}"
+            f"{len(anomaly_runs)} new anomaly materialization(s), {len(metric_runs)} metrics materialization(s), "
+            f"{len(failed)} failed check(s): {recorded.new} new alert(s) ({recorded.opened} new incident(s), "
+            f"{recorded.attached} attached to open ones), {recorded.duplicates} duplicate(s), "
+            f"{recorded.silenced} silenced; {len(resolved)} incident(s) resolved; {delivery}"
         )
-        if more:
+        if more or more_metrics:
             summary += "; more materializations left for the next tick"
         return dg.SensorResult(
             skip_reason=summary,
-            cursor=AlertCursor(materialization=materialization_position, checks=check_position).serialize(),
+            cursor=AlertCursor(
+                materialization=anomaly_position, checks=check_position, metrics=metrics_position
+            ).serialize(),
         )
 
     return _alerts
 
 
-def anomaly_candidates(
-    store: MetricStore, materialization: AnomalyMaterialization, *, product: str, datasource: str
-) -> list[Candidate]:
-    """The anomalies one ``anomalies`` run wrote, as alert candidates of the partition day."""
-    day = _day(materialization.partition, materialization.timestamp)
-    # The run's records lie within a day of its partition (the store's rule); its run id picks them out.
-    frame = store.read_anomalies(datasource, start=day - timedelta(days=1), end=day + timedelta(days=1))
-    frame = frame[frame["run_id"] == materialization.run_id]
-    candidates = []
-    for row in frame.itertuples(index=False):
-        labels = dict(row.labels or {})
-        alert = Alert(
-            kind="anomaly",
-            metric=row.metric,
-            labels=labels,
-            value=_float(row.value),
-            expected=_float(row.expected),
-            lower=_float(row.lower),
-            upper=_float(row.upper),
-            score=_float(row.score),
-            link=chart_link(datasource, row.metric, labels, day),
-        )
-        severity = abs(alert.score) if alert.score is not None else 0.0
-        candidates.append(Candidate(product, datasource, row.series_id, day, "anomaly", row.metric, severity, alert))
-    return candidates
+def load_evidence(
+    incidents: IncidentStore, store: MetricStore, policy: AlertPolicy, candidates: list[Candidate]
+) -> Evidence | None:
+    """The store's verdicts from the oldest open incident's last day (or the oldest new alert) on."""
+    days = [incident.last_day for incident in incidents.open_incidents(policy.product)]
+    days += [candidate.day for candidate in candidates]
+    return Evidence.load(store, policy.datasource, start=min(days)) if days else None
 
 
-def check_candidate(check: FailedCheck, *, product: str, datasource: str) -> Candidate:
-    """A failed check as an alert candidate: kind ``freshness`` for freshness checks, else ``check``."""
-    day = _day(check.partition, check.timestamp)
-    kind = "freshness" if _is_freshness(check) else "check"
-    metric = check.metadata.get("metric")
-    alert = Alert(
-        kind=kind,
-        metric=str(metric) if metric else None,
-        check=check.check_name,
-        detail=_check_detail(check),
-        link=chart_link(datasource, str(metric), None, day) if metric else None,
-    )
-    return Candidate(
-        product=product,
-        datasource=datasource,
-        series_id=series_id(datasource, f"check.{check.check_name}"),
-        day=day,
-        kind=kind,
-        metric=check.check_name,
-        severity=CHECK_SEVERITY.get(check.severity, 2.0),
-        alert=alert,
-    )
+def record_and_resolve(
+    incidents: IncidentStore, policy: AlertPolicy, candidates: list[Candidate], evidence: Evidence | None
+) -> tuple[RecordReport, list[int]]:
+    """Record ``candidates`` day by day (oldest first), resolving incidents back in band before each day.
 
-
-def deliver_pending(db: MetadataDB, notifier: Notifier, *, product: str, datasource: str, log=None) -> str:
-    """Post every pending alert of ``product``, one message per day, oldest day first; what happened, as text.
-
-    When the channel is down (unreachable, 5xx after the retries, no URL) the remaining days
-    wait for the next tick instead of each spending the retries again: a tick must stay short.
+    Without ``evidence`` (nothing new arrived) nothing is resolved.
     """
-    sent_messages = sent_alerts = failed_alerts = waiting_alerts = 0
+    days = sorted({candidate.day for candidate in candidates})
+    totals: dict[str, int] = dict.fromkeys(RecordReport.__dataclass_fields__, 0)
+    resolved: list[int] = []
+    for day in days:
+        if evidence is not None:
+            resolved += _resolve(incidents, evidence, policy, as_of=day - timedelta(days=1))
+        report = incidents.record([candidate for candidate in candidates if candidate.day == day])
+        for name in totals:
+            totals[name] += getattr(report, name)
+    if evidence is not None:
+        resolved += _resolve(incidents, evidence, policy, as_of=None)
+    return RecordReport(**totals), resolved
+
+
+def _resolve(incidents: IncidentStore, evidence: Evidence, policy: AlertPolicy, *, as_of) -> list[int]:
+    clean = {
+        incident.id: evidence.clean_days(incident, as_of=as_of) for incident in incidents.open_incidents(policy.product)
+    }
+    if not clean:
+        return []
+    return incidents.resolve_due(clean, after_days=policy.resolve_after_days, notify=policy.notify_on_resolve)
+
+
+def deliver_pending(incidents: IncidentStore, policy: AlertPolicy, *, log=None) -> str:
+    """Post every owed message of the product, oldest incident first; what happened, as text.
+
+    When a channel is down (unreachable, 5xx after the retries, no URL), the other messages for
+    it wait for the next tick instead of each spending the retries again: a tick must stay short.
+    """
+    sent = failed = waiting = 0
     errors: list[str] = []
-    channel_down = False
-    for day, pending in pending_by_day(db, datasource=datasource, product=product).items():
-        ids = [item.state_id for item in pending]
-        if channel_down:
-            waiting_alerts += len(ids)
+    down: set[str] = set()
+    for outgoing in incidents.pending_notifications(policy.product):
+        channel = policy.routes.channel_for(outgoing.incident.severity)
+        name = channel_name(channel)
+        if name in down:
+            waiting += 1
             continue
-        message = AlertMessage(product=product, datasource=datasource, day=day, alerts=[item.alert for item in pending])
+        message = IncidentMessage.from_outgoing(outgoing)
         try:
-            notifier.send(message)
-        except Exception as err:  # a delivery problem must never fail the tick: the alerts stay pending
+            Notifier(channel).send(message)
+        except Exception as err:  # a delivery problem must never fail the tick: the message stays owed
             error = str(err) if isinstance(err, DeliveryError) else f"{type(err).__name__}: {err}"
-            channel_down = getattr(err, "channel_down", True)
-            mark_failed(db, ids, error)
-            failed_alerts += len(ids)
-            errors.append(f"{day}: {error}")
+            if getattr(err, "channel_down", True):
+                down.add(name)
+            incidents.mark_failed(outgoing.notification_id, error)
+            failed += 1
+            errors.append(f"incident #{outgoing.incident.id}: {error}")
             if log is not None:
-                log.warning(f"alerts of {product} on {day} not delivered, kept pending: {error}")
+                log.warning(f"incident #{outgoing.incident.id} of {policy.product} not delivered, kept owed: {error}")
             continue
-        mark_sent(db, ids)
-        sent_messages += 1
-        sent_alerts += len(ids)
-    text = f"posted {sent_messages} message(s) with {sent_alerts} alert(s)"
-    if failed_alerts:
-        text += f"; {failed_alerts} alert(s) stay pending after a failed delivery ({'; '.join(errors)})"
-    if waiting_alerts:
-        text += f"; {waiting_alerts} alert(s) of later days wait for the next tick"
+        incidents.mark_sent(outgoing.notification_id, channel=name)
+        sent += 1
+    text = f"posted {sent} message(s)"
+    if failed:
+        text += f"; {failed} message(s) stay owed after a failed delivery ({'; '.join(errors)})"
+    if waiting:
+        text += f"; {waiting} message(s) wait for the next tick"
     return text
+
+
+def channel_name(channel: AlertChannel) -> str:
+    """``kind:target`` (the env var's name, never the URL)."""
+    return f"{channel.kind}:{channel.url_env or channel.path or ''}"
 
 
 def _check_keys(context: dg.SensorEvaluationContext, asset_key: dg.AssetKey) -> list[dg.AssetCheckKey]:
@@ -203,35 +210,3 @@ def _check_keys(context: dg.SensorEvaluationContext, asset_key: dg.AssetKey) -> 
         context.log.warning("no repository in the sensor context: failed checks are not watched")
         return []
     return sorted(repository.asset_graph.get_check_keys_for_assets({asset_key}), key=lambda key: key.name)
-
-
-def _is_freshness(check: FailedCheck) -> bool:
-    return "freshness" in check.check_name.lower() or any(key.startswith("dagster/freshness") for key in check.metadata)
-
-
-def _check_detail(check: FailedCheck) -> str | None:
-    parts = [check.description] if check.description else []
-    if check.metadata.get("failed_expectations"):
-        parts.append(f"failed expectations: {check.metadata['failed_expectations']}")
-    else:
-        parts += [
-            f"{key}={value}"
-            for key, value in check.metadata.items()
-            if isinstance(value, str | int | float) and key != "metric"
-        ][:5]
-    text = "; ".join(str(part) for part in parts)
-    return text[:MAX_DETAIL_CHARS] or None
-
-
-def _day(partition: str | None, timestamp: float) -> date:
-    try:
-        return date.fromisoformat(partition or "")
-    except ValueError:  # unpartitioned (or not a daily key): the day it happened, UTC
-        return date.fromisoformat(utc_day(timestamp))
-
-
-def _float(value) -> float | None:
-    if value is None:
-        return None
-    value = float(value)
-    return None if math.isnan(value) else value

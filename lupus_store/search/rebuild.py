@@ -13,13 +13,13 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from lupus_store.metric_store import ANOMALIES, POINTS, MetricStore, _Filters
+from lupus_store.metric_store import MetricStore
 from lupus_store.search.bulk import BulkFailure, BulkReport
 from lupus_store.search.documents import documents
 from lupus_store.search.retry_queue import RetryQueue
 from lupus_store.search.search_index import SearchIndex
 
-_TABLES = {"points": POINTS, "anomalies": ANOMALIES}
+_TABLES = ("points", "anomalies")
 
 
 @dataclass
@@ -66,27 +66,11 @@ def rebuild(
 
 def _index_table(store: MetricStore, index: SearchIndex, table: str, datasource: str, generation: str) -> BulkReport:
     total = BulkReport()
-    # MetricStore has no public row scan with the writer and partition day that document ids need;
-    # its private scan (which also applies compaction shadowing) is used here on purpose.
-    scan = store._scan(_TABLES[table], datasource, _Filters())
-    if scan is None:
-        return total
-    sql, params = scan
-    cursor = store._cursor()
-    months = [row[0] for row in cursor.execute(f"SELECT DISTINCT date_trunc('month', day) AS m {sql} ORDER BY m", params).fetchall()]
-    catalog = dict(cursor.execute(f"SELECT series_id, any_value(labels) {sql} GROUP BY series_id", params).fetchall())
-    labels = {sid: dict(m) for sid, m in catalog.items()}
-    columns = [c for c in _TABLES[table].schema.names if c != "labels"]
-    for month in months:
-        first = pd.Timestamp(month).date()
+    for month in store.stored_months(table, datasource):
         last = (pd.Timestamp(month) + pd.offsets.MonthEnd(0)).date()
-        where = f"day BETWEEN DATE '{first.isoformat()}' AND DATE '{last.isoformat()}'"
-        month_sql = f"{sql} AND {where}" if " WHERE " in sql else f"{sql} WHERE {where}"
-        frame = cursor.execute(f"SELECT {', '.join(columns)} {month_sql}", params).df()
+        frame = store.stored_rows(table, datasource, first=month, last=last)
         if frame.empty:
             continue
-        frame["labels"] = [labels[sid] for sid in frame["series_id"]]
-        frame["ts"] = frame["ts"].dt.tz_convert("UTC")
         docs = []
         for (writer, day), rows in frame.groupby(["writer", "day"], sort=False):
             day_text = pd.Timestamp(day).date().isoformat()

@@ -1,11 +1,10 @@
 """`dagster dev` on the real workspace, headless: the asset graph and a run through GraphQL, then a clean stop."""
 
-import json
-import os
 import time
 import urllib.request
 
 import pytest
+from services.dagster_dev import graphql, group_gone
 
 from lupus_cli.serve import start_dagster_dev, stop, wait_for_http
 
@@ -18,15 +17,6 @@ mutation($params: ExecutionParams!) {
     ... on PythonError { message } ... on RunConfigValidationInvalid { errors { message } } }
 }"""
 RUN = "query($id: ID!) { runOrError(runId: $id) { __typename ... on Run { status jobName } } }"
-
-
-def graphql(port: int, query: str, variables: dict | None = None) -> dict:
-    body = json.dumps({"query": query, "variables": variables or {}}).encode()
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/graphql", body, {"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=60) as response:
-        payload = json.load(response)
-    assert "errors" not in payload, payload
-    return payload["data"]
 
 
 def test_dagster_dev_serves_the_asset_graph_and_runs_a_job(tmp_path, monkeypatch):
@@ -66,15 +56,4 @@ def test_dagster_dev_serves_the_asset_graph_and_runs_a_job(tmp_path, monkeypatch
     assert process.returncode is not None
     with pytest.raises(OSError):
         urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=3)
-    assert _group_gone(process.pid), "dagster dev left processes behind"
-
-
-def _group_gone(group: int, timeout: float = 30.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(group, 0)
-        except ProcessLookupError:
-            return True
-        time.sleep(0.5)
-    return False
+    assert group_gone(process.pid), "dagster dev left processes behind"
