@@ -61,12 +61,17 @@ class PartitionsSpec(Strict):
 class SourceSpec(Strict):
     """Where a day's data comes from: exactly one of the fields.
 
-    Paths may contain ``{date}`` (the partition day, YYYY-MM-DD) and globs; relative paths are
-    resolved against ``LUPUS_DATA_ROOT`` (default ``$LUPUS_HOME/data``).
+    Paths may contain ``{date}`` (the partition day, YYYY-MM-DD) and globs, on local disk or
+    ``s3://bucket/...``; relative paths are resolved against ``LUPUS_DATA_ROOT`` (default
+    ``$LUPUS_HOME/data``). Files are read lazily by DuckDB (see ``lupus_dagster.assets.sources``).
     """
 
-    parquet: str | None = Field(default=None, description="Parquet path or glob with {date}.")
-    csv: str | None = Field(default=None, description="CSV path or glob with {date}.")
+    parquet: str | None = Field(default=None, description="Parquet path or glob with {date}, local or s3://.")
+    csv: str | None = Field(default=None, description="CSV path or glob with {date}, local or s3:// (header row).")
+    hive_partitioning: bool = Field(
+        default=True,
+        description="Read Hive keys of the paths (date=2026-01-02/) as columns; a key wins over a file column of its name.",
+    )
     sql: str | None = Field(default=None, description="SQL query with :date as a bind parameter.")
     sql_url_env: str | None = Field(default=None, description="Env var holding the SQLAlchemy URL for `sql`.")
     python: str | None = Field(default=None, description="'module:function' called as function(day) -> DataFrame.")
@@ -87,6 +92,11 @@ class SourceSpec(Strict):
     @property
     def kind(self) -> str:
         return next(k for k in ("parquet", "csv", "sql", "python", "spark_table") if getattr(self, k))
+
+    @property
+    def on_s3(self) -> bool:
+        """True for files on S3 (which need the S3 filesystem and its credentials)."""
+        return (self.parquet or self.csv or "").startswith("s3://")
 
 
 class ClassificationTask(Strict):

@@ -18,8 +18,8 @@ from tqdm.auto import tqdm
 from lupus_dagster.assets.anomalies import build_anomalies_asset
 from lupus_dagster.assets.mlflow_metrics import build_mlflow_asset
 from lupus_dagster.assets.partition_range import failed_check_days, latest_materializations, run_days
-from lupus_dagster.assets.product_points import compute_day_points
-from lupus_dagster.assets.sources import SourceMissingError, load_source
+from lupus_dagster.assets.product_points import compute_day_points, select_columns
+from lupus_dagster.assets.sources import DaySources, SourceAccessError, SourceMissingError, s3_storage_options
 from lupus_dagster.assets.validation import ValidationOutcome, validate_days
 from lupus_dagster.product_spec import EvaluationTask, ProductSpec
 
@@ -62,6 +62,8 @@ def build_product_assets(spec: ProductSpec) -> list[Any]:
     owners = [f"team:{spec.team}"]
     tags = pod_tags(spec)
     needs = {"store", "pyspark"} if spec.source.kind == "spark_table" else {"store"}
+    if _reads_s3(spec):
+        needs.add("s3")
     writer = f"{spec.product}-metrics"
     check_key = dg.AssetCheckKey(metrics_key(spec), "ge_validation")
     backfill_policy = backfill_policy_for(spec)
@@ -83,12 +85,16 @@ def build_product_assets(spec: ProductSpec) -> list[Any]:
         days = run_days(context)
         store = context.resources.store.get_store()
         spark = _spark(context) if "pyspark" in needs else None
+        # Endpoint and credentials of S3 sources: the environment, or the `s3` resource (assets/sources.py).
+        options = s3_storage_options(context.resources.s3 if "s3" in needs else None)
         if len(days) == 1:
             try:
-                metadata = _metrics_day(spec, days[0], store, writer, spark, context.run_id)
+                metadata = _metrics_day(spec, days[0], store, writer, spark, context.run_id, options)
             except SourceMissingError as err:
                 # Fail the partition loudly: an empty metrics file would look like a fine day.
                 raise dg.Failure(description=f"{spec.product} {days[0]}: source missing: {err}") from err
+            except SourceAccessError as err:
+                raise dg.Failure(description=f"{spec.product} {days[0]}: source not readable: {err}") from None
             for note in metadata.pop("warnings"):
                 context.log.warning(note)
             return dg.MaterializeResult(metadata=metadata)
@@ -96,7 +102,7 @@ def build_product_assets(spec: ProductSpec) -> list[Any]:
         # alike): a day without source writes nothing, says so in its metadata, and its check fails.
         missing = []
         bar = tqdm(total=len(days), desc=f"{spec.product} metrics", unit="day", disable=None, leave=False)
-        for day, metadata in _each_day(spec, days, store, writer, spark, context.run_id, _threads()):
+        for day, metadata in _each_day(spec, days, store, writer, spark, context.run_id, _threads(), options):
             bar.update()
             if isinstance(metadata, SourceMissingError):
                 missing.append(day.isoformat())
@@ -182,7 +188,8 @@ def build_product_assets(spec: ProductSpec) -> list[Any]:
 
 
 def _each_day(
-    spec: ProductSpec, days: list[date], store: Any, writer: str, spark: Any, run_id: str, workers: int
+    spec: ProductSpec, days: list[date], store: Any, writer: str, spark: Any, run_id: str, workers: int,
+    storage_options: dict[str, Any],
 ) -> Iterator[tuple[date, dict[str, Any] | SourceMissingError]]:
     """Each day's metadata (or why its source is missing), in order; days computed by ``workers`` threads.
 
@@ -192,7 +199,7 @@ def _each_day(
 
     def one(day: date) -> dict[str, Any] | SourceMissingError:
         try:
-            return _metrics_day(spec, day, store, writer, spark, run_id)
+            return _metrics_day(spec, day, store, writer, spark, run_id, storage_options)
         except SourceMissingError as err:
             return err
 
@@ -208,18 +215,23 @@ def _threads() -> int:
     return int(os.environ.get("LUPUS_BACKFILL_THREADS") or min(4, os.cpu_count() or 1))
 
 
-def _metrics_day(spec: ProductSpec, day: date, store: Any, writer: str, spark: Any, run_id: str) -> dict[str, Any]:
+def _metrics_day(
+    spec: ProductSpec, day: date, store: Any, writer: str, spark: Any, run_id: str, storage_options: dict[str, Any]
+) -> dict[str, Any]:
     """Compute and store one day's points (one file, replaced atomically); the day's metadata."""
-    frame = load_source(spec.source, day, spark=spark)
-    result = compute_day_points(
-        spec,
-        frame,
-        day=day,
-        ts=pd.Timestamp(day, tz="UTC"),
-        previous=lambda: _optional(spec, day - timedelta(days=1), spark),
-        reference=lambda start, end: _window(spec, start, end, spark),
-        relevance=lambda task: _relevance(task, day),
-    )
+    # The day's data stays where it is (a lazy DuckDB relation, or Spark); see assets/sources.py.
+    with DaySources(storage_options=storage_options, spark=spark) as sources:
+        engine = sources.engine_of(spec.source)
+        data = sources.read(spec.source, day, engine=engine)
+        result = compute_day_points(
+            spec,
+            data,
+            day=day,
+            ts=pd.Timestamp(day, tz="UTC"),
+            previous=lambda: sources.optional(spec.source, day - timedelta(days=1), engine=engine),
+            reference=lambda start, end: sources.optional(spec.source, _days(start, end), engine=engine),
+            relevance=lambda task: _relevance(sources, task, day, engine),
+        )
     written = store.write_points(spec.datasource, result.points, day=day, writer=writer, source="asset", run_id=run_id)
     return {
         "datasource": spec.datasource,
@@ -248,29 +260,26 @@ def _spark(context: dg.AssetExecutionContext) -> Any:
     return context.resources.pyspark.spark_session
 
 
-def _optional(spec: ProductSpec, day: date, spark: Any) -> Any:
-    try:
-        return load_source(spec.source, day, spark=spark)
-    except SourceMissingError:
-        return None
+def _reads_s3(spec: ProductSpec) -> bool:
+    """True when the source or a ranking's relevance source is on S3 (the asset then uses the ``s3`` resource)."""
+    relevance = [task.ranking.relevance.source for task in spec.evaluate if task.ranking is not None]
+    return any(source.on_s3 for source in [spec.source, *relevance])
 
 
-def _window(spec: ProductSpec, start: date, end: date, spark: Any) -> pd.DataFrame | None:
-    frames = [_optional(spec, start + timedelta(days=n), spark) for n in range((end - start).days + 1)]
-    frames = [f if isinstance(f, pd.DataFrame) else f.toPandas() for f in frames if f is not None]
-    return pd.concat(frames, ignore_index=True) if frames else None
+def _days(start: date, end: date) -> list[date]:
+    return [start + timedelta(days=n) for n in range((end - start).days + 1)]
 
 
-def _relevance(task: EvaluationTask, day: date) -> pd.DataFrame:
+def _relevance(sources: DaySources, task: EvaluationTask, day: date, engine: str) -> Any:
     relevance = task.ranking.relevance
     try:
-        frame = load_source(relevance.source, day)
+        data = sources.read(relevance.source, day, engine=engine)
     except SourceMissingError as err:
         raise dg.Failure(description=f"ranking relevance source missing: {err}") from err
+    except SourceAccessError as err:
+        raise dg.Failure(description=f"ranking relevance source not readable: {err}") from None
     columns = {"user": "user", "item": "item", "relevance": "relevance", **relevance.columns}
-    return frame[[columns["user"], columns["item"], columns["relevance"]]].set_axis(
-        ["user", "item", "relevance"], axis=1
-    )
+    return select_columns(data, {name: columns[name] for name in ("user", "item", "relevance")})
 
 
 def _preview(points: pd.DataFrame) -> str:

@@ -10,10 +10,13 @@ from lupus_dagster.resources.store import MetricStoreResource
 
 
 def shared_resources() -> dict[str, Any]:
-    """``store``, ``pyspark`` (Spark-table sources), ``mlflow``, ``metadata`` (alert state)."""
+    """``store``, ``pyspark`` (Spark-table sources), ``s3`` (product sources on S3), ``mlflow``, ``metadata`` (alert state)."""
     resources: dict[str, Any] = {"store": MetricStoreResource()}
+    from dagster_aws.s3 import S3Resource
     from dagster_pyspark import PySparkResource
 
+    # Fields left unset fall back to the environment (LUPUS_S3_ENDPOINT_URL, AWS_*), as the store's S3 does.
+    resources["s3"] = S3Resource()
     resources["pyspark"] = PySparkResource(spark_config={"spark.master": "local[*]", "spark.ui.enabled": "false"})
     resources["mlflow"] = MlflowResource()
     resources["metadata"] = MetadataResource()

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from lupus_metrics.errors import LupusValidationError
+from lupus_metrics.sql.grouping import label_value
 
 #: ``(metric, labels, value, n, stderr)``; n and stderr NaN when undefined (see :func:`point`).
 PointRow = tuple[str, Mapping[str, str], float, float, float]
@@ -70,17 +71,6 @@ def points_frame(rows: Iterable[PointRow], *, ts: object) -> pd.DataFrame:
         },
         columns=list(POINT_FRAME_COLUMNS),
     )
-
-
-def label_value(value: object) -> str:
-    """A label value as text: integers without a trailing ``.0``, everything else through ``str``.
-
-    >>> label_value(np.int64(3)), label_value(3.0), label_value("JP")
-    ('3', '3', 'JP')
-    """
-    if isinstance(value, (float, np.floating)) and float(value).is_integer():
-        return str(int(value))
-    return str(value)
 
 
 def require_columns(frame: object, name: str, columns: Sequence[str]) -> pd.DataFrame:

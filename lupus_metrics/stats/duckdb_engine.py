@@ -1,8 +1,17 @@
-"""Renders a :class:`ProfilePlan` as DuckDB SQL and runs it over a pandas DataFrame or Arrow table.
+"""Renders a :class:`ProfilePlan` as DuckDB SQL and runs it over a DataFrame, an Arrow table or a DuckDB relation.
 
-The input is registered on an in-memory connection (a zero-copy scan of the
-pandas/Arrow buffers); no pandas groupby is involved. Everything is exact:
-``quantile_cont`` (linear interpolation, numpy's default) and ``count(DISTINCT)``.
+A pandas DataFrame or Arrow table is registered on a private connection (a zero-copy scan of
+its buffers); a DuckDB relation (e.g. a day's Parquet files read lazily, on S3 or on disk) is
+queried on its own connection, so its rows never come into Python. Everything is exact, in
+memory DuckDB can bound and spill:
+
+- the streaming aggregates (counts, sums, means, standard deviations, min, max) in one
+  grouping-sets query;
+- quantiles and distinct counts from the counts of the distinct values of each column and
+  group (a hash aggregate and a window over the sorted values, both spillable), instead of
+  ``quantile_cont`` and ``count(DISTINCT)``, which hold every value in memory;
+  quantiles are the order statistics at ranks ⌊h⌋ and ⌊h⌋ + 1 interpolated as numpy does;
+- top-k by a ranked count per group.
 
 Example:
     >>> import pandas as pd
@@ -13,18 +22,23 @@ Example:
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Callable
 from typing import Any
 
 import duckdb
 import pandas as pd
 
 from lupus_metrics.errors import LupusValidationError
+from lupus_metrics.sql.ecdf import quantile_value
+from lupus_metrics.sql.tables import float_literal, in_memory_cursor
 from lupus_metrics.stats.column_types import ColumnType
-from lupus_metrics.stats.plan import ProfilePlan, TopK, Value
+from lupus_metrics.stats.plan import Aggregate, ProfilePlan, TopK, Value
 from lupus_metrics.stats.points import EngineResult, group_columns
 
 _INPUT = "lupus_input"
-_SAMPLE = "lupus_sample"
+#: Aggregates that need every value of a group: computed from the counts of its distinct values.
+_HOLISTIC = frozenset({"quantiles", "count_distinct"})
 
 _OPS = {
     "nan_to_null": "CASE WHEN isnan({}) THEN NULL ELSE {} END",
@@ -34,7 +48,13 @@ _OPS = {
     "epoch_seconds": "epoch_us(CAST({} AS TIMESTAMPTZ)) / 1e6",
     "equals_zero": "CAST({} = 0 AS DOUBLE)",
 }
-_CASTS = {"numeric": "DOUBLE", "string": "VARCHAR", "boolean": "BOOLEAN", "datetime": "TIMESTAMPTZ", "array": "VARCHAR[]"}
+_CASTS = {
+    "numeric": "DOUBLE",
+    "string": "VARCHAR",
+    "boolean": "BOOLEAN",
+    "datetime": "TIMESTAMPTZ",
+    "array": "VARCHAR[]",
+}
 _AGGS = {
     "count_rows": "count(*)",
     "count": "count({})",
@@ -43,41 +63,64 @@ _AGGS = {
     "std": "stddev_samp({})",
     "min": "min({})",
     "max": "max({})",
-    "count_distinct": "count(DISTINCT {})",
 }
 
 
 class DuckDBEngine:
-    """One profile run over ``data`` (pandas DataFrame or pyarrow Table) on a private connection."""
+    """One profile run over ``data``: a pandas DataFrame or pyarrow Table (on a private connection)
+    or a DuckDB relation (on its own connection)."""
 
     def __init__(self, data: Any):
-        self._con = duckdb.connect()
-        # TIMESTAMPTZ casts and epochs must not depend on the machine's timezone.
-        self._con.execute("SET TimeZone = 'UTC'")
-        self._con.register(_INPUT, data)
+        self._con: duckdb.DuckDBPyConnection | None = None
+        self._temp: list[str] = []
+        if _is_relation(data):
+            self._relation = data
+            self._execute: Callable[[str], Any] = lambda sql: data.query(_INPUT, sql)
+            # Naive timestamps are UTC for Lupus: epochs must not depend on the connection's zone.
+            self._execute("SET TimeZone = 'UTC'")
+        else:
+            self._con = in_memory_cursor()
+            # TIMESTAMPTZ casts and epochs must not depend on the machine's timezone.
+            self._con.execute("SET TimeZone = 'UTC'")
+            self._con.register(_INPUT, data)
+            self._relation = self._con.table(_INPUT)
+            self._execute = self._con.execute
 
     def __enter__(self) -> DuckDBEngine:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._con.close()
+        for table in self._temp:
+            self._execute(f"DROP TABLE IF EXISTS {table}")
+        if self._con is not None:
+            self._con.close()
 
     def schema(self) -> dict[str, ColumnType]:
         """Column -> kind, from DuckDB's reading of the input (no rows are aggregated)."""
-        relation = self._con.table(_INPUT)
+        relation = self._relation
         return {name: ColumnType.of_duckdb(str(t)) for name, t in zip(relation.columns, relation.types, strict=True)}
 
     def run(self, plan: ProfilePlan) -> EngineResult:
-        """Execute the plan: one grouping-sets query for the aggregates, one query per top-k column."""
-        source = self._source(plan)
+        """Execute the plan: the streaming aggregates, the holistic ones per value, a ranked count per top-k column."""
         try:
-            scalars = self._con.execute(scalar_sql(plan, source)).df()
-            topks = {t.column: self._con.execute(topk_sql(plan, t, source)).df() for t in plan.topks}
+            source = self._source(plan)
+            scalars = self._query(scalar_sql(plan, source))
+            for alias, aggregates in holistic_aggregates(plan).items():
+                found = self._query(value_counts_sql(plan, alias, aggregates, source))
+                scalars = _merge_holistic(plan, scalars, found, aggregates)
+            topks = {t.column: self._query(topk_sql(plan, t, source)) for t in plan.topks}
         except duckdb.ParserException as err:
-            raise LupusValidationError("profile.filter", f"DuckDB cannot parse the query: {err}", value=plan.filter) from None
+            raise LupusValidationError(
+                "profile.filter", f"DuckDB cannot parse the query: {err}", value=plan.filter
+            ) from None
         except duckdb.BinderException as err:
-            raise LupusValidationError("profile.filter", f"DuckDB rejects the query: {err}", value=plan.filter) from None
+            raise LupusValidationError(
+                "profile.filter", f"DuckDB rejects the query: {err}", value=plan.filter
+            ) from None
         return EngineResult(scalars, topks)
+
+    def _query(self, sql: str) -> pd.DataFrame:
+        return self._execute(sql).df()
 
     def _source(self, plan: ProfilePlan) -> str:
         where = f" WHERE ({plan.filter})" if plan.filter else ""
@@ -87,22 +130,38 @@ class DuckDBEngine:
             columns = f"* REPLACE ({casts})"
         if plan.sample_fraction is None:
             return f"(SELECT {columns} FROM {_INPUT}{where})"
-        # Materialised once so the aggregate and top-k queries see the same sample.
+        # Materialised once so every query sees the same sample.
         seed = "" if plan.sample_seed is None else f", {int(plan.sample_seed)}"
-        self._con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {_SAMPLE} AS SELECT {columns} FROM {_INPUT}{where} "
+        table = f"lupus_sample_{uuid.uuid4().hex[:12]}"
+        self._execute(
+            f"CREATE TEMP TABLE {table} AS SELECT {columns} FROM {_INPUT}{where} "
             f"USING SAMPLE {plan.sample_fraction * 100!r}% (bernoulli{seed})"
         )
-        return _SAMPLE
+        self._temp.append(table)
+        return table
+
+
+def _is_relation(data: Any) -> bool:
+    return type(data).__module__.startswith("duckdb") and type(data).__name__ == "DuckDBPyRelation"
+
+
+def _projection(plan: ProfilePlan, values: list[str] | None = None) -> list[str]:
+    groups = group_columns(plan)
+    projection = [f"CAST({_ident(c)} AS VARCHAR) AS {g}" for c, g in zip(plan.group_by, groups, strict=True)]
+    return projection + [
+        f"{render_value(v)} AS {alias}" for alias, v in plan.values.items() if values is None or alias in values
+    ]
 
 
 def scalar_sql(plan: ProfilePlan, source: str) -> str:
-    """The aggregate query: one row per group and one for the overall group."""
+    """The streaming aggregates: one row per group and one for the overall group (holistic ones left out)."""
     groups = group_columns(plan)
-    projection = [f"CAST({_ident(c)} AS VARCHAR) AS {g}" for c, g in zip(plan.group_by, groups, strict=True)]
-    projection += [f"{render_value(v)} AS {alias}" for alias, v in plan.values.items()]
-    aggregates = [f"{_render_aggregate(a.fn, a.value, a.params)} AS {alias}"
-                  for alias, a in zip(plan.aggregate_aliases(), plan.aggregates, strict=True)]  # fmt: skip
+    streaming = [
+        (alias, a) for alias, a in zip(plan.aggregate_aliases(), plan.aggregates, strict=True) if a.fn not in _HOLISTIC
+    ]
+    needed = sorted({a.value for _, a in streaming if a.value is not None})
+    projection = _projection(plan, needed)
+    aggregates = [f"{_render_aggregate(a.fn, a.value)} AS {alias}" for alias, a in streaming] or ["1 AS one"]
     if not groups:
         return f"SELECT 1 AS gid, {', '.join(aggregates)} FROM (SELECT {', '.join(projection) or '1'} FROM {source})"
     keys = ", ".join(groups)
@@ -110,6 +169,70 @@ def scalar_sql(plan: ProfilePlan, source: str) -> str:
         f"SELECT GROUPING({keys}) AS gid, {keys}, {', '.join(aggregates)} "
         f"FROM (SELECT {', '.join(projection)} FROM {source}) GROUP BY GROUPING SETS (({keys}), ())"
     )
+
+
+def holistic_aggregates(plan: ProfilePlan) -> dict[str, list[tuple[str, Aggregate]]]:
+    """Per projected value: its quantile and distinct-count aggregates, with their aliases."""
+    out: dict[str, list[tuple[str, Aggregate]]] = {}
+    for alias, aggregate in zip(plan.aggregate_aliases(), plan.aggregates, strict=True):
+        if aggregate.fn in _HOLISTIC and aggregate.value is not None:
+            out.setdefault(aggregate.value, []).append((alias, aggregate))
+    return out
+
+
+def value_counts_sql(plan: ProfilePlan, value: str, aggregates: list[tuple[str, Aggregate]], source: str) -> str:
+    """Per group: the distinct values of ``value`` (their number) and the order statistics its quantiles need."""
+    groups = group_columns(plan)
+    keys = ", ".join(groups)
+    partition = f"PARTITION BY gid{', ' + keys if keys else ''}"
+    inner = f"SELECT {', '.join(_projection(plan, [value]))} FROM {source}"
+    if groups:
+        counted = (f"SELECT GROUPING({keys}) AS gid, {keys}, {value} AS v, count(*) AS c FROM ({inner}) "
+                   f"WHERE {value} IS NOT NULL GROUP BY GROUPING SETS (({keys}, {value}), ({value}))")  # fmt: skip
+    else:
+        counted = (
+            f"SELECT 1 AS gid, {value} AS v, count(*) AS c FROM ({inner}) WHERE {value} IS NOT NULL GROUP BY {value}"
+        )
+    quantiles = [q for _, a in aggregates if a.fn == "quantiles" for q in a.params]
+    picks = ["count(*) AS distinct_values", "max(n) AS n"]
+    for i, q in enumerate(quantiles):
+        rank = f"floor(CAST(n - 1 AS DOUBLE) * {float_literal(q)})"
+        picks.append(f"min(CASE WHEN cum > {rank} THEN v END) AS lo{i}")
+        picks.append(f"min(CASE WHEN cum > {rank} + 1 THEN v END) AS hi{i}")
+    cumulated = (
+        quantiles and f", sum(c) OVER ({partition} ORDER BY v ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS cum"
+    )
+    return (
+        f"WITH counted AS ({counted}), cumulated AS (SELECT *{cumulated or ''}, sum(c) OVER ({partition}) AS n FROM counted) "
+        f"SELECT gid{', ' + keys if keys else ''}, {', '.join(picks)} FROM cumulated GROUP BY gid{', ' + keys if keys else ''}"
+    )
+
+
+def _merge_holistic(plan: ProfilePlan, scalars: pd.DataFrame, found: pd.DataFrame,
+                    aggregates: list[tuple[str, Aggregate]]) -> pd.DataFrame:  # fmt: skip
+    """The scalars with the holistic aggregates of one value added: lists of quantiles, distinct counts."""
+    keys = ["gid", *group_columns(plan)]
+    values: dict[str, list[Any]] = {alias: [] for alias, _ in aggregates}
+    offset = 0
+    for alias, aggregate in aggregates:
+        if aggregate.fn == "count_distinct":
+            values[alias] = found["distinct_values"].astype("float64").tolist()
+            continue
+        for row in found.itertuples(index=False):
+            values[alias].append([quantile_value(getattr(row, f"lo{offset + i}"), getattr(row, f"hi{offset + i}"), row.n, q)
+                                  for i, q in enumerate(aggregate.params)])  # fmt: skip
+        offset += len(aggregate.params)
+    found = pd.DataFrame({**{k: found[k].to_numpy() for k in keys if k in found}, **values})
+    # Both sides carry gid as 0 (group) or non-zero (overall); normalise so the overall rows meet.
+    for frame in (scalars, found):
+        frame["gid"] = (frame["gid"] != 0).astype("int64")
+    merged = scalars.merge(found, on=[k for k in keys if k in found], how="left")
+    for alias, aggregate in aggregates:
+        if aggregate.fn == "count_distinct":
+            merged[alias] = merged[alias].fillna(0.0)
+        else:
+            merged[alias] = [v if isinstance(v, list) else None for v in merged[alias]]
+    return merged
 
 
 def topk_sql(plan: ProfilePlan, topk: TopK, source: str) -> str:
@@ -147,9 +270,7 @@ def render_value(value: Value) -> str:
     return sql
 
 
-def _render_aggregate(fn: str, value: str | None, params: tuple[float, ...]) -> str:
-    if fn == "quantiles":
-        return f"quantile_cont({value}, [{', '.join(repr(q) for q in params)}])"
+def _render_aggregate(fn: str, value: str | None) -> str:
     return f"CAST({_AGGS[fn].format(value)} AS DOUBLE)"
 
 
@@ -158,9 +279,12 @@ def _ident(name: str) -> str:
 
 
 def duckdb_input(data: Any) -> Any:
-    """``data`` if DuckDB can scan it as-is (pandas DataFrame, pyarrow Table), else a validation error."""
+    """``data`` if DuckDB can scan it as-is (pandas DataFrame, pyarrow Table, DuckDB relation), else a validation error."""
     import pyarrow as pa
 
-    if isinstance(data, (pd.DataFrame, pa.Table)):
+    if isinstance(data, (pd.DataFrame, pa.Table)) or _is_relation(data):
         return data
-    raise LupusValidationError("df", "must be a pandas DataFrame, a pyarrow Table or a PySpark DataFrame", value=type(data).__name__)
+    raise LupusValidationError(
+        "df", "must be a pandas DataFrame, a pyarrow Table, a DuckDB relation or a PySpark DataFrame",
+        value=type(data).__name__,
+    )  # fmt: skip

@@ -87,16 +87,20 @@ def test_f1_and_averages_follow_the_multinomial_delta_method(seed: int, n: int, 
     points = evaluate_classification(y_true, y_pred, ts=TS)
     for name, fn in SKLEARN.items():
         for average in ("macro", "micro", "weighted"):
-            metric = lambda t, p, w, fn=fn, average=average: fn(
-                t, p, sample_weight=w, average=average, labels=present, zero_division=0
-            )  # noqa: E731
+
+            def metric(t, p, w, fn=fn, average=average):
+                return fn(t, p, sample_weight=w, average=average, labels=present, zero_division=0)
+
             got = row(points, f"classification.{name}", average=average)
             assert got["n"] == n
             assert got["stderr"] == pytest.approx(
                 delta_method_stderr(metric, present, y_true, y_pred), rel=1e-5, abs=1e-9
             )
     for c in present:
-        metric = lambda t, p, w, c=c: skm.f1_score(t, p, sample_weight=w, labels=[c], average="macro", zero_division=0)  # noqa: E731
+
+        def metric(t, p, w, c=c):
+            return skm.f1_score(t, p, sample_weight=w, labels=[c], average="macro", zero_division=0)
+
         got = row(points, "classification.f1", **{"class": str(c)})
         assert got["n"] == np.sum((y_true == c) | (y_pred == c))
         assert got["stderr"] == pytest.approx(delta_method_stderr(metric, present, y_true, y_pred), rel=1e-5, abs=1e-9)

@@ -309,3 +309,12 @@ def test_counts_and_list_metrics_have_n_and_no_stderr() -> None:
     for metric in ("ranking.coverage", "ranking.entropy", "ranking.novelty", "ranking.users_no_relevant"):
         assert points.loc[metric, "n"] == served and np.isnan(points.loc[metric, "stderr"]), metric
     assert points.loc["ranking.users", "n"] == points.loc["ranking.users", "value"]
+
+
+def test_users_only_judged_may_judge_the_same_item() -> None:
+    recs = pd.DataFrame({"user": ["u"], "item": ["a"], "score": [1.0]})
+    rels = pd.DataFrame({"user": ["u", "x", "y"], "item": ["a", "b", "b"], "relevance": [1, 1, 1]})
+    points = evaluate_ranking(recs, rels, k=1, metrics=["ndcg", "novelty"], ts=TS).set_index("metric")
+    assert points.loc["ranking.ndcg", "value"] == 1.0
+    # Item a is relevant to one of the three judged users: -log2((1 + 1) / (3 + 1)) = 1 bit.
+    assert points.loc["ranking.novelty", "value"] == pytest.approx(1.0)
