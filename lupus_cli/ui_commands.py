@@ -10,6 +10,8 @@ from typing import Annotated
 
 import typer
 
+from lupus_cli.names import check_datasource, check_team, check_user
+
 APP = Path(__file__).resolve().parents[1] / "streamlit_app" / "Home.py"
 
 user_app = typer.Typer(help="Local accounts of the app (passwords stored as scrypt hashes).", no_args_is_help=True)
@@ -39,8 +41,9 @@ def serve_ui(
 
 
 def user_add(
-    username: str,
-    team: Annotated[list[str], typer.Option(help="Team to join (created when missing); repeat for several.")] = [],  # noqa: B006
+    username: Annotated[str, typer.Argument(callback=check_user)],
+    team: Annotated[list[str], typer.Option(help="Team to join (created when missing); repeat for several.",
+                                            callback=check_team)] = [],  # noqa: B006
     password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from standard input.")] = False,
     admin: Annotated[bool, typer.Option("--admin", help="Administrator: reads every datasource.")] = False,
     display_name: Annotated[str | None, typer.Option(help="Name shown in the app.")] = None,
@@ -63,7 +66,7 @@ def user_add(
     typer.echo(f"user {username} (id {user_id})" + (f" in {', '.join(team)}" if team else "") + (" admin" if admin else ""))
 
 
-def team_add(name: str) -> None:
+def team_add(name: Annotated[str, typer.Argument(callback=check_team)]) -> None:
     """Create a team."""
     from lupus_store.metadata import MetadataDB
     from streamlit_app.accounts import ensure_team
@@ -74,8 +77,8 @@ def team_add(name: str) -> None:
 
 
 def grant(
-    datasource: str,
-    team: str,
+    datasource: Annotated[str, typer.Argument(callback=check_datasource)],
+    team: Annotated[str, typer.Argument(callback=check_team)],
     level: Annotated[str, typer.Option(help="read, write or admin.")] = "read",
     owner: Annotated[bool, typer.Option("--owner", help="Register DATASOURCE as owned by TEAM instead.")] = False,
 ) -> None:

@@ -23,7 +23,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -32,15 +31,18 @@ import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from lupus_metrics.errors import LupusValidationError
+from lupus_metrics.names import (  # re-exported: callers import the name rules from here too
+    DATASOURCE_PATTERN,  # noqa: F401
+    LABEL_KEY_PATTERN,  # noqa: F401
+    MAX_LABEL_VALUE_LENGTH,  # noqa: F401
+    MAX_LABELS,  # noqa: F401
+    MAX_METRIC_LENGTH,  # noqa: F401
+    validate_datasource,  # noqa: F401
+    validate_labels,
+    validate_metric_name,
+)
 
-# Datasource names become path segments (`datasource=<ds>`) and URL parts, hence the strict charset.
-DATASOURCE_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
-# Label keys become query parameters and column-like names; values may be any text (unicode categories).
-LABEL_KEY_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
-MAX_LABELS = 16
-MAX_LABEL_VALUE_LENGTH = 256
-MAX_METRIC_LENGTH = 200
-_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+# The name rules live in lupus_metrics.names (one rule for every front door); re-exported here.
 
 LABELS_TYPE = pa.map_(pa.string(), pa.string())
 TS_TYPE = pa.timestamp("us", tz="UTC")
@@ -93,68 +95,6 @@ ANOMALY_COLUMNS = (
     "metric", "labels", "series_id", "ts", "value", "expected", "lower", "upper",
     "score", "is_anomaly", "detector", "params", "run_id",
 )  # fmt: skip
-
-
-def validate_datasource(name: object) -> str:
-    """Return ``name`` if it is a valid datasource name, else raise :class:`LupusValidationError`.
-
-    >>> validate_datasource("service1-recommend")
-    'service1-recommend'
-    """
-    if not isinstance(name, str) or not DATASOURCE_PATTERN.match(name):
-        raise LupusValidationError(
-            "datasource", "must be 1-63 characters of a-z, 0-9, '-' or '_', starting with a letter or digit", value=name
-        )
-    return name
-
-
-def validate_metric_name(name: object, *, row: int | None = None) -> str:
-    """Return ``name`` if it is a valid metric name (non-empty text, no control characters, <= 200 chars).
-
-    >>> validate_metric_name("age.null_rate")
-    'age.null_rate'
-    """
-    if not isinstance(name, str) or not name or name != name.strip():
-        raise LupusValidationError("metric", "must be a non-empty string without surrounding spaces", row=row, value=name)
-    if len(name) > MAX_METRIC_LENGTH or _CONTROL_CHARS.search(name):
-        raise LupusValidationError(
-            "metric", f"must be at most {MAX_METRIC_LENGTH} characters with no control characters", row=row, value=name
-        )
-    return name
-
-
-def validate_labels(labels: object, *, row: int | None = None) -> dict[str, str]:
-    """Return ``labels`` as a plain ``dict[str, str]`` if it obeys the label rules.
-
-    Rules: at most 16 labels; keys match ``[A-Za-z_][A-Za-z0-9_.-]{0,63}``; values are
-    strings of at most 256 characters without control characters. ``None`` means no labels.
-
-    >>> validate_labels({"region": "JP"})
-    {'region': 'JP'}
-    """
-    if labels is None:
-        return {}
-    if not isinstance(labels, Mapping):
-        raise LupusValidationError("labels", "must be a mapping of string keys to string values", row=row, value=labels)
-    if len(labels) > MAX_LABELS:
-        raise LupusValidationError("labels", f"at most {MAX_LABELS} labels per point", row=row, value=len(labels))
-    clean: dict[str, str] = {}
-    for key, value in labels.items():
-        if not isinstance(key, str) or not LABEL_KEY_PATTERN.match(key):
-            raise LupusValidationError(
-                "labels", "key must match [A-Za-z_][A-Za-z0-9_.-]{0,63}", row=row, value=key
-            )
-        if not isinstance(value, str):
-            raise LupusValidationError("labels", f"value of {key!r} must be a string", row=row, value=value)
-        if len(value) > MAX_LABEL_VALUE_LENGTH or _CONTROL_CHARS.search(value):
-            raise LupusValidationError(
-                "labels",
-                f"value of {key!r} must be at most {MAX_LABEL_VALUE_LENGTH} characters with no control characters",
-                row=row,
-                value=value,
-            )
-        clean[key] = value
-    return clean
 
 
 def canonical_labels(labels: Mapping[str, str]) -> str:
