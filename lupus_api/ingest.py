@@ -50,6 +50,7 @@ import pandas as pd
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from lupus_api.cardinality import insert_series
 from lupus_api.payloads import parse_batch
 from lupus_api.staged import STAGED_FORMAT, decode_staged
 from lupus_metrics.errors import LupusValidationError
@@ -141,9 +142,13 @@ class Ingestor:
 
     def stage(
         self, datasource: str, body: bytes, fmt: str, *, points: int, idempotency_key: str | None,
-        payload_sha256: str, token_id: int | None,
+        payload_sha256: str, token_id: int | None, new_series: list[dict[str, str]] | None = None,
     ) -> Staged:
-        """Write the batch durably and record it; returns once it is safe to answer 202."""
+        """Write the batch durably and record it; returns once it is safe to answer 202.
+
+        ``new_series`` (``ingest_series`` rows) are recorded in the same transaction as the batch,
+        so a batch refused here (its idempotency key was used before) records none.
+        """
         batch_id = uuid.uuid4().hex
         key = idempotency_key or batch_id
         path = self._write_durably(datasource, batch_file_name(batch_id, fmt), body)
@@ -154,6 +159,7 @@ class Ingestor:
                     id=batch_id, datasource=datasource, idempotency_key=key, payload_sha256=payload_sha256,
                     points=points, token_id=token_id,
                 ))  # fmt: skip
+                insert_series(session, new_series or [])
         except IntegrityError:
             # Another request with the same key committed first: keep its batch, drop ours.
             path.unlink(missing_ok=True)

@@ -94,6 +94,12 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        unreadable = next((e for e in exc.errors() if e.get("type") == "json_invalid"), None)
+        if unreadable is not None:
+            # Not a JSON document at all: a 400, as for a body that is not UTF-8 or nested too deeply.
+            message = str((unreadable.get("ctx") or {}).get("error") or unreadable.get("msg") or "invalid JSON")
+            return problem_response(Problem(status=400, title="Bad Request", detail=f"body is not valid JSON: {message}"[:400],
+                                            where=Where(field="body")))  # fmt: skip
         errors = []
         for error in exc.errors():
             field, row = _location(error.get("loc", ()))

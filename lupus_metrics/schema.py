@@ -119,6 +119,20 @@ def series_id(datasource: str, metric: str, labels: Mapping[str, str] | None = N
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:16]
 
 
+def not_a_boolean(value: Any) -> Any:
+    """A pydantic before-validator: ``true``/``false`` are refused where a number or a time is expected.
+
+    pydantic's lax mode reads ``true`` as ``1.0``; a boolean pushed as a value is a bug in the
+    sender, not a measurement.
+
+    >>> not_a_boolean(1.5)
+    1.5
+    """
+    if isinstance(value, bool):
+        raise ValueError("must not be a boolean (true/false are not numbers or times)")
+    return value
+
+
 class MetricPoint(BaseModel):
     """One metric point as the API accepts it.
 
@@ -141,6 +155,11 @@ class MetricPoint(BaseModel):
         description="Optional standard error of the value as an estimate (e.g. sd/sqrt(n) for a mean over users): "
         "finite and >= 0; null means unknown. Detectors never treat a change smaller than this as anomalous.",
     )
+
+    @field_validator("ts", "value", "n", "stderr", mode="before")
+    @classmethod
+    def _not_boolean(cls, v: Any) -> Any:
+        return not_a_boolean(v)
 
     @field_validator("metric")
     @classmethod
