@@ -118,6 +118,11 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         problem = Problem(status=exc.status_code, title=HTTPStatus(exc.status_code).phrase, detail=str(exc.detail))
+        cause = exc.__cause__
+        if isinstance(cause, UnicodeDecodeError):  # FastAPI's "error parsing the body": say which
+            problem.detail, problem.where = f"body is not valid UTF-8: byte at position {cause.start}", Where(field="body")
+        elif isinstance(cause, RecursionError):
+            problem.detail, problem.where = "body is nested too deeply to read", Where(field="body")
         return problem_response(problem, getattr(exc, "headers", None))
 
     @app.exception_handler(Exception)
