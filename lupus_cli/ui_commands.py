@@ -14,7 +14,7 @@ from lupus_cli.names import check_datasource, check_team, check_user
 
 APP = Path(__file__).resolve().parents[1] / "streamlit_app" / "Home.py"
 
-user_app = typer.Typer(help="Local accounts of the app (passwords stored as scrypt hashes).", no_args_is_help=True)
+user_app = typer.Typer(help="Local accounts of the app (passwords stored as Argon2id hashes).", no_args_is_help=True)
 team_app = typer.Typer(help="Teams: own datasources, group users.", no_args_is_help=True)
 
 

@@ -1,4 +1,4 @@
-"""Sign-in: local accounts (scrypt-hashed passwords in the metadata database) and OpenID Connect.
+"""Sign-in: local accounts (Argon2id-hashed passwords in the metadata database) and OpenID Connect.
 
 OpenID Connect goes through ``st.login`` and is offered only when ``.streamlit/secrets.toml``
 has an ``[auth]`` section (``redirect_uri``, ``cookie_secret``, ``client_id``,
