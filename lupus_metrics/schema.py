@@ -61,6 +61,10 @@ POINT_SCHEMA = pa.schema(
         pa.field("run_id", pa.string()),
         pa.field("writer", pa.string(), nullable=False),
         pa.field("day", pa.date32(), nullable=False),  # the partition day the writer wrote
+        # Write order (nanoseconds since the epoch: when the row was written, or when its pushed batch
+        # was accepted): of two rows of one series and ts, the later write is the point. Null in files
+        # written before it existed, which sort as oldest.
+        pa.field("seq", pa.int64()),
     ]
 )
 
