@@ -277,6 +277,49 @@ def test_an_unknown_top_level_field_is_refused_like_an_unknown_point_field(live)
     assert problem["where"]["field"] == "note"
 
 
+# ---- 6. a blind retry cannot break detection -----------------------------------------------------
+
+
+def _daily(metric: str, values: list[float]) -> list[dict]:
+    days = pd.date_range("2026-08-01", periods=len(values), freq="D", tz="UTC")
+    return [{"metric": metric, "labels": {"region": "JP"}, "ts": d.strftime("%Y-%m-%dT%H:%M:%SZ"), "value": v}
+            for d, v in zip(days, values, strict=True)]  # fmt: skip
+
+
+def test_a_push_retried_without_an_idempotency_key_reads_back_once_the_later_values(live):
+    with live.client("write_a") as client:
+        first = client.post("/datasources/ds-a/points", json={"points": _daily("retry.blind", [1.0, 2.0, 3.0])})
+        live.wait_ingested("ds-a", first.json()["batch_id"])  # in the store before the retry: two writers' files
+        second = client.post("/datasources/ds-a/points", json={"points": _daily("retry.blind", [1.0, 2.0, 30.0])})
+        live.wait_ingested("ds-a", second.json()["batch_id"])
+    assert first.json()["batch_id"] != second.json()["batch_id"]  # two batches: nothing told the server
+    with live.client("read_a") as client:
+        got = client.get("/datasources/ds-a/points", params={"metric": "retry.blind"}).json()["points"]
+        series = client.get("/datasources/ds-a/series", params={"metric": "retry.blind"}).json()["series"]
+    assert [p["value"] for p in got] == [1.0, 2.0, 30.0]
+    assert [s["points"] for s in series] == [3]
+
+
+def test_detection_on_a_series_pushed_twice_evaluates_every_point_once_without_errors(live):
+    values = [100.0 + (i % 7) for i in range(40)]
+    values[35] = 10.0  # one clear drop
+    batch = {"points": _daily("retry.detect", values)}
+    with live.client("team_rw") as client:
+        for _ in range(2):  # a blind retry, after the first push was in the store: two writers' files
+            live.wait_ingested("ds-a", client.post("/datasources/ds-a/points", json=batch).json()["batch_id"], token="team_rw")
+        rules = [{"metrics": ["retry.detect"], "detector": {"kind": "window", "window": 14, "method": "mad", "threshold": 4}}]
+        request = client.post("/datasources/ds-a/detections", json={"start": "2026-08-15", "end": "2026-09-09",
+                                                                    "lookback_days": 30, "rules": rules}).json()
+        deadline = time.monotonic() + 120
+        while (status := client.get(request["status_url"].removeprefix("/api/v1")).json())["status"] not in ("succeeded", "failed"):
+            assert time.monotonic() < deadline, status
+            time.sleep(0.25)
+    assert status["status"] == "succeeded", status
+    assert status["result"]["errors"] == []  # no "duplicate timestamps"
+    assert status["result"]["evaluated"] == 26  # 2026-08-15 .. 2026-09-09, each point once
+    assert status["result"]["anomalies"] == 1
+
+
 # ---- 7. short error bodies, authentication before the body -----------------------------------------
 
 
