@@ -23,7 +23,6 @@ from __future__ import annotations
 import io
 import json
 import re
-from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, NamedTuple, NotRequired
 
@@ -290,7 +289,7 @@ class _PlainPoint(msgspec.Struct, forbid_unknown_fields=True):
     metric: str
     ts: str
     value: float | None
-    # UNSET, not a default value: whether a point has the field is counted by _repeats_a_key.
+    # UNSET, not a default value: the repeated-key check counts the points that have the field.
     labels: msgspec.Raw | msgspec.UnsetType = msgspec.UNSET  # kept as text: rows are grouped by it, parsed once
     n: float | msgspec.UnsetType | None = msgspec.UNSET
     stderr: float | msgspec.UnsetType | None = msgspec.UNSET
@@ -302,46 +301,23 @@ class _PlainBatch(msgspec.Struct, forbid_unknown_fields=True):  # as PointBatch:
 
 _PLAIN_BATCH = msgspec.json.Decoder(_PlainBatch)
 _NO_LABELS = b"{}"
-# An object key spelled without escapes, at any depth. In valid JSON a match can only be a key: a
-# quote inside a string is escaped, and a string followed by a colon is a key.
-_FIELD_KEYS = re.compile(rb'"(points|metric|ts|value|labels|n|stderr)"\s*:')
-# A key with a backslash in it (e.g. "\u0076alue" for "value"): the count above would miss it.
-_ESCAPED_KEY = re.compile(rb'"(?:[^"\\]|\\.)*\\(?:[^"\\]|\\.)*"\s*:')
+_PLAIN_LABELS = msgspec.json.Decoder(dict[str, str])
+def _colons(strings: Any) -> int:
+    return sum(text.count(":") for text in strings)
 
 
 def _labels_object(text: bytes) -> dict[str, str] | None:
     """A raw labels value as a dict of strings, or None if it is anything else or repeats a key."""
     try:
-        labels = json.loads(text.decode("utf-8"), object_pairs_hook=_pairs)
-    except (UnicodeDecodeError, ValueError, RecursionError):
+        labels = _PLAIN_LABELS.decode(text)
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
         return None  # the slow path says what is wrong
-    if not isinstance(labels, _Pairs) or labels.repeated is not None:
-        return None
-    if not all(isinstance(v, str) for v in labels.values()):
-        return None
-    return dict(labels)
-
-
-def _repeats_a_key(body: bytes, points: list[_PlainPoint], pairs: dict[tuple[str, bytes], int], rows: list[int]) -> bool:
-    """Whether some object of a decoded plain batch repeats a key (msgspec keeps the last silently).
-
-    Counted instead of parsed again: each field name must occur as a key exactly as often as the
-    points that have it, plus its occurrences as a label key. Bodies with an escaped key take the
-    slow path, which parses every object.
-    """
-    if _ESCAPED_KEY.search(body):
-        return True
-    found = Counter(_FIELD_KEYS.findall(body))
-    per_pair = Counter(rows)
-    expected = Counter({b"points": 1, b"metric": len(points), b"ts": len(points), b"value": len(points)})
-    expected[b"labels"] = sum(p.labels is not msgspec.UNSET for p in points)
-    expected[b"n"] = sum(p.n is not msgspec.UNSET for p in points)
-    expected[b"stderr"] = sum(p.stderr is not msgspec.UNSET for p in points)
-    for (_, text), code in pairs.items():
-        if text != _NO_LABELS:
-            for key in _FIELD_KEYS.findall(text):
-                expected[key] += per_pair[code]
-    return found != expected
+    # Every key is followed by one colon; the other colons are inside the keys and values. One colon more
+    # than the decoded dict accounts for is a key msgspec saw twice (or an escaped colon): parsed again.
+    if text.count(b":") == len(labels) + _colons(labels) + _colons(labels.values()):
+        return labels
+    pairs = json.loads(text.decode("utf-8"), object_pairs_hook=_pairs)
+    return None if pairs.repeated is not None else labels
 
 
 def _plain_json_points(body: bytes) -> JsonPoints | None:
@@ -359,27 +335,36 @@ def _plain_json_points(body: bytes) -> JsonPoints | None:
     except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
         # Also a type msgspec does not take, such as true for a value; the slow path names what is wrong.
         return None
+    unset = msgspec.UNSET
+    raw_labels = [p.labels for p in points]
+    ns, errors = [p.n for p in points], [p.stderr for p in points]
     pairs: dict[tuple[str, bytes], int] = {}
-    rows = [pairs.setdefault((p.metric, _NO_LABELS if p.labels is msgspec.UNSET else bytes(p.labels)), len(pairs))
-            for p in points]  # fmt: skip
+    rows = np.array([pairs.setdefault((p.metric, _NO_LABELS if raw is unset else bytes(raw)), len(pairs))
+                     for p, raw in zip(points, raw_labels, strict=True)], dtype=np.int32)  # fmt: skip
     labels = [_labels_object(text) for _, text in pairs]
-    if any(label is None for label in labels) or _repeats_a_key(body, points, pairs, rows):
+    if any(label is None for label in labels):
         return None
     stamps = pa.array([p.ts for p in points], pa.string())
     if len(stamps) and not pc.all(pc.match_substring_regex(stamps, _PLAIN_TS)).as_py():
+        return None
+    # msgspec keeps the last of a repeated field silently. Counted instead of parsed again (a second parse
+    # cost more than the rest of a push): every key is followed by one colon, and the other colons are
+    # inside strings. So the body holds one colon for 'points', one per field of each point (metric, ts,
+    # value and the optional ones present), and those inside metric names, timestamps and labels texts
+    # (checked above); one more is a repeated key (or an escaped colon): the slow path parses every object.
+    fields = 1 + 6 * len(points) - raw_labels.count(unset) - ns.count(unset) - errors.count(unset)
+    per_pair = np.array([metric.count(":") + text.count(b":") for metric, text in pairs], dtype=np.int64)
+    in_ts = pc.sum(pc.count_substring(stamps, ":")).as_py() or 0
+    if body.count(b":") != fields + in_ts + (int(per_pair[rows].sum()) if len(rows) else 0):
         return None
     try:
         micros = stamps.cast(pa.timestamp("us", tz="UTC")).to_numpy().view("int64")
     except pa.ArrowInvalid:
         return None  # such as February 30th: pydantic names the row
     values = np.array([p.value for p in points], dtype=np.float64)  # None becomes NaN
-    return JsonPoints([metric for metric, _ in pairs], labels, micros, values, np.array(rows, dtype=np.int32),
-                      n=_optional_floats([_set(p.n) for p in points]),
-                      stderr=_optional_floats([_set(p.stderr) for p in points]))  # fmt: skip
-
-
-def _set(value: Any) -> Any:
-    return None if value is msgspec.UNSET else value
+    return JsonPoints([metric for metric, _ in pairs], labels, micros, values, rows,
+                      n=_optional_floats([None if v is unset else v for v in ns]),
+                      stderr=_optional_floats([None if v is unset else v for v in errors]))  # fmt: skip
 
 
 def parse_batch(body: bytes, fmt: str) -> pd.DataFrame:
