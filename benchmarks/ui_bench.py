@@ -1,17 +1,27 @@
-"""Streamlit app benchmark (issue 8): chart detail in headless Chromium.
+"""Streamlit app benchmark (issues 8 and 16): chart detail in headless Chromium, after signing in and on a
+signed-in reload of a deep link.
 
 Scenario: one metric with 50 series x 365 daily points, the detector's verdict (expected
 value and band) stored for every point, and 40 anomalies (the store compacted, as the
-maintenance job leaves it). For each of 5 runs a fresh browser context opens the chart deep
-link, signs in, and the clock runs from the sign-in click until the live Vega view holds every
-line point (50 x 365) and every anomaly mark (40): time to first complete render. The page
-reads every verdict, but draws the expected line and band only for up to 10 series
-(``charts.BAND_SERIES_LIMIT``; it says so above the chart), so at 50 series they are not drawn.
-Each run asks for a different start date, so the app's query cache never answers and every
-run pays the store reads. The store query time inside it is measured separately in this
-process: the same reads the page makes (``list_series``, ``read_points``, and
-``read_anomalies`` of every verdict up to 10 series, of the flagged ones beyond) on a fresh
-``MetricStore``, median of 5.
+maintenance job leaves it). Two measurements, each against a baseline taken in the same run
+with the same flow on a 1-series, 30-day metric:
+
+1. **Sign-in** (issue 8): for each of 5 runs a fresh browser context opens the chart deep
+   link, signs in, and the clock runs from the sign-in click until the live Vega view holds every
+   line point (50 x 365) and every anomaly mark (40): time to first complete render. The page reads
+   every verdict, but draws the expected line and band only for up to 10 series
+   (``charts.BAND_SERIES_LIMIT``; it says so above the chart), so at 50 series they are not drawn.
+2. **Signed-in reload** (issue 16): one browser context signs in once (the session cookie is set);
+   then each of 5 runs opens a deep link in a new tab of that context, as a click on an alert's link
+   does, and the clock runs from the navigation until the chart holds every point and anomaly mark:
+   page load, WebSocket, the session check (a database lookup, no password hash) and the chart. Two
+   links: the alert link of one series (the sensor's window: the 30 days before an alert's day to the
+   day after, with the band drawn), which is the goal's case, and the 50 x 365 chart.
+
+Each run asks for a different date range, so the app's query cache never answers and every run
+pays the store reads. The store query time inside measurement 1 is measured separately in this
+process: the same reads the page makes (``list_series``, ``read_points``, and ``read_anomalies``
+of every verdict up to 10 series, of the flagged ones beyond) on a fresh ``MetricStore``, median of 5.
 
 ``--series 100 --days 730`` checks the issue's "100 series x 2 years without freezing".
 
@@ -34,7 +44,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
 from app.app_data import write_metric  # noqa: E402  (the app tests' deterministic data)
-from app.browser import StreamlitServer, launch, layer_counts  # noqa: E402
+from app.browser import StreamlitServer, launch, layer_counts, sign_in  # noqa: E402
 
 from lupus_store import MetricStore  # noqa: E402
 from lupus_store.metadata import MetadataDB  # noqa: E402
@@ -45,6 +55,8 @@ BASELINE = "bench-small"
 METRIC = "latency.p95"
 END = date(2026, 3, 31)
 GOAL_S = 2.5
+RELOAD_GOAL_S = 1.5
+ALERT_LABELS = {"region": "r00", "model": "m0"}  # one series of the 50
 
 
 def prepare(home: Path, *, series: int, days: int, anomalies: int) -> MetricStore:
@@ -70,7 +82,9 @@ def store_query_seconds(root: Path, start: date, *, series: int) -> float:
     return time.perf_counter() - t0
 
 
-def measure(browser, server: StreamlitServer, *, datasource: str, starts: list[date], series: int, anomalies: int) -> dict:
+def measure(
+    browser, server: StreamlitServer, *, datasource: str, starts: list[date], series: int, anomalies: int
+) -> dict:
     """Open the chart deep link once per start date in a fresh context; seconds from sign-in click to each phase."""
     phases: dict[str, list[float]] = {"signed_in": [], "chart_element": [], "render": []}
     for start in starts:
@@ -87,16 +101,63 @@ def measure(browser, server: StreamlitServer, *, datasource: str, starts: list[d
         phases["signed_in"].append(time.perf_counter() - t0)
         page.locator(".vega-embed").first.wait_for()
         phases["chart_element"].append(time.perf_counter() - t0)
-        while True:  # poll counts only, so the measurement does not compete with rendering
-            counts = layer_counts(page)
-            if counts.get("series") == expected_points and counts.get("anomaly", 0) == anomalies:
-                break
-            if time.perf_counter() - t0 > 300:
-                raise RuntimeError(f"chart incomplete after 300 s: {counts}")
-            time.sleep(0.05)
-        phases["render"].append(time.perf_counter() - t0)
+        phases["render"].append(wait_complete(page, t0, points=expected_points, anomalies=anomalies))
         context.close()
-    return {f"{name}_median_s": statistics.median(values) for name, values in phases.items()} | {"render_s": phases["render"]}
+    return {f"{name}_median_s": statistics.median(values) for name, values in phases.items()} | {
+        "render_s": phases["render"]
+    }
+
+
+def wait_complete(page, t0: float, *, points: int, anomalies: int) -> float:
+    """Seconds from ``t0`` until the first chart holds ``points`` line points and ``anomalies`` marks."""
+    while True:  # poll counts only, so the measurement does not compete with rendering
+        counts = layer_counts(page)
+        if counts.get("series") == points and counts.get("anomaly", 0) == anomalies:
+            return time.perf_counter() - t0
+        if time.perf_counter() - t0 > 300:
+            raise RuntimeError(f"chart incomplete after 300 s: {counts}")
+        time.sleep(0.02)
+
+
+def measure_reload(browser, server: StreamlitServer, links: list[tuple[str, int, int]]) -> dict:
+    """Sign in once, then open each (link, points, anomalies) in a new tab: seconds until its chart is complete."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context.set_default_timeout(300_000)
+    page = context.new_page()
+    page.goto(f"{server.url}/")
+    page.get_by_label("Username").wait_for()
+    sign_in(page, "bench", "bench-password")  # returns once the session cookie is set
+    page.close()
+    seconds = []
+    for link, points, anomalies in links:
+        tab = context.new_page()
+        t0 = time.perf_counter()
+        tab.goto(server.url + link, wait_until="commit")
+        seconds.append(wait_complete(tab, t0, points=points, anomalies=anomalies))
+        if tab.get_by_label("Username").count():
+            raise RuntimeError("the reload asked for the password again")
+        tab.close()
+    context.close()
+    return {"median_s": statistics.median(seconds), "runs_s": seconds}
+
+
+def reload_links(
+    store: MetricStore, datasource: str, *, labels: dict[str, str] | None, windows: list[tuple[date, date]]
+):
+    """(deep link, expected line points, expected anomaly marks) per window, counted from the store."""
+    links = []
+    for start, end in windows:
+        points = store.read_points(datasource, metrics=METRIC, labels=labels, start=start, end=end)
+        flagged = store.read_anomalies(datasource, metrics=METRIC, labels=labels, start=start, end=end)
+        query = "".join(f"&label.{key}={value}" for key, value in sorted((labels or {}).items()))
+        links.append(
+            (
+                f"/chart?datasource={datasource}&metric={METRIC}{query}&start={start}&end={end}",
+                len(points),
+                len(flagged),
+            )
+        )
+    return links
 
 
 def main() -> None:
@@ -115,7 +176,9 @@ def main() -> None:
     # page, the sign-in rerun, Streamlit's websocket and loading Vega in a fresh browser context).
     write_metric(store, BASELINE, METRIC, label_sets=[{}], days=30, end=END, anomalies=1)
     accounts.register_datasource(MetadataDB(f"sqlite:///{home / 'metadata.db'}"), BASELINE, team="bench")
-    print(f"data: {args.series} series x {args.days} days, {args.anomalies} anomalies, written in {time.perf_counter() - t0:.1f} s")
+    print(
+        f"data: {args.series} series x {args.days} days, {args.anomalies} anomalies, written in {time.perf_counter() - t0:.1f} s"
+    )
     first = END - timedelta(days=args.days - 1)
     starts = [first + timedelta(days=i) for i in range(args.runs)]  # distinct queries: the app cache never answers
     small_starts = [END - timedelta(days=29 - i) for i in range(args.runs)]
@@ -124,7 +187,19 @@ def main() -> None:
         with sync_playwright() as playwright:
             browser = launch(playwright)
             baseline = measure(browser, server, datasource=BASELINE, starts=small_starts, series=1, anomalies=1)
-            result = measure(browser, server, datasource=DATASOURCE, starts=starts, series=args.series, anomalies=args.anomalies)
+            result = measure(
+                browser, server, datasource=DATASOURCE, starts=starts, series=args.series, anomalies=args.anomalies
+            )
+            # Alert links of days END-1, END-2, ... (30 days before to the day after, as the sensor builds them).
+            alert_days = [END - timedelta(days=1 + i) for i in range(args.runs)]
+            alert_windows = [(d - timedelta(days=30), d + timedelta(days=1)) for d in alert_days]
+            reload_alert = measure_reload(
+                browser, server, reload_links(store, DATASOURCE, labels=ALERT_LABELS, windows=alert_windows)
+            )
+            reload_full = measure_reload(browser, server, reload_links(store, DATASOURCE, labels=None,
+                                                                       windows=[(s, END) for s in starts]))  # fmt: skip
+            reload_base = measure_reload(browser, server, reload_links(store, BASELINE, labels=None,
+                                                                       windows=[(s, END) for s in small_starts]))  # fmt: skip
             browser.close()
     finally:
         server.stop()
@@ -137,6 +212,10 @@ def main() -> None:
         "store_query_s": queries,
         "store_query_median_s": statistics.median(queries),
         "goal_s": GOAL_S,
+        "reload_alert_link": reload_alert,
+        "reload_full_chart": reload_full,
+        "reload_baseline_1x30": reload_base,
+        "reload_goal_s": RELOAD_GOAL_S,
     }
     verdict = "met" if result["render_median_s"] < GOAL_S else "NOT met"
     print(f"time to first complete render: median {result['render_median_s']:.2f} s over {len(starts)} runs "
@@ -146,6 +225,12 @@ def main() -> None:
     print(f"  baseline, 1 series x 30 days, same flow: {baseline['render_median_s']:.2f} s "
           f"(sign-in {baseline['signed_in_median_s']:.2f} s, chart element {baseline['chart_element_median_s']:.2f} s)")  # fmt: skip
     print(f"store query inside it: median {result['store_query_median_s'] * 1000:.0f} ms")
+    verdict = "met" if reload_alert["median_s"] < RELOAD_GOAL_S else "NOT met"
+    print(f"signed-in reload of an alert's deep link (1 series, 32 days, band): median {reload_alert['median_s']:.2f} s "
+          f"({', '.join(f'{r:.2f}' for r in reload_alert['runs_s'])}); goal < {RELOAD_GOAL_S} s: {verdict}")  # fmt: skip
+    print(f"  same flow, the {args.series} x {args.days} chart: median {reload_full['median_s']:.2f} s "
+          f"({', '.join(f'{r:.2f}' for r in reload_full['runs_s'])}); "
+          f"baseline 1 series x 30 days: {reload_base['median_s']:.2f} s")  # fmt: skip
     out = REPO / "benchmarks" / "output"
     out.mkdir(parents=True, exist_ok=True)
     name = "ui_bench.json" if (args.series, args.days) == (50, 365) else f"ui_bench_{args.series}x{args.days}.json"

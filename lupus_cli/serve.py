@@ -23,7 +23,18 @@ def start_dagster_dev(home: Path, port: int = 3000) -> subprocess.Popen[bytes]:
     """
     env = {**os.environ, "DAGSTER_HOME": os.environ.get("DAGSTER_HOME", str(home / "dagster"))}
     return subprocess.Popen(
-        [sys.executable, "-m", "dagster", "dev", "-w", str(REPO / "workspace.yaml"), "-h", "127.0.0.1", "-p", str(port)],
+        [
+            sys.executable,
+            "-m",
+            "dagster",
+            "dev",
+            "-w",
+            str(REPO / "workspace.yaml"),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+        ],
         cwd=REPO,
         env=env,
         start_new_session=True,
@@ -61,14 +72,12 @@ def serve_demo(home: Path) -> None:
     typer.echo("Starting the Dagster UI ...")
     wait_for_http("http://127.0.0.1:3000/server_info")
     typer.echo("Dagster UI:    http://127.0.0.1:3000  (lineage, runs, checks; Ctrl-C stops)")
-    app = REPO / "streamlit_app" / "Home.py"
-    if app.exists():
-        processes.append(subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", str(app), "--server.address", "127.0.0.1",
-             "--server.port", "8501", "--server.headless", "true"],
-            cwd=REPO, start_new_session=True, preexec_fn=_default_signals,
-        ))  # fmt: skip
-        typer.echo("Lupus app:     http://127.0.0.1:8501")
+    from lupus_cli.ui_commands import streamlit_command
+
+    processes.append(subprocess.Popen(
+        streamlit_command(port=8501, address="127.0.0.1"), cwd=REPO, start_new_session=True, preexec_fn=_default_signals,
+    ))  # fmt: skip
+    typer.echo("Lupus app:     http://127.0.0.1:8501")
     try:
         while all(p.poll() is None for p in processes):
             time.sleep(1)

@@ -12,7 +12,9 @@ import typer
 
 from lupus_cli.names import check_datasource, check_team, check_user
 
-APP = Path(__file__).resolve().parents[1] / "streamlit_app" / "Home.py"
+# The ASGI entry (Streamlit plus the sign-in cookie route); streamlit_app/.streamlit/config.toml next to it
+# turns usage statistics and the Deploy button off, however the app is started.
+APP = Path(__file__).resolve().parents[1] / "streamlit_app" / "server.py"
 
 user_app = typer.Typer(help="Local accounts of the app (passwords stored as Argon2id hashes).", no_args_is_help=True)
 team_app = typer.Typer(help="Teams: own datasources, group users.", no_args_is_help=True)
@@ -24,7 +26,6 @@ def streamlit_command(*, port: int, address: str, headless: bool = True) -> list
         sys.executable, "-m", "streamlit", "run", str(APP),
         "--server.port", str(port), "--server.address", address,
         "--server.headless", "true" if headless else "false",
-        "--browser.gatherUsageStats", "false", "--client.toolbarMode", "minimal",
     ]  # fmt: skip
 
 
@@ -32,7 +33,10 @@ def serve_ui(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8501,
     address: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
 ) -> None:
-    """Start the Lupus app (Streamlit) on the store and metadata database of LUPUS_HOME."""
+    """Start the Lupus app (Streamlit) on the store and metadata database of LUPUS_HOME.
+
+    A sign-in lasts LUPUS_UI_SESSION_HOURS hours (default 168) across reloads and tabs.
+    """
     from lupus_store.metadata import MetadataDB
 
     MetadataDB().upgrade()  # sign-in needs the schema; do it before the first page view
@@ -42,9 +46,12 @@ def serve_ui(
 
 def user_add(
     username: Annotated[str, typer.Argument(callback=check_user)],
-    team: Annotated[list[str], typer.Option(help="Team to join (created when missing); repeat for several.",
-                                            callback=check_team)] = [],  # noqa: B006
-    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from standard input.")] = False,
+    team: Annotated[
+        list[str], typer.Option(help="Team to join (created when missing); repeat for several.", callback=check_team)
+    ] = [],  # noqa: B006
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+    ] = False,
     admin: Annotated[bool, typer.Option("--admin", help="Administrator: reads every datasource.")] = False,
     display_name: Annotated[str | None, typer.Option(help="Name shown in the app.")] = None,
 ) -> None:
@@ -63,7 +70,9 @@ def user_add(
     db = MetadataDB()
     db.upgrade()
     user_id = add_user(db, username, teams=team, password=password, is_admin=admin, display_name=display_name)
-    typer.echo(f"user {username} (id {user_id})" + (f" in {', '.join(team)}" if team else "") + (" admin" if admin else ""))
+    typer.echo(
+        f"user {username} (id {user_id})" + (f" in {', '.join(team)}" if team else "") + (" admin" if admin else "")
+    )
 
 
 def team_add(name: Annotated[str, typer.Argument(callback=check_team)]) -> None:

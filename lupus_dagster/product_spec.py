@@ -28,11 +28,18 @@ class Strict(BaseModel):
 
 
 class PartitionsSpec(Strict):
-    """Daily partitions: one metrics table per day from ``start``, on ``cron`` in ``timezone``."""
+    """Daily partitions: one metrics table per day from ``start``, on ``cron`` in ``timezone``.
+
+    A backfill of many days runs ``days_per_run`` of them per Dagster run (metrics day by day,
+    the check per day, detection once per run) instead of one run per day.
+    """
 
     start: date = Field(description="First partition day.")
     timezone: str = Field(default="UTC", description="IANA time zone of the partition days, e.g. Asia/Tokyo.")
     cron: str = Field(default="0 6 * * *", description="When the day's metrics are computed (cron, in timezone).")
+    days_per_run: int = Field(
+        default=366, ge=1, le=3660, description="A backfill runs this many consecutive days per Dagster run."
+    )
 
     @field_validator("timezone")
     @classmethod

@@ -25,10 +25,12 @@ from lupus_metrics.evaluation.points import (
     PointRow,
     group_codes,
     label_value,
+    point,
     points_frame,
     require_columns,
     with_labels,
 )
+from lupus_metrics.stats.standard_error import mean_stderr, rate_stderr
 
 KINDS = ("label", "score")
 
@@ -74,10 +76,14 @@ def prediction_churn(
         require_columns(frame, name, [*keys, prediction, *group_cols])
         duplicated = frame.duplicated(subset=keys).to_numpy()
         if duplicated.any():
-            raise LupusValidationError(name, f"key {keys} must identify one row", row=int(np.flatnonzero(duplicated)[0]))
+            raise LupusValidationError(
+                name, f"key {keys} must identify one row", row=int(np.flatnonzero(duplicated)[0])
+            )
         missing = frame[prediction].isna().to_numpy()
         if missing.any():
-            raise LupusValidationError(f"{name}.{prediction}", "must not be missing", row=int(np.flatnonzero(missing)[0]))
+            raise LupusValidationError(
+                f"{name}.{prediction}", "must not be missing", row=int(np.flatnonzero(missing)[0])
+            )
     resolved = _kind(current[prediction], previous[prediction], kind)
 
     merged = pd.merge(
@@ -105,9 +111,14 @@ def prediction_churn(
         selections += [(labels, codes == g) for g, labels in enumerate(group_labels)]
     for base, chosen in selections:
         common = chosen & (side == "both")
-        rows.append(("churn.entities_common", dict(base), float(common.sum())))
-        rows.append(("churn.entities_only_previous", dict(base), float((chosen & (side == "left_only")).sum())))
-        rows.append(("churn.entities_only_current", dict(base), float((chosen & (side == "right_only")).sum())))
+        entities = float(chosen.sum())
+        rows.append(point("churn.entities_common", dict(base), common.sum(), n=entities))
+        rows.append(
+            point("churn.entities_only_previous", dict(base), (chosen & (side == "left_only")).sum(), n=entities)
+        )
+        rows.append(
+            point("churn.entities_only_current", dict(base), (chosen & (side == "right_only")).sum(), n=entities)
+        )
         if resolved == "label":
             rows.extend(_label_rows(before[common], after[common], base))
         else:
@@ -119,7 +130,9 @@ def _label_rows(before: np.ndarray, after: np.ndarray, base: dict[str, str]) -> 
     if len(before) == 0:
         return []
     changed = before != after
-    rows: list[PointRow] = [("churn.rate", dict(base), float(changed.mean()))]
+    n = float(len(before))
+    rate = float(changed.mean())
+    rows: list[PointRow] = [point("churn.rate", dict(base), rate, n=n, stderr=float(rate_stderr(rate, n)))]
     try:
         labels, codes = np.unique(np.concatenate([before, after]), return_inverse=True)
     except TypeError:
@@ -129,11 +142,17 @@ def _label_rows(before: np.ndarray, after: np.ndarray, base: dict[str, str]) -> 
     matrix = np.bincount(from_codes * n + to_codes, minlength=n * n).reshape(n, n)
     names = [label_value(v) for v in labels]
     for i, a in enumerate(names):
-        total = matrix[i].sum()
+        total = float(matrix[i].sum())
         if total:
-            rows.append(("churn.rate", with_labels(base, previous=a), float(1.0 - matrix[i, i] / total)))
+            rate = 1.0 - matrix[i, i] / total
+            rows.append(
+                point(
+                    "churn.rate", with_labels(base, previous=a), rate, n=total, stderr=float(rate_stderr(rate, total))
+                )
+            )
     for i, a in enumerate(names):
-        rows.extend(("churn.transitions", with_labels(base, **{"from": a, "to": b}), float(matrix[i, j])) for j, b in enumerate(names))
+        rows.extend(point("churn.transitions", with_labels(base, **{"from": a, "to": b}), matrix[i, j], n=n)
+                    for j, b in enumerate(names))  # fmt: skip
     return rows
 
 
@@ -142,10 +161,30 @@ def _score_rows(before: np.ndarray, after: np.ndarray, base: dict[str, str]) -> 
         return []
     if not (np.isfinite(before).all() and np.isfinite(after).all()):
         raise LupusValidationError("prediction", "scores must be finite numbers")
-    rows: list[PointRow] = [("churn.mean_abs_change", dict(base), float(np.mean(np.abs(after - before))))]
+    change = np.abs(after - before)
+    n = float(len(before))
+    sd = float(np.std(change, ddof=1)) if n > 1 else np.nan
+    rows: list[PointRow] = [
+        point("churn.mean_abs_change", dict(base), change.mean(), n=n, stderr=float(mean_stderr(sd, n)))
+    ]
     if len(before) >= 2 and np.ptp(before) > 0 and np.ptp(after) > 0:
-        rows.append(("churn.spearman", dict(base), float(spearmanr(before, after).statistic)))
+        rho = float(spearmanr(before, after).statistic)
+        rows.append(point("churn.spearman", dict(base), rho, n=n, stderr=spearman_stderr(rho, n)))
     return rows
+
+
+def spearman_stderr(rho: float, n: float) -> float:
+    """Standard error of a Spearman correlation: Fieller, Hartley and Pearson (1957), through Fisher's z.
+
+    z = atanh(ρ) has standard error √(1.06/(n−3)); by the delta method ρ's is (1−ρ²)·√(1.06/(n−3)).
+    Undefined (NaN) for n ≤ 3.
+
+    >>> round(spearman_stderr(0.5, 109.0), 6)
+    0.075
+    """
+    if n <= 3:
+        return float("nan")
+    return float((1.0 - rho * rho) * np.sqrt(1.06 / (n - 3.0)))
 
 
 def _kind(current: pd.Series, previous: pd.Series, kind: str | None) -> str:

@@ -21,7 +21,8 @@ from scipy.spatial.distance import jensenshannon
 from scipy.stats import chi2_contingency, ks_2samp, kstwo
 
 from lupus_metrics.errors import LupusValidationError
-from lupus_metrics.evaluation.points import PointRow, group_codes, points_frame, require_columns, with_labels
+from lupus_metrics.evaluation.points import PointRow, group_codes, point, points_frame, require_columns, with_labels
+from lupus_metrics.stats.standard_error import rate_stderr
 
 DRIFT_METHODS = ("psi", "js", "ks", "wasserstein", "wasserstein_norm", "chi2")
 NUMERIC_ONLY = frozenset({"ks", "wasserstein", "wasserstein_norm"})
@@ -105,7 +106,7 @@ def drift_points(
     """Compare two DataFrames column by column as metric points at ``ts``.
 
     For each column and method: ``drift.<method>`` with label ``column=<name>`` (see
-    :func:`drift_score`); ``drift.ks_pvalue`` and ``drift.chi2_pvalue`` alongside those methods;
+    :func:`drift_score`), with n = the current values compared and no stderr; ``drift.ks_pvalue`` and ``drift.chi2_pvalue`` alongside those methods;
     ``drift.new_category_share`` for categorical columns. ``pvalues=False`` leaves the p-values out
     (for a million rows the exact KS p-value scipy computes costs about a second per column).
     Numeric-only methods are skipped for
@@ -152,15 +153,19 @@ def drift_points(
             wanted = [m for m in methods if kind == "numeric" or m not in NUMERIC_ONLY]
             labels = with_labels(base, column=column)
             scores = _column_scores(ref, cur, kind, wanted, bins=bins, epsilon=epsilon, pvalues=pvalues)
+            # n: the current values compared. Drift scores are distances, not estimates with a
+            # standard error; only the new-category share is a rate over those values.
+            n = float(cur.n)
             if kind == "categorical":
-                rows.append(("drift.new_category_share", labels, cur.new_share))
+                rows.append(point("drift.new_category_share", labels, cur.new_share, n=n,
+                                  stderr=float(rate_stderr(cur.new_share, n))))  # fmt: skip
             for method in wanted:
                 score = scores[method]
                 if isinstance(score, str):
                     continue
-                rows.append((f"drift.{method}", labels, score.value))
+                rows.append(point(f"drift.{method}", labels, score.value, n=n))
                 if pvalues and score.pvalue is not None:
-                    rows.append((f"drift.{method}_pvalue", labels, score.pvalue))
+                    rows.append(point(f"drift.{method}_pvalue", labels, score.pvalue, n=n))
     return points_frame(rows, ts=ts)
 
 
@@ -171,6 +176,7 @@ class _Side:
     values: np.ndarray  # numeric: sorted values without NaN; categorical: category codes
     counts: np.ndarray | None = None  # categorical: rows per reference category
     new_share: float = 0.0  # categorical current side: share of rows in categories new to the reference
+    n: int = 0  # non-missing values
 
 
 def _prepare(reference: object, current: object, kind: str | None) -> tuple[_Side, _Side, str] | str:
@@ -184,7 +190,7 @@ def _prepare(reference: object, current: object, kind: str | None) -> tuple[_Sid
         ref_values, cur_values = ref_values[~np.isnan(ref_values)], cur_values[~np.isnan(cur_values)]
         if not len(ref_values) or not len(cur_values):
             return _empty_side(len(ref_values))
-        return _Side(np.sort(ref_values)), _Side(np.sort(cur_values)), resolved
+        return _Side(np.sort(ref_values), n=len(ref_values)), _Side(np.sort(cur_values), n=len(cur_values)), resolved
     # Each side is factorized alone (hashing is the cost); only the small lists of categories are aligned.
     ref_codes, ref_categories = pd.factorize(ref_series)
     cur_codes, cur_categories = pd.factorize(cur_series)
@@ -197,7 +203,11 @@ def _prepare(reference: object, current: object, kind: str | None) -> tuple[_Sid
     cur_counts = np.zeros(len(ref_categories))
     np.add.at(cur_counts, position[known], cur_by_own[known])
     new_share = float(cur_by_own[~known].sum() / cur_by_own.sum())
-    return _Side(ref_codes, ref_counts), _Side(cur_codes, cur_counts, new_share), resolved
+    return (
+        _Side(ref_codes, ref_counts, n=int(ref_counts.sum())),
+        _Side(cur_codes, cur_counts, new_share, n=int(cur_by_own.sum())),
+        resolved,
+    )
 
 
 def _empty_side(n_reference: int) -> str:
@@ -255,7 +265,9 @@ def _column_scores(
             else:
                 std = float(np.std(ref.values))
                 if std == 0.0:
-                    out[method] = "reference: wasserstein_norm is undefined for a constant reference (standard deviation 0)"
+                    out[method] = (
+                        "reference: wasserstein_norm is undefined for a constant reference (standard deviation 0)"
+                    )
                 else:
                     out[method] = DriftScore(method, distance / std)
     return {m: out[m] for m in methods}

@@ -14,19 +14,27 @@ Example:
     ...                           start="2026-01-01", end="2026-01-05", writer="anomalies", workers=1)
     >>> report.anomalies, report.evaluated
     (1, 5)
+
+Days whose blocking check failed (or single points) can be ``excluded``: they are still judged,
+but no detector learns from them, so a broken day does not widen later bands.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
+from lupus_metrics.detectors.registry import rules_from_config
 from lupus_metrics.detectors.runner import detect_many
+from lupus_metrics.detectors.timing import history_start
 from lupus_store.metric_store import MetricStore
+
+__all__ = ["DetectionReport", "detect_and_store", "history_start"]
 
 
 @dataclass
@@ -52,22 +60,55 @@ def detect_and_store(
     run_id: str | None = None,
     workers: int | None = None,
     backend: str = "process",
+    excluded: Iterable[date | str | tuple[str, Any]] = (),
 ) -> DetectionReport:
     """Run ``rules`` over ``datasource`` and write verdicts for the days ``start..end`` (inclusive).
 
-    History from ``lookback_days`` before ``start`` feeds the detectors (missing days are simply
-    absent); only verdicts on points within the range are written, one file per day owned by
-    ``writer``, so repeating a request replaces its own earlier verdicts.
+    Each day is judged on the history from :func:`history_start` (at least ``lookback_days``, less than
+    twice as many; missing days are simply absent) up to the day itself, so a day's verdict does not
+    depend on how the request is cut: one request over a range and one request per day store the
+    same verdicts. Days that share a history start are judged in one pass by causal detectors
+    (``Detector.causal``: each point judged from earlier points only); other detectors (in-sample
+    fits, hindsight change points, next-step forecasts) run once per day. Only verdicts within the
+    range are written, one file per day owned by ``writer``, so repeating a request replaces its own
+    earlier verdicts.
+
+    ``excluded``: days (dates or ISO strings: every point of the day) and ``(series_id, ts)`` pairs
+    whose points the detectors judge but leave out of every baseline, e.g. the days whose blocking
+    check failed.
     """
     first, last = pd.Timestamp(start).date(), pd.Timestamp(end).date()
-    history = store.read_points(datasource, start=first - timedelta(days=lookback_days), end=last)
+    if last < first:
+        raise ValueError(f"end ({last}) is before start ({first})")
+    parsed = rules_from_config(rules)
+    causal = [rule for rule in parsed if rule.detector.causal]
+    other = [rule for rule in parsed if not rule.detector.causal]
+    days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
+    passes: list[tuple[date, list[date], list[Any]]] = []
+    if causal:
+        by_start: dict[date, list[date]] = {}
+        for day in days:
+            by_start.setdefault(history_start(day, lookback_days), []).append(day)
+        passes += [(begin, group, causal) for begin, group in by_start.items()]
+    if other:
+        passes += [(history_start(day, lookback_days), [day], other) for day in days]
     report = DetectionReport()
-    if history.empty:
+    verdicts: list[pd.DataFrame] = []
+    for begin, group, group_rules in passes:
+        history = store.read_points(datasource, start=begin, end=group[-1])
+        if history.empty:
+            continue
+        result = detect_many(
+            _mark_excluded(history, excluded), group_rules, datasource=datasource, run_id=run_id,
+            workers=workers, backend=backend,
+        )  # fmt: skip
+        report.errors += [f"{row.metric} {row.labels}: {row.error}" for row in result.errors.itertuples()]
+        judged = result.anomalies
+        verdicts.append(judged[judged["ts"].dt.date.isin(set(group))])
+    if not verdicts:
         return report
-    result = detect_many(history, rules, datasource=datasource, run_id=run_id, workers=workers, backend=backend)
-    report.errors = [f"{row.metric} {row.labels}: {row.error}" for row in result.errors.itertuples()]
-    verdicts = result.anomalies
-    in_range = verdicts[(verdicts["ts"].dt.date >= first) & (verdicts["ts"].dt.date <= last)]
+    in_range = pd.concat(verdicts, ignore_index=True)
+    report.errors = sorted(set(report.errors))
     report.evaluated = len(in_range)
     flagged = in_range[in_range["is_anomaly"]]
     report.anomalies = len(flagged)
@@ -76,3 +117,25 @@ def detect_and_store(
         store.write_anomalies(datasource, frame, day=day, writer=writer, run_id=run_id)
         report.days_written.append(day)
     return report
+
+
+def _mark_excluded(history: pd.DataFrame, excluded: Iterable[date | str | tuple[str, Any]]) -> pd.DataFrame:
+    """``history`` with an ``excluded`` column when anything is excluded (unchanged otherwise)."""
+    days: set[date] = set()
+    points: set[tuple[str, int]] = set()
+    for item in excluded:
+        if isinstance(item, tuple):
+            series, ts = item
+            points.add((str(series), pd.Timestamp(ts, tz="UTC") if pd.Timestamp(ts).tz is None else pd.Timestamp(ts)))
+        elif isinstance(item, date | datetime | str):
+            days.add(pd.Timestamp(item).date())
+        else:
+            raise TypeError(f"excluded: expected a day or a (series_id, ts) pair, got {item!r}")
+    if not days and not points:
+        return history
+    flags = history["ts"].dt.date.isin(days).to_numpy()
+    if points:
+        ts = pd.to_datetime(history["ts"], utc=True)
+        keys = zip(history["series_id"], ts, strict=True)
+        flags = flags | np.fromiter(((s, t) in points for s, t in keys), dtype=bool, count=len(history))
+    return history.assign(excluded=flags)

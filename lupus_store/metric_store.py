@@ -65,6 +65,7 @@ class _Table:
 
 POINTS = _Table("points", POINT_SCHEMA, normalize_points, POINT_COLUMNS)
 ANOMALIES = _Table("anomalies", ANOMALY_SCHEMA, normalize_anomalies, ANOMALY_COLUMNS)
+_TABLE_BY_NAME = {table.name: table for table in (POINTS, ANOMALIES)}
 
 _EMPTY_DTYPES: dict[str, str] = {
     "metric": "object", "labels": "object", "series_id": "object", "ts": "datetime64[us, UTC]",
@@ -327,6 +328,46 @@ class MetricStore:
         where = ["is_anomaly"] if only_anomalies else []
         return self._read(ANOMALIES, datasource, metrics, start, end, labels, series_ids, ANOMALIES.columns, where)
 
+    def stored_months(self, table: str, datasource: str) -> list[date]:
+        """The months (their first days) that hold rows of ``table`` (``points``/``anomalies``) of ``datasource``."""
+        scan = self._scan(_TABLE_BY_NAME[table], datasource, _Filters())
+        if scan is None:
+            return []
+        sql, params = scan
+        rows = self._cursor().execute(f"SELECT DISTINCT date_trunc('month', day) AS m {sql} ORDER BY m", params).fetchall()
+        return [row[0] if isinstance(row[0], date) else row[0].date() for row in rows]
+
+    def stored_rows(self, table: str, datasource: str, *, first: date, last: date) -> pd.DataFrame:
+        """Every stored column of ``table`` rows whose partition day is in ``[first, last]``, as stored.
+
+        Unlike the reads, rows keep their ``writer`` and partition ``day`` (for maintenance such as
+        re-indexing the search index, whose document ids need them); compaction shadowing applies.
+        """
+        found = _TABLE_BY_NAME[table]
+        scan = self._scan(found, datasource, _Filters(where=[f"day BETWEEN DATE '{first}' AND DATE '{last}'"]))
+        columns = [c for c in found.schema.names if c != "labels"]
+        if scan is None:
+            return _empty_frame([*columns, "labels"])
+        sql, params = scan
+        cursor = self._cursor()
+        frame = _select_tolerating_old_files(cursor, columns, _escape_braces(sql), params)
+        catalog = dict(cursor.execute(f"SELECT series_id, any_value(labels) {sql} GROUP BY series_id", params).fetchall())
+        frame["labels"] = [dict(catalog[sid]) for sid in frame["series_id"]]
+        frame["ts"] = frame["ts"].dt.tz_convert("UTC")
+        return frame
+
+    def superseded_points(self, datasource: str) -> set[tuple[str, str, str, int]]:
+        """``(writer, day, series_id, ts in µs)`` of every stored points row that a later write replaced
+        (reads skip them: last write wins). Usually none or few; for maintenance such as re-indexing."""
+        scan = self._scan(POINTS, datasource, _Filters())
+        if scan is None:
+            return set()
+        sql, params = scan
+        rest = f"{_escape_braces(sql)} QUALIFY NOT ({_CURRENT_ROWS})"
+        columns = ["writer", "strftime(day, '%Y-%m-%d') AS day", "series_id", "epoch_us(ts) AS ts"]
+        frame = _select_tolerating_old_files(self._cursor(), columns, rest, params)
+        return set(zip(frame["writer"], frame["day"], frame["series_id"], frame["ts"].astype("int64"), strict=True))
+
     def list_datasources(self) -> list[str]:
         """Every datasource that has points or anomalies, sorted."""
         names: set[str] = set()
@@ -381,9 +422,9 @@ class MetricStore:
         # Points: one row per series and ts, the last write (see _CURRENT_ROWS). The filters all keep
         # or drop a (series, ts) whole, so they can run before the choice.
         current = f" QUALIFY {_CURRENT_ROWS}" if table is POINTS else ""
-        frame = _execute_tolerating_old_files(
+        frame = _select_tolerating_old_files(
             cursor, plain, f"{_escape_braces(sql)}{current} ORDER BY metric, series_id, ts, writer", params
-        ).df()
+        )
         if frame.empty:
             return _empty_frame(columns)  # the same dtypes whether nothing matched or nothing exists
         if "labels" in columns:
@@ -407,8 +448,7 @@ class MetricStore:
         if found.shadowed:
             clauses.append(_NOT_SHADOWED)
             params.append(found.shadowed)
-        # union_by_name: files written before a column was added (n, stderr) read it as null.
-        sql = "FROM read_parquet(?, filename = true, union_by_name = true)"
+        sql = f"FROM {_READ_FILES}"
         if clauses:
             sql += " WHERE " + " AND ".join(clauses)
         return sql, [found.files, *params]
@@ -499,7 +539,7 @@ class MetricStore:
     ) -> None:
         found = self._files(table.name, datasource, month, layout.month_end(month))
         params: list[Any] = [found.files]
-        sql = "SELECT * EXCLUDE (filename) FROM read_parquet(?, filename = true, union_by_name = true)"
+        sql = f"SELECT * EXCLUDE (filename) FROM {_READ_FILES_OF_ANY_RELEASE}"
         if found.shadowed:
             sql += " WHERE " + _NOT_SHADOWED
             params.append(found.shadowed)
@@ -539,35 +579,52 @@ class MetricStore:
 
 
 # Columns added to the point schema after the first release, and their SQL types: files written
-# before read them as null.
+# before lack them.
 _LATER_COLUMNS = {"n": "DOUBLE", "stderr": "DOUBLE", "seq": "BIGINT"}
+_READ_FILES = "read_parquet(?, filename = true)"
+# union_by_name fills a column that some files lack with nulls, but binds every file's schema before
+# reading: on a year of day files that doubled the query time, so reads use it only when needed.
+_READ_FILES_OF_ANY_RELEASE = "read_parquet(?, filename = true, union_by_name = true)"
+# DuckDB names the missing column quoted in most messages, unquoted in others (a window's ORDER BY).
+_UNKNOWN_COLUMN = re.compile(r'[Cc]olumn "?(\w+)"? not found')
 # The current row of each (series, ts): the last write (files without seq are oldest), then a fixed
 # tie-break (writer, partition day) so that every reader, and the search index, picks the same row.
-_UNKNOWN_COLUMN = re.compile(r'Referenced column "?(\w+)"? not found')
 _LATEST_FIRST = "{seq} DESC NULLS LAST, writer DESC, day DESC"
 _CURRENT_ROWS = f"row_number() OVER (PARTITION BY series_id, ts ORDER BY {_LATEST_FIRST}) = 1"
 
 
-def _execute_tolerating_old_files(
-    cursor: duckdb.DuckDBPyConnection, columns: Sequence[str], rest: str, params: list[Any]
-) -> duckdb.DuckDBPyConnection:
-    """``SELECT columns rest``; a later column that no file of the scan has reads as null.
+def _later_columns_named(message: str) -> set[str]:
+    return {c for c in _LATER_COLUMNS if f'"{c}"' in message} | (set(_UNKNOWN_COLUMN.findall(message)) & set(_LATER_COLUMNS))
 
-    ``rest`` may name a later column as ``{seq}`` (in a QUALIFY clause, say). ``union_by_name``
-    fills a column that only some files lack; a column that every file lacks is a binder error
-    instead, so the query is repeated with nulls for it (old stores only pay this).
+
+def _select_tolerating_old_files(
+    cursor: duckdb.DuckDBPyConnection, columns: Sequence[str], rest: str, params: list[Any]
+) -> pd.DataFrame:
+    """``SELECT columns rest`` as a frame, also over files written before a later column existed.
+
+    ``rest`` may name a later column as ``{seq}`` (in a QUALIFY clause, say; other braces doubled).
+    Plain reads take DuckDB's first file's schema: a later file that lacks a column, or a first file
+    that lacks a selected one, fails. Then the query is repeated reading the files by name (nulls
+    where a file lacks a column), and a later column that no file has at all reads as null.
     """
     missing: set[str] = set()
+    union = False
     while True:
         select = [f"NULL::{_LATER_COLUMNS[c]} AS {c}" if c in missing else c for c in columns]
         later = {c: f"NULL::{kind}" if c in missing else c for c, kind in _LATER_COLUMNS.items()}
+        sql = f"SELECT {', '.join(select)} {rest.format(**later)}"
         try:
-            return cursor.execute(f"SELECT {', '.join(select)} {rest.format(**later)}", params)
-        except duckdb.BinderException as err:
-            found = set(_UNKNOWN_COLUMN.findall(str(err))) & set(_LATER_COLUMNS)
-            if not found or found <= missing:
+            return cursor.execute(sql.replace(_READ_FILES, _READ_FILES_OF_ANY_RELEASE) if union else sql, params).df()
+        except (duckdb.BinderException, duckdb.InvalidInputException) as err:
+            named = _later_columns_named(str(err))
+            if not named:
                 raise
-            missing |= found
+            if not union:
+                union = True
+                continue
+            if named <= missing:
+                raise
+            missing |= named
 
 
 def _escape_braces(sql: str) -> str:

@@ -1,20 +1,26 @@
 """Alerts for the Alerts page: alert state rows and recent anomalies of readable datasources; acknowledgement.
 
-The alert sensor writes ``alert_states`` (one row per series, day and kind). Anomalies that
-no sensor has handled yet still show up from the store; acknowledging one creates its alert
-state row already ``acknowledged``, so a later sensor run does not post it again.
+The alert sensor writes ``alert_states`` (one row per series, day and kind) with the alert it sent in
+``payload["alert"]`` (``lupus_dagster.resources.alert_message.Alert``: labels, value, expected, band,
+score, check name and detail, the chart link). Anomalies that no sensor has handled yet still show up
+from the store; acknowledging one creates its alert state row already ``acknowledged``, so a later
+sensor run does not post it again.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import date, timedelta
+from typing import Any
+from urllib.parse import urlsplit
 
 import pandas as pd
 from sqlalchemy import select
 
 from lupus_store.metadata import AlertState, MetadataDB, User
+from streamlit_app import deep_links
 from streamlit_app.access import CurrentUser
+from streamlit_app.queries import label_text
 
 COLUMNS = [
     "datasource",
@@ -22,39 +28,88 @@ COLUMNS = [
     "kind",
     "metric",
     "series",
+    "value",
+    "expected",
+    "chart",
     "series_id",
     "severity",
     "status",
     "note",
     "acknowledged_by",
 ]
+LINK_DAYS_BEFORE = 30  # the alert sensor's chart links show the 30 days before the alert's day, as here
 
 
-def alert_rows(db: MetadataDB, datasources: Iterable[str], *, since: date) -> pd.DataFrame:
-    """Alert state rows of ``datasources`` from ``since`` on, newest first."""
+def chart_link(datasource: str, metric: str | None, labels: Mapping[str, str] | None, day: date) -> str:
+    """The app-relative link to a series' chart around ``day`` (the window of the alert sensor's links).
+
+    >>> chart_link("ds", "churn.rate", {"segment": "b"}, date(2026, 3, 10))
+    '/chart?datasource=ds&metric=churn.rate&label.segment=b&start=2026-02-08&end=2026-03-11'
+    """
+    labels = {key: (value,) for key, value in (labels or {}).items()}
+    start, end = day - timedelta(days=LINK_DAYS_BEFORE), day + timedelta(days=1)
+    return deep_links.chart_url("", deep_links.ChartView(datasource, metric, labels, start, end))
+
+
+def _relative(link: str | None) -> str | None:
+    """The path and query of an absolute chart link (the sensor's links carry ``LUPUS_APP_URL``)."""
+    if not link:
+        return None
+    parts = urlsplit(link)
+    return f"/{parts.path.rsplit('/', 1)[-1]}?{parts.query}" if parts.query else None
+
+
+def _series_text(kind: str, alert: Mapping[str, Any], known: str | None) -> str:
+    if kind == "anomaly":
+        labels = alert.get("labels")
+        return label_text(labels) if labels is not None else (known or "(all)")
+    check = alert.get("check") or ""
+    detail = alert.get("detail")
+    return f"{check}: {detail}" if detail else check
+
+
+def alert_rows(
+    db: MetadataDB, datasources: Iterable[str], *, since: date, series_labels: Mapping[str, str] | None = None
+) -> pd.DataFrame:
+    """Alert state rows of ``datasources`` from ``since`` on, newest first.
+
+    ``series`` comes from the alert the sensor stored (the labels of an anomaly; the check name and
+    what failed for a check); ``series_labels`` (series id -> label text, from the store) names the
+    series of rows whose alert has no labels. ``chart`` links to the series' chart around the day.
+    """
     names = list(datasources)
+    known = series_labels or {}
     with db.session() as session:
         rows = session.execute(
             select(AlertState, User.username)
             .outerjoin(User, User.id == AlertState.acknowledged_by_id)
             .where(AlertState.datasource.in_(names), AlertState.day >= since)
-            .order_by(AlertState.day.desc(), AlertState.datasource)
+            .order_by(AlertState.day.desc(), AlertState.datasource, AlertState.metric, AlertState.id)
         ).all()
-    records = [
-        {
-            "datasource": a.datasource,
-            "day": a.day,
-            "kind": a.kind,
-            "metric": a.metric,
-            "series": (a.payload or {}).get("labels_text") or (a.payload or {}).get("message") or "",
-            "series_id": a.series_id,
-            "severity": a.severity,
-            "status": a.status,
-            "note": a.acknowledged_note or "",
-            "acknowledged_by": username or "",
-        }
-        for a, username in rows
-    ]
+    records = []
+    for a, username in rows:
+        alert = (a.payload or {}).get("alert") or {}
+        metric = alert.get("metric") or a.metric
+        link = _relative(alert.get("link"))
+        if link is None and a.kind == "anomaly":
+            link = chart_link(a.datasource, metric, alert.get("labels"), a.day)
+        records.append(
+            {
+                "datasource": a.datasource,
+                "day": a.day,
+                "kind": a.kind,
+                "metric": metric,
+                "series": _series_text(a.kind, alert, known.get(a.series_id)),
+                "value": alert.get("value"),
+                "expected": alert.get("expected"),
+                "chart": link,
+                "series_id": a.series_id,
+                "severity": a.severity,
+                "status": a.status,
+                "note": a.acknowledged_note or "",
+                "acknowledged_by": username or "",
+            }
+        )
     return pd.DataFrame(records, columns=COLUMNS)
 
 
@@ -74,6 +129,9 @@ def merge_anomalies(alerts: pd.DataFrame, anomalies: pd.DataFrame, datasource: s
             "kind": "anomaly",
             "metric": row.metric,
             "series": row.label_text,
+            "value": getattr(row, "value", None),
+            "expected": getattr(row, "expected", None),
+            "chart": chart_link(datasource, row.metric, getattr(row, "labels", None), row.day),
             "series_id": row.series_id,
             "severity": float(row.severity) if pd.notna(row.severity) else 0.0,
             "status": "new",
@@ -90,7 +148,20 @@ def merge_anomalies(alerts: pd.DataFrame, anomalies: pd.DataFrame, datasource: s
         if len(alerts)
         else pd.DataFrame(extra, columns=COLUMNS)
     )
-    return merged.sort_values(["day", "datasource"], ascending=[False, True], ignore_index=True)
+    return merged.sort_values(
+        ["day", "datasource", "metric", "series"], ascending=[False, True, True, True], ignore_index=True
+    )
+
+
+def describe(row: Mapping[str, Any]) -> str:
+    """One line that tells an alert from the others of its day, e.g. for a picker.
+
+    >>> describe({"day": date(2026, 3, 30), "datasource": "ds", "metric": "churn.rate", "series": "segment=b",
+    ...           "kind": "anomaly"})
+    '2026-03-30 · ds · churn.rate {segment=b} · anomaly'
+    """
+    series = f" {{{row['series']}}}" if row.get("series") else ""
+    return f"{row['day']} · {row['datasource']} · {row.get('metric') or ''}{series} · {row['kind']}"
 
 
 def acknowledge(

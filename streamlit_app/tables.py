@@ -11,23 +11,33 @@ from __future__ import annotations
 
 import html
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import pandas as pd
 
-# Colours that read on the light and the dark theme; numbers right-aligned like in st.dataframe.
+# Colours that read on the light and the dark theme; numbers right-aligned like in st.dataframe. Cells may
+# break anywhere (`overflow-wrap: anywhere` also lowers the cells' minimum width), so long detector
+# parameters or run ids wrap inside the page's width instead of pushing the table off the page.
 STYLE = """<style>
-table.lupus-table { border-collapse: collapse; font-size: 0.875rem; width: 100%; }
+table.lupus-table { border-collapse: collapse; font-size: 0.875rem; width: 100%; max-width: 100%; }
 table.lupus-table th, table.lupus-table td { border-bottom: 1px solid rgba(128, 128, 128, 0.25);
-  padding: 0.25rem 0.5rem; text-align: left; vertical-align: top; }
+  padding: 0.25rem 0.5rem; text-align: left; vertical-align: top; overflow-wrap: anywhere; }
 table.lupus-table th { font-weight: 600; opacity: 0.8; }
 table.lupus-table td.num { text-align: right; font-variant-numeric: tabular-nums; }
 </style>"""
 
 
-def html_table(frame: pd.DataFrame, columns: Sequence[str] | None = None) -> str:
+def html_table(
+    frame: pd.DataFrame,
+    columns: Sequence[str] | None = None,
+    *,
+    formats: Mapping[str, Callable[[float], str]] | None = None,
+    links: Mapping[str, str] | None = None,
+) -> str:
     """``frame`` as an HTML table (with :data:`STYLE`): times in UTC, without the time of day when every
-    one is midnight; floats to 6 significant digits; missing values as empty cells; all text escaped.
+    one is midnight; numbers through ``formats[column]`` when given, else floats to 6 significant digits;
+    missing values as empty cells; all text escaped. ``links`` maps a column to the column holding its
+    cells' link targets (app-relative or absolute URLs), which is not shown itself.
 
     >>> frame = pd.DataFrame({"ts": pd.to_datetime(["2026-02-15"], utc=True), "score": [4.123456789],
     ...                       "params": ['{"k":"<b>"}'], "note": [None]})
@@ -36,22 +46,36 @@ def html_table(frame: pd.DataFrame, columns: Sequence[str] | None = None) -> str
     <tr><td>2026-02-15</td><td class="num">4.12346</td><td>{&quot;k&quot;:&quot;&lt;b&gt;&quot;}</td><td></td></tr>
     </tbody></table>
     """
-    columns = list(columns or frame.columns)
-    cells = [_column(frame[c]) for c in columns]
+    links = links or {}
+    columns = [c for c in (columns or frame.columns) if c not in set(links.values())]
+    formats = formats or {}
+    cells = [_column(frame[c], formats.get(c)) for c in columns]
+    for index, column in enumerate(columns):
+        if column in links:
+            cells[index] = [
+                f'<td><a href="{html.escape(str(url))}" target="_self">{html.escape(str(text))}</a></td>'
+                if isinstance(url, str) and url
+                else cell
+                for cell, text, url in zip(cells[index], frame[column], frame[links[column]], strict=True)
+            ]
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in columns)
     rows = ["<tr>" + "".join(row) + "</tr>" for row in zip(*cells, strict=True)]
     return (
-        f'{STYLE}<table class="lupus-table"><thead><tr>{head}</tr></thead><tbody>\n' + "\n".join(rows) + "\n</tbody></table>"
+        f'{STYLE}<table class="lupus-table"><thead><tr>{head}</tr></thead><tbody>\n'
+        + "\n".join(rows)
+        + "\n</tbody></table>"
     )
 
 
-def _column(values: pd.Series) -> list[str]:
+def _column(values: pd.Series, fmt: Callable[[float], str] | None = None) -> list[str]:
     if pd.api.types.is_datetime64_any_dtype(values.dtype):
         utc = pd.to_datetime(values, utc=True)
         present = utc.dropna()
         fmt = "%Y-%m-%d" if (present == present.dt.normalize()).all() else "%Y-%m-%d %H:%M:%S"
         return [f"<td>{'' if pd.isna(t) else t.strftime(fmt)}</td>" for t in utc]
     if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
+        if fmt is not None:
+            return [f'<td class="num">{"" if pd.isna(v) else html.escape(fmt(float(v)))}</td>' for v in values]
         return [f'<td class="num">{_scalar(v)}</td>' for v in values]
     return [f"<td>{_scalar(v)}</td>" for v in values]
 

@@ -6,8 +6,9 @@ Runs the pipeline demo (`lupus_dagster.demo.run.run_pipeline_demo`: three synthe
 90 days ending 2026-03-31 so the pictures do not change from day to day, backfilled through
 Dagster with checks, detection and alerts) into a temporary LUPUS_HOME; registers the products'
 datasources under their teams; creates a user `pm` in those teams and a shared dashboard;
-starts the app and saves home.png, explorer.png, chart.png, dashboard.png and alerts.png next
-to this script. Takes several minutes (the backfill).
+starts the app (`streamlit_app/server.py`, as `lupus serve ui`), signs in once (the session cookie
+keeps the sign-in for the other pages) and saves home.png, explorer.png, chart.png, chart-rate.png,
+dashboard.png and alerts.png next to this script. Takes several minutes (the backfill).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
-from app.browser import StreamlitServer, chart_layers, launch, wait_idle  # noqa: E402
+from app.browser import SESSION_COOKIE, StreamlitServer, chart_layers, launch, wait_idle  # noqa: E402
 
 from lupus_store.metadata import MetadataDB  # noqa: E402
 from streamlit_app import accounts, dashboards  # noqa: E402
@@ -44,14 +45,17 @@ def prepare(home: Path) -> None:
     for spec in specs:
         accounts.register_datasource(db, spec.datasource, team=spec.team, description=spec.description)
     teams = sorted({spec.team for spec in specs})
-    user = load_user(db, accounts.add_user(db, "pm", teams=teams, password="pm-password", display_name="Product manager"))
+    user = load_user(
+        db, accounts.add_user(db, "pm", teams=teams, password="pm-password", display_name="Product manager")
+    )
     board = dashboards.create_dashboard(db, user, "Recommendations: daily health")
-    for metric, labels, title in [
-        ("ranking.ndcg", {"region": ("JP", "US", "DE")}, "nDCG@10 per region"),
-        ("rows.count", {}, "Rows"),
-        ("score.null_rate", {}, "Score null rate"),
+    for datasource, metric, labels, title in [
+        (DATASOURCE, "ranking.ndcg", {"region": ("JP", "US", "DE")}, "nDCG@10 per region"),
+        (DATASOURCE, "rows.count", {}, "Rows"),
+        (DATASOURCE, "score.null_rate", {}, "Score null rate"),
+        ("attribute-classifier", "churn.rate", {}, "Prediction churn"),
     ]:
-        dashboards.add_chart(db, user, board, ChartView(DATASOURCE, metric, labels), time_range="60d", title=title)
+        dashboards.add_chart(db, user, board, ChartView(datasource, metric, labels), time_range="60d", title=title)
     dashboards.share_dashboard(db, user, board, next(i for i, name in user.teams.items() if name == "recsys"))
 
 
@@ -67,35 +71,36 @@ def main() -> None:
         "explorer": (f"/explorer?datasource={DATASOURCE}", 4),
         "chart": (chart_url("", ChartView(DATASOURCE, "ranking.ndcg", {"region": ("JP", "US", "DE")},
                                           start=date(2026, 1, 15), end=date(2026, 3, 31))), 1),
-        "dashboard": ("/dashboards?id=1", 3),
+        "chart-rate": (chart_url("", ChartView("attribute-classifier", "churn.rate", start=date(2026, 3, 2),
+                                               end=date(2026, 3, 31), compare=True)), 1),
+        "dashboard": ("/dashboards?id=1", 4),
         "alerts": ("/alerts", 0),
-    }
+    }  # fmt: skip
     try:
         with sync_playwright() as playwright:
             browser = launch(playwright)
-            for name, (path, charts) in pages.items():
-                context = browser.new_context(viewport={"width": 1400, "height": 900}, timezone_id="UTC")
-                context.set_default_timeout(120_000)
+            context = browser.new_context(viewport={"width": 1400, "height": 900}, timezone_id="UTC")
+            context.set_default_timeout(120_000)
+            for number, (name, (path, charts)) in enumerate(pages.items()):
                 page = context.new_page()
                 page.goto(server.url + path)
-                _sign_in(page)  # the display name shows instead of the username
+                if number == 0:  # once: the session cookie signs in the other pages
+                    page.get_by_label("Username").fill("pm")
+                    page.get_by_label("Password", exact=True).fill("pm-password")
+                    page.get_by_role("button", name="Sign in", exact=True).click()
+                page.get_by_text("Signed in as Product manager").wait_for()  # the display name, not the username
                 for index in range(charts):
                     chart_layers(page, index=index, timeout=120)  # every chart drew its data
                 wait_idle(page, timeout=120)
                 page.wait_for_timeout(1000)  # let the last canvas paint
                 page.screenshot(path=str(HERE / f"{name}.png"), full_page=True)
                 print(f"wrote {HERE / f'{name}.png'}")
-                context.close()
+                while not any(c["name"] == SESSION_COOKIE for c in context.cookies()):
+                    page.wait_for_timeout(100)  # the sign-in's cookie, for the next pages
+                page.close()
             browser.close()
     finally:
         server.stop()
-
-
-def _sign_in(page) -> None:
-    page.get_by_label("Username").fill("pm")
-    page.get_by_label("Password", exact=True).fill("pm-password")
-    page.get_by_role("button", name="Sign in", exact=True).click()
-    page.get_by_text("Signed in as Product manager").wait_for()
 
 
 if __name__ == "__main__":

@@ -5,18 +5,28 @@ owned by the team. Resources are looked up by key (``store``, and ``pyspark`` fo
 sources), so the same factory serves every product.
 """
 
+import os
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
 from typing import Any
 
 import dagster as dg
 import pandas as pd
+from tqdm.auto import tqdm
 
 from lupus_dagster.assets.mlflow_metrics import build_mlflow_asset
+from lupus_dagster.assets.partition_range import (
+    contiguous_runs,
+    failed_check_days,
+    latest_materializations,
+    run_days,
+)
 from lupus_dagster.assets.product_points import compute_day_points
 from lupus_dagster.assets.sources import SourceMissingError, load_source
-from lupus_dagster.assets.validation import validate_day
+from lupus_dagster.assets.validation import ValidationOutcome, validate_days
 from lupus_dagster.product_spec import EvaluationTask, ProductSpec
-from lupus_store.detection import detect_and_store
+from lupus_store.detection import detect_and_store, history_start
 
 PREVIEW_ROWS = 12
 
@@ -30,9 +40,7 @@ def anomalies_key(spec: ProductSpec) -> dg.AssetKey:
 
 
 def partitions_for(spec: ProductSpec) -> dg.DailyPartitionsDefinition:
-    return dg.DailyPartitionsDefinition(
-        start_date=spec.partitions.start.isoformat(), timezone=spec.partitions.timezone
-    )
+    return dg.DailyPartitionsDefinition(start_date=spec.partitions.start.isoformat(), timezone=spec.partitions.timezone)
 
 
 def pod_tags(spec: ProductSpec) -> dict[str, Any]:
@@ -43,17 +51,30 @@ def pod_tags(spec: ProductSpec) -> dict[str, Any]:
     return {"dagster-k8s/config": {"container_config": {"resources": {"requests": wanted, "limits": wanted}}}}
 
 
+def backfill_policy_for(spec: ProductSpec) -> dg.BackfillPolicy:
+    """Backfills of up to ``spec.partitions.days_per_run`` days run as one Dagster run per span."""
+    return dg.BackfillPolicy.multi_run(max_partitions_per_run=spec.partitions.days_per_run)
+
+
 def build_product_assets(spec: ProductSpec) -> list[Any]:
-    """Assets and checks of one product (the alert sensor is added by the component)."""
+    """Assets and checks of one product (the alert sensor is added by the component).
+
+    Every definition runs for one partition (the daily cron path) or a range of them (a ranged
+    backfill, see :mod:`lupus_dagster.assets.partition_range`): the metrics asset writes one
+    file per day, the check judges each day on its own, detection runs once over the range.
+    """
     partitions = partitions_for(spec)
     owners = [f"team:{spec.team}"]
     tags = pod_tags(spec)
     needs = {"store", "pyspark"} if spec.source.kind == "spark_table" else {"store"}
     writer = f"{spec.product}-metrics"
+    check_key = dg.AssetCheckKey(metrics_key(spec), "ge_validation")
+    backfill_policy = backfill_policy_for(spec)
 
     @dg.asset(
         key=metrics_key(spec),
         partitions_def=partitions,
+        backfill_policy=backfill_policy,
         group_name=spec.product,
         owners=owners,
         kinds={"python", "duckdb", "parquet"},
@@ -64,36 +85,33 @@ def build_product_assets(spec: ProductSpec) -> list[Any]:
         metadata={"datasource": spec.datasource, "team": spec.team},
     )
     def metrics(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-        day = date.fromisoformat(context.partition_key)
+        days = run_days(context)
+        store = context.resources.store.get_store()
         spark = _spark(context) if "pyspark" in needs else None
-        try:
-            frame = load_source(spec.source, day, spark=spark)
-        except SourceMissingError as err:
-            # Fail the partition loudly: an empty metrics file would look like a fine day.
-            raise dg.Failure(description=f"{spec.product} {day}: source missing: {err}") from err
-        result = compute_day_points(
-            spec,
-            frame,
-            day=day,
-            ts=pd.Timestamp(day, tz="UTC"),
-            previous=lambda: _optional(spec, day - timedelta(days=1), spark),
-            reference=lambda start, end: _window(spec, start, end, spark),
-            relevance=lambda task: _relevance(task, day),
-        )
-        written = context.resources.store.get_store().write_points(
-            spec.datasource, result.points, day=day, writer=writer, source="asset", run_id=context.run_id
-        )
-        for note in result.notes:
-            context.log.warning(note)
+        if len(days) == 1:
+            try:
+                metadata = _metrics_day(spec, days[0], store, writer, spark, context.run_id)
+            except SourceMissingError as err:
+                # Fail the partition loudly: an empty metrics file would look like a fine day.
+                raise dg.Failure(description=f"{spec.product} {days[0]}: source missing: {err}") from err
+            for note in metadata.pop("warnings"):
+                context.log.warning(note)
+            return dg.MaterializeResult(metadata=metadata)
+        # A ranged run cannot fail one day alone (Dagster 1.13 marks every partition of the run
+        # alike): a day without source writes nothing, says so in its metadata, and its check fails.
+        missing = []
+        bar = tqdm(total=len(days), desc=f"{spec.product} metrics", unit="day", disable=None, leave=False)
+        for day, metadata in _each_day(spec, days, store, writer, spark, context.run_id, _threads()):
+            bar.update()
+            if isinstance(metadata, SourceMissingError):
+                missing.append(day.isoformat())
+                metadata = {"datasource": spec.datasource, "source": f"missing: {metadata}", "points": 0}
+            for note in metadata.pop("warnings", []):
+                context.log.warning(f"{day}: {note}")
+            context.add_asset_metadata(metadata, partition_key=day.isoformat())
+        bar.close()
         return dg.MaterializeResult(
-            metadata={
-                "datasource": spec.datasource,
-                "rows": result.rows,
-                "points": written.rows,
-                "path": written.path,
-                "notes": "\n".join(result.notes) or "none",
-                "preview": dg.MetadataValue.md(_preview(result.points)),
-            }
+            metadata={"range": f"{days[0]} .. {days[-1]}", "days": len(days), "days_without_source": len(missing)}
         )
 
     @dg.asset_check(
@@ -104,31 +122,44 @@ def build_product_assets(spec: ProductSpec) -> list[Any]:
         required_resource_keys={"store"},
         description="Great Expectations: schema, non-empty, row-count floor and the spec's value ranges.",
     )
-    def ge_validation(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
-        day = date.fromisoformat(context.partition_key)
+    def ge_validation(context: dg.AssetCheckExecutionContext) -> Iterator[Any]:
+        days = run_days(context)
         points = context.resources.store.get_store().read_points(
-            spec.datasource, start=day, end=day, provenance=True
+            spec.datasource, start=days[0], end=days[-1], provenance=True
         )
-        points = points[(points["writer"] == writer) & (points["ts"].dt.date == day)]
-        outcome = validate_day(points.drop(columns=["source", "run_id", "writer"]), spec)
-        # The alert links to the chart of the first metric out of range.
-        linked = {"metric": outcome.failed_metrics[0]} if outcome.failed_metrics else {}
-        return dg.AssetCheckResult(
-            passed=outcome.passed,
-            severity=dg.AssetCheckSeverity.ERROR,
-            metadata={
-                **linked,
-                "datasource": spec.datasource,
-                "day": day.isoformat(),
-                "expectations": outcome.evaluated,
-                "failed_expectations": "\n".join(outcome.failures) or "none",
-            },
-        )
+        points = points[points["writer"] == writer].drop(columns=["source", "run_id", "writer"])
+        outcomes = validate_days(points, spec, days)
+        if len(days) == 1:
+            yield dg.AssetCheckResult(
+                passed=outcomes[days[0]].passed,
+                severity=dg.AssetCheckSeverity.ERROR,
+                metadata=_check_metadata(spec, days[0], outcomes[days[0]]),
+            )
+            return
+        # One evaluation per day, each with its own partition. Not blocking as an event: a failed
+        # blocking evaluation would fail the step and stop detection for every day of the range;
+        # the anomalies asset leaves out exactly the failed days instead (failed_check_days).
+        targets = latest_materializations(context.instance, metrics_key(spec), days)
+        for day in days:
+            outcome = outcomes[day]
+            yield dg.AssetCheckEvaluation(
+                asset_key=metrics_key(spec),
+                check_name="ge_validation",
+                passed=outcome.passed,
+                metadata=_check_metadata(spec, day, outcome),
+                target_materialization_data=targets.get(day.isoformat()),
+                severity=dg.AssetCheckSeverity.ERROR,
+                blocking=False,
+                partition=day.isoformat(),
+            )
+        # What an AssetCheckResult adds for the check's op output (downstream steps wait on it).
+        yield dg.Output(None)
 
     @dg.asset(
         key=anomalies_key(spec),
         deps=[metrics_key(spec)],
         partitions_def=partitions,
+        backfill_policy=backfill_policy,
         group_name=spec.product,
         owners=owners,
         kinds={"python", "parquet"},
@@ -139,27 +170,45 @@ def build_product_assets(spec: ProductSpec) -> list[Any]:
         metadata={"datasource": spec.datasource},
     )
     def anomalies(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-        day = date.fromisoformat(context.partition_key)
-        report = detect_and_store(
-            context.resources.store.get_store(),
-            spec.datasource,
-            spec.detect,
-            start=day,
-            end=day,
-            writer=f"{spec.product}-anomalies",
-            lookback_days=spec.lookback_days,
-            run_id=context.run_id,
-            workers=1,
-        )
-        for error in report.errors:
+        days = run_days(context)
+        store = context.resources.store.get_store()
+        # The cron path's check blocks this asset in Dagster; a range leaves out its failed days here.
+        blocked = failed_check_days(context.instance, check_key, days) if len(days) > 1 else set()
+        # Days of the history whose blocking check failed stay out of every detector's baseline.
+        first_seen = history_start(days[0], spec.lookback_days)
+        history = [first_seen + timedelta(days=n) for n in range((days[-1] - first_seen).days + 1)]
+        broken = failed_check_days(context.instance, check_key, history)
+        reports = [
+            detect_and_store(
+                store,
+                spec.datasource,
+                spec.detect,
+                start=first,
+                end=last,
+                writer=f"{spec.product}-anomalies",
+                lookback_days=spec.lookback_days,
+                run_id=context.run_id,
+                workers=1,
+                excluded=broken,
+            )
+            for first, last in contiguous_runs(set(days) - blocked)
+        ]
+        errors = [error for report in reports for error in report.errors]
+        for error in errors:
             context.log.warning(f"detection failed for {error}")
+        by_metric: dict[str, int] = {}
+        for report in reports:
+            for metric, count in report.by_metric.items():
+                by_metric[metric] = by_metric.get(metric, 0) + count
+        if len(days) > 1:
+            _per_day_anomaly_metadata(context, spec, store, days, blocked)
         return dg.MaterializeResult(
             metadata={
                 "datasource": spec.datasource,
-                "evaluated": report.evaluated,
-                "anomalies": report.anomalies,
-                "anomalies_by_metric": report.by_metric,
-                "failed_series": len(report.errors),
+                "evaluated": sum(report.evaluated for report in reports),
+                "anomalies": sum(report.anomalies for report in reports),
+                "anomalies_by_metric": by_metric,
+                "failed_series": len(errors),
             }
         )
 
@@ -173,6 +222,89 @@ def build_product_assets(spec: ProductSpec) -> list[Any]:
             )
         )
     return built
+
+
+def _each_day(
+    spec: ProductSpec, days: list[date], store: Any, writer: str, spark: Any, run_id: str, workers: int
+) -> Iterator[tuple[date, dict[str, Any] | SourceMissingError]]:
+    """Each day's metadata (or why its source is missing), in order; days computed by ``workers`` threads.
+
+    Threads, not processes: the heavy parts (Parquet reads, DuckDB, Arrow writes) release the GIL,
+    and the spec, store and results need no pickling.
+    """
+
+    def one(day: date) -> dict[str, Any] | SourceMissingError:
+        try:
+            return _metrics_day(spec, day, store, writer, spark, run_id)
+        except SourceMissingError as err:
+            return err
+
+    if workers <= 1 or spark is not None:
+        yield from ((day, one(day)) for day in days)
+        return
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lupus-day") as pool:
+        yield from zip(days, pool.map(one, days), strict=True)
+
+
+def _threads() -> int:
+    """Threads computing the days of a ranged run: ``LUPUS_BACKFILL_THREADS``, default the CPUs (at most 4)."""
+    return int(os.environ.get("LUPUS_BACKFILL_THREADS") or min(4, os.cpu_count() or 1))
+
+
+def _metrics_day(spec: ProductSpec, day: date, store: Any, writer: str, spark: Any, run_id: str) -> dict[str, Any]:
+    """Compute and store one day's points (one file, replaced atomically); the day's metadata."""
+    frame = load_source(spec.source, day, spark=spark)
+    result = compute_day_points(
+        spec,
+        frame,
+        day=day,
+        ts=pd.Timestamp(day, tz="UTC"),
+        previous=lambda: _optional(spec, day - timedelta(days=1), spark),
+        reference=lambda start, end: _window(spec, start, end, spark),
+        relevance=lambda task: _relevance(task, day),
+    )
+    written = store.write_points(spec.datasource, result.points, day=day, writer=writer, source="asset", run_id=run_id)
+    return {
+        "datasource": spec.datasource,
+        "rows": result.rows,
+        "points": written.rows,
+        "path": written.path,
+        "notes": "\n".join(result.notes) or "none",
+        "preview": dg.MetadataValue.md(_preview(result.points)),
+        "warnings": result.notes,
+    }
+
+
+def _check_metadata(spec: ProductSpec, day: date, outcome: ValidationOutcome) -> dict[str, Any]:
+    # The alert links to the chart of the first metric out of range.
+    linked = {"metric": outcome.failed_metrics[0]} if outcome.failed_metrics else {}
+    return {
+        **linked,
+        "datasource": spec.datasource,
+        "day": day.isoformat(),
+        "expectations": outcome.evaluated,
+        "failed_expectations": "\n".join(outcome.failures) or "none",
+    }
+
+
+def _per_day_anomaly_metadata(
+    context: dg.AssetExecutionContext, spec: ProductSpec, store: Any, days: list[date], blocked: set[date]
+) -> None:
+    """Each partition of a ranged run gets its own counts (what the cron path's metadata says of its day)."""
+    verdicts = store.read_anomalies(spec.datasource, start=days[0], end=days[-1], only_anomalies=False)
+    verdicts = verdicts[verdicts["run_id"] == context.run_id]
+    by_day = verdicts.groupby(verdicts["ts"].dt.date) if len(verdicts) else None
+    for day in days:
+        frame = by_day.get_group(day) if by_day is not None and day in by_day.groups else verdicts.iloc[:0]
+        flagged = frame[frame["is_anomaly"]] if len(frame) else frame
+        metadata: dict[str, Any] = {
+            "evaluated": len(frame),
+            "anomalies": len(flagged),
+            "anomalies_by_metric": flagged.groupby("metric").size().to_dict() if len(flagged) else {},
+        }
+        if day in blocked:
+            metadata["blocked"] = "ge_validation failed on this day: no detection"
+        context.add_asset_metadata(metadata, partition_key=day.isoformat())
 
 
 def _spark(context: dg.AssetExecutionContext) -> Any:

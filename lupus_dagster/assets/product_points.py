@@ -16,6 +16,7 @@ from lupus_dagster.product_spec import EvaluationTask, ProductSpec
 from lupus_metrics.churn import prediction_churn
 from lupus_metrics.drift import drift_points
 from lupus_metrics.evaluation import evaluate_classification, evaluate_ranking, evaluate_regression
+from lupus_metrics.evaluation.points import POINT_FRAME_COLUMNS, point, points_frame
 from lupus_metrics.stats.profile import compute_profile
 
 
@@ -46,7 +47,7 @@ def compute_day_points(
     pandas_frame = frame if isinstance(frame, pd.DataFrame) else frame.toPandas()
     rows = len(pandas_frame)
     if spec.profile is None or not any(p["metric"].eq("rows.count").any() for p in parts):
-        parts.append(pd.DataFrame({"metric": ["rows.count"], "labels": [{}], "ts": [ts], "value": [float(rows)]}))
+        parts.append(points_frame([point("rows.count", {}, rows, n=rows)], ts=ts))
     for task in spec.evaluate:
         parts.append(_evaluate(task, pandas_frame, ts, relevance))
     if spec.drift or spec.churn:
@@ -64,7 +65,7 @@ def compute_day_points(
         if spec.churn is not None:
             parts.extend(_churn(spec, prev, pandas_frame, ts, notes))
     points = pd.concat([p for p in parts if not p.empty], ignore_index=True) if parts else pd.DataFrame()
-    return DayPoints(points=points[["metric", "labels", "ts", "value"]], rows=rows, notes=notes)
+    return DayPoints(points=points[list(POINT_FRAME_COLUMNS)], rows=rows, notes=notes)
 
 
 def _evaluate(task: EvaluationTask, frame: pd.DataFrame, ts: pd.Timestamp, relevance: Callable) -> pd.DataFrame:
@@ -107,7 +108,5 @@ def _churn(spec: ProductSpec, previous: pd.DataFrame | None, current: pd.DataFra
     if churn.version:
         # A release shows as a step in churn.rate; this marks the day it happened.
         changed = set(previous[churn.version].dropna().astype(str)) != set(current[churn.version].dropna().astype(str))
-        parts.append(
-            pd.DataFrame({"metric": ["churn.version_changed"], "labels": [{}], "ts": [ts], "value": [float(changed)]})
-        )
+        parts.append(points_frame([point("churn.version_changed", {}, float(changed))], ts=ts))
     return parts

@@ -1,5 +1,8 @@
 """`lupus demo`: generate the demo products' data, backfill every partition, detect, alert, serve.
 
+The backfill makes ranged runs (:mod:`lupus_dagster.demo.backfill`): one Dagster run per product
+covers all its days, with one materialization and one check result per partition.
+
 Everything lives under ``LUPUS_HOME`` (default ``./.lupus``): source data in ``data/``, the
 metric store in ``store/``, the metadata database, the Dagster instance in ``dagster/`` (so
 the Dagster UI shows the backfill's runs) and alert files in ``alerts/``.
@@ -67,8 +70,14 @@ def run_pipeline_demo(
     resources = {"store": MetricStoreResource(), "metadata": MetadataResource()}
     summary = DemoSummary(home=home, calendar=calendar)
     for spec in specs:
-        say(f"Backfilling {spec.product}: {days} daily partitions (metrics, Great Expectations check, anomalies)")
-        outcomes = backfill_product(spec, calendar.each_day(), instance=instance, resources=resources)
+        say(f"Backfilling {spec.product}: {days} daily partitions as ranged runs (metrics, check, anomalies)")
+        outcomes = backfill_product(
+            spec,
+            calendar.each_day(),
+            instance=instance,
+            resources=resources,
+            on_run=lambda first, last, seconds: say(f"  run {first} .. {last}: {seconds:.1f} s"),
+        )
         summary.outcomes.extend(outcomes)
         failed = [o for o in outcomes if not o.success or o.check_passed is False]
         flagged = [o for o in outcomes if o.anomalies]
@@ -76,7 +85,9 @@ def run_pipeline_demo(
             f"anomalies on {len(flagged)} days: {', '.join(o.day.isoformat() for o in flagged) or 'none'}")  # fmt: skip
     for sensor in defs.sensors:
         if sensor.name.endswith("_alerts"):
-            context = dg.build_sensor_context(instance=instance, resources=resources, repository_def=defs.get_repository_def())
+            context = dg.build_sensor_context(
+                instance=instance, resources=resources, repository_def=defs.get_repository_def()
+            )
             result = sensor(context)
             say(f"{sensor.name}: {getattr(result, 'skip_reason', None) or 'evaluated'}")
     summary.alert_files = sorted((home / "alerts").glob("*.jsonl"))

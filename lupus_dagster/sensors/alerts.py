@@ -117,6 +117,9 @@ def anomaly_candidates(
     # The run's records lie within a day of its partition (the store's rule); its run id picks them out.
     frame = store.read_anomalies(datasource, start=day - timedelta(days=1), end=day + timedelta(days=1))
     frame = frame[frame["run_id"] == materialization.run_id]
+    if materialization.partition is not None:
+        # A ranged run materializes every day of its range and wrote the neighbours' records too.
+        frame = frame[frame["ts"].dt.date == day]
     candidates = []
     for row in frame.itertuples(index=False):
         labels = dict(row.labels or {})

@@ -7,6 +7,7 @@ Example:
     [False, True]
 """
 
+from lupus_metrics.detectors.auto import AutoDetector
 from lupus_metrics.detectors.backtest import BacktestReport, backtest
 from lupus_metrics.detectors.base import RESULT_COLUMNS, Detector
 from lupus_metrics.detectors.change_point import ChangePointDetector
@@ -27,6 +28,7 @@ from lupus_metrics.detectors.window import WindowDetector
 __all__ = [
     "DETECTORS",
     "RESULT_COLUMNS",
+    "AutoDetector",
     "BacktestReport",
     "ChangePointDetector",
     "DetectionResult",

@@ -1,7 +1,9 @@
 """Replay a series as if detection had run every ``step`` points, to tune a detector before enabling it.
 
-Run *k* sees only the history up to its day (at most ``lookback`` points, like the
-anomalies asset) and judges every point it sees. An alert is raised the first time
+Run *k* sees only the history up to its day and judges every point it sees. With
+``lookback``, a run's history starts where the anomalies asset's would
+(:func:`~lupus_metrics.detectors.timing.history_start`: calendar days for daily data, blocks of
+``lookback`` points otherwise), so a replayed day is judged exactly as the live run judged it. An alert is raised the first time
 a point from ``warmup`` on is flagged; later runs flagging the same point again are
 de-duplicated, as the alert sensor does. So a detector that needs hindsight (a
 change point is only visible some points after it happened) raises its alert
@@ -21,9 +23,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from lupus_metrics.detectors.base import Detector, as_float_series
+from lupus_metrics.detectors.timing import DAY_NS, history_start, sampling_step
 from lupus_metrics.detectors.window import WindowDetector  # noqa: F401  (used by the doctest)
 from lupus_metrics.errors import LupusValidationError
 
@@ -58,9 +62,9 @@ def backtest(
 ) -> BacktestReport:
     """Replay ``series`` from position ``warmup`` on, running ``detector`` every ``step`` points.
 
-    ``warmup``: points of history before the first run (they never alert). ``lookback``: most points
-    one run reads (default: all history). Cost: one ``detect`` per run (for Prophet, one fit per
-    run: raise ``step`` or set ``lookback``).
+    ``warmup``: points of history before the first run (they never alert). ``lookback``: the history
+    a run reads, as the anomalies asset's ``lookback_days`` (default: all history). Cost: one
+    ``detect`` per run (for Prophet, one fit per run: raise ``step`` or set ``lookback``).
     """
     s = as_float_series(series)
     if not isinstance(detector, Detector):
@@ -77,7 +81,7 @@ def backtest(
     runs = 0
     for end in range(min(warmup + step, len(s)), len(s) + step, step):
         end = min(end, len(s))
-        start = 0 if lookback is None else max(0, end - lookback)
+        start = 0 if lookback is None else _history_start(s.index, end - 1, lookback)
         verdict = detector.detect(s.iloc[start:end], period=period)
         runs += 1
         for offset in (verdict["is_anomaly"].to_numpy()).nonzero()[0]:
@@ -95,3 +99,13 @@ def backtest(
     return BacktestReport(
         alerts=alerts.astype({"delay": "int64", "is_anomaly": bool}), runs=runs, points=len(s) - warmup
     )
+
+
+def _history_start(index: pd.Index, last: int, lookback: int) -> int:
+    """Position of the first point a live run judging position ``last`` reads."""
+    if isinstance(index, pd.DatetimeIndex) and len(index) > 1 and sampling_step(index) == DAY_NS:
+        utc = index.tz_convert("UTC") if index.tz is not None else index
+        days = utc.normalize().tz_localize(None) if utc.tz is not None else utc.normalize()
+        first_day = pd.Timestamp(history_start(days[last].date(), lookback))
+        return int(np.searchsorted(days, first_day))
+    return max(0, (last - lookback) // lookback * lookback)

@@ -8,8 +8,9 @@ Runs shorter than about ``min_size / 2`` points are spikes, not regimes: they ar
 replaced by a rolling median before segmenting (use a window detector for spikes).
 
 The penalty is ``penalty x sigma² x log(n)`` where sigma is a robust noise estimate
-(scaled MAD of first differences, which a shift barely moves), so ``penalty`` is
-unit-free: larger means fewer, bigger changes.
+(scaled MAD of first differences, which a shift barely moves; for a stepped metric whose
+differences are mostly zero, their mean absolute deviation), so ``penalty`` is unit-free:
+larger means fewer, bigger changes.
 
 Example:
     >>> import pandas as pd
@@ -30,8 +31,10 @@ from pydantic import Field
 
 from lupus_metrics.detectors.bands import Direction
 from lupus_metrics.detectors.base import Detector, Verdict, verdict
+from lupus_metrics.detectors.noise import FLAT_FLOOR, series_scale
 
 _MAD_TO_STD = 1.4826
+_MEAN_AD_TO_STD = 1.2533
 # Distance from the rolling median, in noise deviations, beyond which a point counts as a spike.
 _SPIKE_SIGMAS = 3.0
 
@@ -74,7 +77,7 @@ class ChangePointDetector(Detector):
         for i, start in enumerate(starts):
             head = observed[start : bounds[i + 2]]
             gap = np.mean(np.polyval(fits[i + 1], head) - np.polyval(fits[i], head))
-            score[observed[start]] = gap / sigma if sigma > 0 else np.sign(gap) * 1e12
+            score[observed[start]] = gap / sigma
         with np.errstate(invalid="ignore"):
             flagged = np.zeros(len(series), dtype=bool)
             flagged[observed[starts]] = True
@@ -116,7 +119,20 @@ class ChangePointDetector(Detector):
 
 
 def _noise_sigma(y: np.ndarray) -> float:
+    """Robust noise level from first differences (a shift moves one difference, not their spread).
+
+    The scaled MAD of the differences, divided by sqrt(2); when more than half the differences are
+    zero (a stepped metric that mostly repeats its value) the MAD is 0 and the scaled mean absolute
+    difference stands in; a series that never moves gets a tiny fraction of its scale, so scores stay
+    finite.
+    """
     if len(y) < 3:
         return 0.0
     diffs = np.diff(y)
-    return float(_MAD_TO_STD * np.median(np.abs(diffs - np.median(diffs))) / np.sqrt(2))
+    deviations = np.abs(diffs - np.median(diffs))
+    sigma = _MAD_TO_STD * np.median(deviations)
+    if sigma == 0:
+        sigma = _MEAN_AD_TO_STD * float(np.mean(deviations))
+    if sigma == 0:
+        sigma = FLAT_FLOOR * series_scale(y)
+    return float(sigma / np.sqrt(2))

@@ -66,7 +66,9 @@ def detect_anoms(
     kept = x[present]
     parts = stl_periodic_robust(kept, period)
     remainder = kept - parts.seasonal - np.median(kept)
-    max_outliers = int(num_obs * max_anoms)
+    # R's trunc(num_obs * k), but robust to float rounding: with k = 1/n (R's raised floor)
+    # n * (1/n) is 0.9999999999999999 for n = 49, 1243, 1882, ..., where R would stop with an error.
+    max_outliers = int(num_obs * max_anoms + 1e-9)
     if max_outliers == 0:
         raise LupusValidationError(
             "max_anoms",

@@ -3,15 +3,18 @@
 A detector config is a mapping with ``kind`` plus the detector's parameters,
 e.g. ``{kind: window, window: 14, method: mad, threshold: 4}``. A
 :class:`DetectorRule` says which series a detector watches: metric-name globs
-and an optional label filter.
+and an optional label filter. A rule without ``detector`` gets the ``auto`` detector
+with its defaults; ``range`` overrides the metric's valid range (inferred from its name).
 
 Example:
     >>> detector_from_config({"kind": "window", "window": 14, "method": "mad", "threshold": 4})
-    WindowDetector(window=14, method='mad', threshold=4.0, direction='both', min_history=None, same_weekday=False)
+    WindowDetector(min_delta=None, min_relative_delta=None, window=14, method='mad', threshold=4.0, direction='both', min_history=None, same_weekday=False)
     >>> rule = DetectorRule.model_validate({"metrics": ["*.null_rate"], "labels": {"region": "JP"},
     ...                                     "detector": {"kind": "threshold", "max": 0.01}})
     >>> rule.matches("age.null_rate", {"region": "JP"}), rule.matches("age.null_rate", {"region": "US"})
     (True, False)
+    >>> DetectorRule.model_validate({"metrics": ["rows.count"]}).detector.kind
+    'auto'
 """
 
 from __future__ import annotations
@@ -22,8 +25,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_serializer, field_validator
 
+from lupus_metrics.detectors.auto import AutoDetector
 from lupus_metrics.detectors.base import Detector
 from lupus_metrics.detectors.change_point import ChangePointDetector
+from lupus_metrics.detectors.noise import valid_range
 from lupus_metrics.detectors.prophet_interval import ProphetDetector
 from lupus_metrics.detectors.seasonal_esd import SeasonalHybridESD
 from lupus_metrics.detectors.threshold import ThresholdDetector
@@ -31,7 +36,7 @@ from lupus_metrics.detectors.window import WindowDetector
 from lupus_metrics.errors import LupusValidationError
 
 _BUILT_IN: tuple[type[Detector], ...] = (
-    ThresholdDetector, WindowDetector, ProphetDetector, SeasonalHybridESD, ChangePointDetector,
+    AutoDetector, ThresholdDetector, WindowDetector, ProphetDetector, SeasonalHybridESD, ChangePointDetector,
 )  # fmt: skip
 
 
@@ -77,7 +82,7 @@ def detector_from_config(config: Mapping[str, Any] | Detector, *, where: str = "
         field = ".".join(str(p) for p in first["loc"])
         raise LupusValidationError(
             f"{where}.{field}" if field else where,
-            first["msg"],
+            first["msg"].removeprefix("Value error, "),
             value=first["input"] if field else None,
         ) from None
 
@@ -97,14 +102,29 @@ class DetectorRule(BaseModel):
     ``metrics`` are shell-style globs (``ranking.*``, ``*.null_rate``). ``labels`` maps a label key to
     a glob its value must match (``{region: "JP"}``, ``{k: "*"}`` = the label must exist).
     ``period`` is passed to ``detect`` (seasonal detectors need it for series indexed by position).
+    Without ``detector``, the rule runs the ``auto`` detector with its defaults. ``range``
+    (``[low, high]``) overrides the valid range inferred from the metric's name
+    (:func:`~lupus_metrics.detectors.noise.valid_range`); bands and expected values are clipped to it.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
 
     metrics: list[str] = Field(min_length=1, description="Metric-name globs, e.g. ['ranking.*', 'rows.count'].")
     labels: dict[str, str] = Field(default_factory=dict, description="Label key -> glob its value must match.")
-    detector: Detector = Field(description="Detector config: {kind: ..., parameters}.")
+    detector: Detector = Field(
+        default_factory=AutoDetector, description="Detector config: {kind: ..., parameters}; default `auto`."
+    )
     period: int | None = Field(default=None, ge=1, description="Seasonal period in points, if not inferable.")
+    range: tuple[float, float] | None = Field(
+        default=None, description="Valid range [low, high] of the metric (default: inferred from its name)."
+    )
+
+    @field_validator("range")
+    @classmethod
+    def _ordered_range(cls, bounds: tuple[float, float] | None) -> tuple[float, float] | None:
+        if bounds is not None and not bounds[0] < bounds[1]:
+            raise ValueError(f"range must be [low, high] with low < high, got {list(bounds)}")
+        return bounds
 
     @field_validator("metrics")
     @classmethod
@@ -126,6 +146,10 @@ class DetectorRule(BaseModel):
     @field_serializer("detector")
     def _dump_detector(self, detector: Detector) -> dict[str, Any]:
         return detector_config(detector)
+
+    def valid_range(self, metric: str) -> tuple[float, float]:
+        """The range the rule's bands are clipped to for ``metric``: ``range`` or the name's family."""
+        return self.range if self.range is not None else valid_range(metric)
 
     def matches(self, metric: str, labels: Mapping[str, str]) -> bool:
         """Whether this rule watches the series ``metric`` + ``labels``."""

@@ -6,6 +6,14 @@ one machine) or over a Spark cluster (``backend="spark"``,
 function, :func:`evaluate_series`, so they return the same records. A series whose
 detector raises is reported in ``errors`` and does not stop the others.
 
+Optional point columns reach the detectors that use them (``Detector.uses_series_info``):
+``stderr`` and ``n`` (the value's standard error and support, NaN when unknown) and
+``excluded`` (True: leave the point out of every baseline, e.g. a day whose blocking check
+failed). Every record's ``expected``, ``lower`` and ``upper`` are clipped to the metric's valid
+range (the rule's ``range``, or the one its name implies), and its ``params`` carry the detector's
+parameters plus, where the detector calibrates, the ``threshold`` (and ``shift_threshold``) the
+point was judged with.
+
 Example:
     >>> import pandas as pd
     >>> points = pd.DataFrame({"metric": "rows.count", "labels": [{}] * 4,
@@ -31,6 +39,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from lupus_metrics.detectors.base import RESULT_COLUMNS, Verdict, as_float_series
+from lupus_metrics.detectors.noise import SeriesInfo, clip_band
 from lupus_metrics.detectors.registry import DetectorRule, rules_from_config
 from lupus_metrics.errors import LupusValidationError
 from lupus_metrics.schema import series_id as make_series_id
@@ -47,10 +56,16 @@ ERROR_COLUMNS = ("metric", "labels", "series_id", "detector", "params", "error")
 # columns convert element by element. `rule` is the position of the rule that produced the row:
 # metric, labels, detector and params are joined on the driver, which knows them, rather than
 # repeated on every row (building and shipping those object columns cost more than detecting).
-_CORE_COLUMNS = ("series_id", "rule", "ts", "value", "expected", "lower", "upper", "score", "is_anomaly", "error")
+_CORE_COLUMNS = (
+    "series_id", "rule", "ts", "value", "expected", "lower", "upper", "score", "is_anomaly",
+    "threshold", "shift_threshold", "details", "error",
+)  # fmt: skip
 _FLOAT_COLUMNS = RESULT_COLUMNS[:5]  # the column order of Verdict.floats
+_THRESHOLD_COLUMNS = ("threshold", "shift_threshold")  # the column order of Verdict.thresholds
 _EXPECTED, _SCORE = _FLOAT_COLUMNS.index("expected"), _FLOAT_COLUMNS.index("score")
 _INPUT_COLUMNS = ("metric", "labels", "ts", "value")
+#: Optional point columns passed on to detectors (SeriesInfo).
+OPTIONAL_COLUMNS = ("n", "stderr", "excluded")
 _BATCHES_PER_WORKER = 8
 
 
@@ -80,7 +95,8 @@ def detect_many(
     """Evaluate every series of ``points`` with every rule that matches it.
 
     ``points`` has ``metric, labels, ts, value`` and ``series_id`` (as read from the store); without
-    ``series_id``, ``datasource`` is needed to compute it. With ``backend="spark"`` it may also be a
+    ``series_id``, ``datasource`` is needed to compute it. Optional columns ``stderr``, ``n`` and
+    ``excluded`` are passed to the detectors that use them (see the module docstring). With ``backend="spark"`` it may also be a
     Spark DataFrame (which must carry ``series_id``). When several matching rules use the same
     detector kind, the first one applies to that series.
 
@@ -110,13 +126,20 @@ def detect_many(
 
 @dataclass(frozen=True)
 class SeriesPoints:
-    """One series as the core receives it: identity plus timestamps (UTC) and values, in any order."""
+    """One series as the core receives it: identity plus timestamps (UTC) and values, in any order.
+
+    ``stderr``, ``n`` (floats, NaN unknown) and ``excluded`` (booleans) are aligned with ``values``,
+    or None when the points had no such column.
+    """
 
     series_id: str
     metric: str
     labels: dict[str, str]
     ts: pd.DatetimeIndex
     values: np.ndarray
+    stderr: np.ndarray | None = None
+    n: np.ndarray | None = None
+    excluded: np.ndarray | None = None
 
 
 def evaluate_series(points: SeriesPoints, rules: Sequence[DetectorRule]) -> pd.DataFrame:
@@ -141,24 +164,32 @@ def _evaluate_parts(batch: Sequence[SeriesPoints], rules: Sequence[DetectorRule]
     """
     parts: list[_Part] = []
     for position, members in enumerate(_assign_rules(batch, rules)):
-        detector, period = rules[position].detector, rules[position].period
-        ready: list[tuple[SeriesPoints, pd.Series]] = []
+        rule = rules[position]
+        detector, period = rule.detector, rule.period
+        ready: list[tuple[SeriesPoints, pd.Series, SeriesInfo]] = []
         for points in members:
             try:
-                ready.append((points, as_float_series(_as_series(points))))
+                series, info = _as_series(points, rule)
+                ready.append((points, as_float_series(series), info))
             except Exception as err:  # one failing series must not stop the run: record it instead
                 parts.append(_error_part(points, position, err))
         try:
-            verdicts = detector.judge_many([series for _, series in ready], period=period)
+            verdicts = _judge_many(detector, [r[1] for r in ready], [r[2] for r in ready], period)
         except Exception:  # find the series that failed: judge them one by one
             verdicts = None
-        for k, (points, series) in enumerate(ready):
+        for k, (points, series, info) in enumerate(ready):
             try:
-                one = verdicts[k] if verdicts is not None else detector.judge(series, period=period)
-                parts.append(_verdict_part(points, position, series.index, one))
+                one = verdicts[k] if verdicts is not None else _judge_many(detector, [series], [info], period)[0]
+                parts.append(_verdict_part(points, position, series.index, one, info.valid_range))
             except Exception as err:
                 parts.append(_error_part(points, position, err))
     return parts
+
+
+def _judge_many(detector: Any, series: list[pd.Series], infos: list[SeriesInfo], period: int | None) -> list[Verdict]:
+    if detector.uses_series_info:
+        return detector.judge_many(series, period=period, infos=infos)
+    return detector.judge_many(series, period=period)
 
 
 def _assign_rules(batch: Sequence[SeriesPoints], rules: Sequence[DetectorRule]) -> list[list[SeriesPoints]]:
@@ -174,26 +205,45 @@ def _assign_rules(batch: Sequence[SeriesPoints], rules: Sequence[DetectorRule]) 
 
 
 class _Part(NamedTuple):
-    """The rows one rule produced for one series: kept floats (n x 5), flags, ts (epoch micros), error."""
+    """The rows one rule produced for one series: kept floats (n x 5), flags, ts (epoch micros),
+    thresholds (n x 2, NaN where none), the series' details as JSON (or None), error."""
 
     series_id: str
     rule: int
     floats: np.ndarray
     flags: np.ndarray
     ts: np.ndarray
+    thresholds: np.ndarray
+    details: str | None
     error: str | None
 
 
-def _verdict_part(points: SeriesPoints, position: int, index: pd.Index, verdict: Verdict) -> _Part:
-    floats = verdict.floats
+def _verdict_part(
+    points: SeriesPoints, position: int, index: pd.Index, verdict: Verdict, bounds: tuple[float, float]
+) -> _Part:
+    floats = clip_band(verdict.floats, bounds)
     keep = ~(np.isnan(floats[:, _SCORE]) & np.isnan(floats[:, _EXPECTED]))
     micros = index.as_unit("us").asi8
-    return _Part(points.series_id, position, floats[keep], verdict.is_anomaly[keep], micros[keep], None)
+    thresholds = verdict.thresholds if verdict.thresholds is not None else np.full((len(floats), 2), np.nan)
+    details = json.dumps(dict(verdict.details), sort_keys=True) if verdict.details else None
+    return _Part(
+        points.series_id,
+        position,
+        floats[keep],
+        verdict.is_anomaly[keep],
+        micros[keep],
+        thresholds[keep],
+        details,
+        None,
+    )
 
 
 def _error_part(points: SeriesPoints, position: int, err: Exception) -> _Part:
     nat = np.array([np.iinfo("int64").min])  # NaT
-    return _Part(points.series_id, position, np.full((1, 5), np.nan), np.zeros(1, bool), nat, f"{type(err).__name__}: {err}")
+    return _Part(
+        points.series_id, position, np.full((1, 5), np.nan), np.zeros(1, bool), nat, np.full((1, 2), np.nan),
+        None, f"{type(err).__name__}: {err}",
+    )  # fmt: skip
 
 
 def _core_frame(parts: list[_Part]) -> pd.DataFrame:
@@ -203,6 +253,7 @@ def _core_frame(parts: list[_Part]) -> pd.DataFrame:
     """
     sizes = np.array([len(part.ts) for part in parts], dtype="int64")
     floats = np.concatenate([part.floats for part in parts]) if parts else np.empty((0, 5))
+    thresholds = np.concatenate([part.thresholds for part in parts]) if parts else np.empty((0, 2))
     errors = np.full(int(sizes.sum()), None, dtype=object)
     if any(part.error is not None for part in parts):
         ends = np.cumsum(sizes)
@@ -215,19 +266,23 @@ def _core_frame(parts: list[_Part]) -> pd.DataFrame:
         "ts": np.concatenate([part.ts for part in parts] or [np.empty(0, "int64")]).view("datetime64[us]"),
         **{column: floats[:, i] for i, column in enumerate(_FLOAT_COLUMNS)},
         "is_anomaly": np.concatenate([part.flags for part in parts] or [np.empty(0, bool)]),
+        **{column: thresholds[:, i] for i, column in enumerate(_THRESHOLD_COLUMNS)},
+        "details": np.repeat(_objects(part.details for part in parts), sizes),
         "error": errors,
     }
     return pd.DataFrame(columns)
 
 
-def _as_series(points: SeriesPoints) -> pd.Series:
+def _as_series(points: SeriesPoints, rule: DetectorRule) -> tuple[pd.Series, SeriesInfo]:
+    """The series in time order and its side information, aligned."""
     index, values = points.ts, points.values
+    info = SeriesInfo(points.metric, points.stderr, points.n, points.excluded, rule.valid_range(points.metric))
     if not index.is_monotonic_increasing:
         order = np.argsort(index.asi8, kind="stable")
-        index, values = index.take(order), values[order]
+        index, values, info = index.take(order), values[order], info.take(order)
     if index.has_duplicates:
         raise LupusValidationError("ts", f"the series has duplicate timestamps, e.g. {index[index.duplicated()][0]}")
-    return pd.Series(values, index=index, copy=False)
+    return pd.Series(values, index=index, copy=False), info
 
 
 def _prepare_points(points: Any, datasource: str | None) -> pd.DataFrame:
@@ -237,8 +292,8 @@ def _prepare_points(points: Any, datasource: str | None) -> pd.DataFrame:
     if missing:
         raise LupusValidationError("points", f"missing column {missing[0]!r}", value=list(points.columns))
     # A new frame over the caller's columns, without copying them: columns are only ever replaced below.
-    columns = [*_INPUT_COLUMNS, *(["series_id"] if "series_id" in points.columns else [])]
-    frame = pd.DataFrame({column: points[column] for column in columns}, copy=False)
+    extra = [c for c in ("series_id", *OPTIONAL_COLUMNS) if c in points.columns]
+    frame = pd.DataFrame({column: points[column] for column in [*_INPUT_COLUMNS, *extra]}, copy=False)
     if "series_id" not in frame.columns:
         if datasource is None:
             raise LupusValidationError("datasource", "is needed to compute series_id when points have no series_id")
@@ -254,6 +309,14 @@ def _prepare_points(points: Any, datasource: str | None) -> pd.DataFrame:
     except (ValueError, TypeError) as err:
         raise LupusValidationError("points.ts", f"must be timestamps ({err})") from None
     frame["value"] = pd.to_numeric(frame["value"], errors="coerce").astype("float64")
+    for column in ("n", "stderr"):
+        if column in frame.columns:
+            try:
+                frame[column] = pd.to_numeric(frame[column]).astype("float64")
+            except (ValueError, TypeError) as err:
+                raise LupusValidationError(f"points.{column}", f"must be numbers or NaN ({err})") from None
+    if "excluded" in frame.columns:
+        frame["excluded"] = frame["excluded"].fillna(False).astype(bool)
     return frame
 
 
@@ -268,13 +331,21 @@ def _watched_series(frame: pd.DataFrame, rules: Sequence[DetectorRule]) -> list[
     ends = np.r_[starts[1:], len(codes)]
     ts = pd.DatetimeIndex(micros[order].view("datetime64[us]")).tz_localize("UTC")
     values = frame["value"].to_numpy(dtype="float64")[order]
+    side = {
+        column: (frame[column].to_numpy(dtype=bool if column == "excluded" else "float64")[order]
+                 if column in frame.columns else None)
+        for column in OPTIONAL_COLUMNS
+    }  # fmt: skip
     firsts = order[starts]
     metrics, labels = frame["metric"].to_numpy()[firsts], frame["labels"].to_numpy()[firsts]
     watched = []
     for k, (a, b) in enumerate(zip(starts, ends, strict=True)):
         series_labels = _labels_dict(labels[k])
         if any(rule.matches(metrics[k], series_labels) for rule in rules):
-            watched.append(SeriesPoints(uniques[codes[a]], metrics[k], series_labels, ts[a:b], values[a:b]))
+            stderr, n, excluded = (None if side[c] is None else side[c][a:b] for c in ("stderr", "n", "excluded"))
+            watched.append(
+                SeriesPoints(uniques[codes[a]], metrics[k], series_labels, ts[a:b], values[a:b], stderr, n, excluded)
+            )
     return watched
 
 
@@ -325,14 +396,21 @@ def _parts_of_core(core: pd.DataFrame) -> list[_Part]:
     order = np.lexsort((ts, rule, codes))
     codes, rule, ts = codes[order], rule[order], ts[order]
     floats = core.loc[:, list(_FLOAT_COLUMNS)].to_numpy(dtype="float64")[order]
+    thresholds = core.loc[:, list(_THRESHOLD_COLUMNS)].to_numpy(dtype="float64")[order]
     flags = core["is_anomaly"].to_numpy(dtype=bool)[order]
     ids, errors = core["series_id"].to_numpy()[order], core["error"].to_numpy()[order]
+    details = core["details"].to_numpy()[order]
     starts = np.flatnonzero(np.r_[True, (codes[1:] != codes[:-1]) | (rule[1:] != rule[:-1])]) if len(codes) else []
     ends = np.r_[starts[1:], len(codes)] if len(codes) else []
-    return [
-        _Part(ids[a], int(rule[a]), floats[a:b], flags[a:b], ts[a:b], errors[a] if pd.notna(errors[a]) else None)
-        for a, b in zip(starts, ends, strict=True)
-    ]
+
+    def part(a: int, b: int) -> _Part:
+        detail, error = details[a], errors[a]
+        return _Part(
+            ids[a], int(rule[a]), floats[a:b], flags[a:b], ts[a:b], thresholds[a:b],
+            detail if pd.notna(detail) else None, error if pd.notna(error) else None,
+        )  # fmt: skip
+
+    return [part(a, b) for a, b in zip(starts, ends, strict=True)]
 
 
 def _result(
@@ -376,11 +454,41 @@ def _records(
         **{column: floats[:, i] for i, column in enumerate(_FLOAT_COLUMNS)},
         "is_anomaly": np.concatenate([p.flags for p in parts]) if parts else np.empty(0, bool),
         "detector": _objects(r.detector.kind for r in rules)[rule],
-        "params": _objects(r.detector.params() for r in rules)[rule],
+        "params": _params(parts, rules, sizes),
         "run_id": np.full(len(rule), run_id, dtype=object),
         "error": spread(p.error for p in parts),
     }
     return pd.DataFrame({column: everything[column] for column in columns})
+
+
+def _params(parts: list[_Part], rules: Sequence[DetectorRule], sizes: np.ndarray) -> np.ndarray:
+    """Each record's params: its rule's detector parameters, plus the series' details and the thresholds
+    the point was judged with where the detector reports them.
+
+    Records with the same rule, details and thresholds share one dict: thresholds change only when a
+    series is recalibrated, and a dict per record cost more than detecting.
+    """
+    base = [rule.detector.params() for rule in rules]
+    if all(part.details is None and np.isnan(part.thresholds).all() for part in parts):
+        rule = np.repeat(np.array([part.rule for part in parts], dtype="int64"), sizes)
+        return _objects(base)[rule]
+    cache: dict[tuple[Any, ...], dict[str, Any]] = {}
+    out = np.empty(int(sizes.sum()), dtype=object)
+    at = 0
+    for part in parts:
+        details = json.loads(part.details) if part.details else {}
+        for row in part.thresholds:
+            key = (part.rule, part.details, *(None if np.isnan(x) else float(x) for x in row))
+            params = cache.get(key)
+            if params is None:
+                params = {**base[part.rule], **details}
+                for name, value in zip(_THRESHOLD_COLUMNS, key[2:], strict=True):
+                    if value is not None:
+                        params[name] = round(value, 6)
+                cache[key] = params
+            out[at] = params
+            at += 1
+    return out
 
 
 def _objects(values: Iterable[Any]) -> np.ndarray:

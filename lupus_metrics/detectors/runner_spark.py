@@ -16,13 +16,16 @@ import numpy as np
 import pandas as pd
 
 from lupus_metrics.detectors.registry import DetectorRule
-from lupus_metrics.detectors.runner import SeriesPoints, _prepare_points, evaluate_series
+from lupus_metrics.detectors.runner import OPTIONAL_COLUMNS, SeriesPoints, _prepare_points, evaluate_series
 from lupus_metrics.errors import LupusValidationError
 
-_INPUT_SCHEMA = "series_id string, metric string, labels string, ts long, value double"
+_INPUT_SCHEMA = (
+    "series_id string, metric string, labels string, ts long, value double, n double, stderr double, excluded boolean"
+)
 _OUTPUT_SCHEMA = (
     "series_id string, rule int, ts long, value double, expected double, lower double, "
-    "upper double, score double, is_anomaly boolean, error string"
+    "upper double, score double, is_anomaly boolean, threshold double, shift_threshold double, "
+    "details string, error string"
 )
 
 
@@ -39,25 +42,44 @@ def evaluate_on_spark(
     session = spark or SparkSession.getActiveSession()
     if session is None:
         raise LupusValidationError("spark", "no active SparkSession: pass spark=<session>")
+    # The optional columns travel always (NaN / False when absent); `present` tells the executors which
+    # were given, so they see exactly what the process backend sees.
     if isinstance(points, SparkDataFrame):
         if "series_id" not in points.columns:
             raise LupusValidationError("points", "a Spark DataFrame must carry series_id (as read from the store)")
+        present = frozenset(c for c in OPTIONAL_COLUMNS if c in points.columns)
+        optional = [
+            (functions.col(c).cast("boolean" if c == "excluded" else "double") if c in present
+             else functions.lit(False if c == "excluded" else float("nan"))).alias(c)
+            for c in OPTIONAL_COLUMNS
+        ]  # fmt: skip
         encoded = points.select(
             "series_id", "metric", functions.to_json("labels").alias("labels"),
             functions.unix_micros(functions.col("ts").cast("timestamp")).alias("ts"), functions.col("value").cast("double").alias("value"),
+            *optional,
         )  # fmt: skip
     else:
         frame = _prepare_points(points, datasource)
+        present = frozenset(c for c in OPTIONAL_COLUMNS if c in frame.columns)
         frame["labels"] = [json.dumps(labels, sort_keys=True) for labels in frame["labels"]]
         frame["ts"] = frame["ts"].dt.tz_convert("UTC").dt.tz_localize(None).astype("datetime64[us]").astype("int64")
-        encoded = session.createDataFrame(frame.loc[:, ["series_id", "metric", "labels", "ts", "value"]], _INPUT_SCHEMA)
+        for column in OPTIONAL_COLUMNS:
+            if column not in present:
+                frame[column] = False if column == "excluded" else np.nan
+        columns = ["series_id", "metric", "labels", "ts", "value", *OPTIONAL_COLUMNS]
+        encoded = session.createDataFrame(frame.loc[:, columns], _INPUT_SCHEMA)
 
     def evaluate_group(group: pd.DataFrame) -> pd.DataFrame:
         first = group.iloc[0]
+        side = {
+            c: (group[c].fillna(False).to_numpy(dtype=bool) if c == "excluded" else group[c].to_numpy(dtype="float64"))
+            if c in present else None
+            for c in OPTIONAL_COLUMNS
+        }  # fmt: skip
         points = SeriesPoints(
             first["series_id"], first["metric"], json.loads(first["labels"]),
             pd.DatetimeIndex(pd.to_datetime(group["ts"].to_numpy(), unit="us", utc=True)),
-            group["value"].to_numpy(dtype="float64"),
+            group["value"].to_numpy(dtype="float64"), side["stderr"], side["n"], side["excluded"],
         )  # fmt: skip
         out = evaluate_series(points, rules)
         ts = out["ts"].astype("datetime64[us]")
@@ -66,6 +88,7 @@ def evaluate_on_spark(
             ts=pd.array(np.where(ts.isna(), None, ts.astype("int64")), dtype="Int64"),
             rule=out["rule"].astype("int32"),
             is_anomaly=out["is_anomaly"].astype(bool),
+            details=out["details"].astype(object).where(out["details"].notna(), None),
             error=out["error"].astype(object).where(out["error"].notna(), None),
         )
 

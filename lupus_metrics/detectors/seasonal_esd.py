@@ -128,9 +128,7 @@ class SeasonalHybridESD(Detector):
         expected, score, flags = self._run(values, chunks, derived, lambda _chunk: threshold)
         if only_last:
             flags &= utc_nanoseconds(work.index) > last_stretch_start(work.index, only_last)
-        return verdict(
-            s, expected=expected[rows], lower=None, upper=None, score=score[rows], is_anomaly=flags[rows]
-        )
+        return verdict(s, expected=expected[rows], lower=None, upper=None, score=score[rows], is_anomaly=flags[rows])
 
     def _detect_positional(self, s: pd.Series, period: int | None) -> Verdict:
         if period is None:

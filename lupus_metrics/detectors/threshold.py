@@ -31,6 +31,7 @@ class ThresholdDetector(Detector):
 
     kind: ClassVar[str] = "threshold"
     parallel: ClassVar[bool] = False  # a few numpy passes over all series: a pool only adds overhead
+    causal: ClassVar[bool] = True
 
     min: float | None = Field(default=None, description="Lowest allowed value; None for no lower bound.")
     max: float | None = Field(default=None, description="Highest allowed value; None for no upper bound.")

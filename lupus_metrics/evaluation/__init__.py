@@ -1,7 +1,8 @@
 """Evaluation metrics as metric points: classification, regression, ranking/recommendation.
 
 Every function takes the partition time as keyword ``ts`` and returns a frame with
-columns ``metric, labels, ts, value`` ready for :func:`lupus_metrics.frames.normalize_points`.
+columns ``metric, labels, ts, value, n, stderr`` ready for :func:`lupus_metrics.frames.normalize_points`
+(``n``: the support behind the value, ``stderr``: its standard error; NaN where undefined).
 Definitions are in ``docs/evaluation.md``.
 """
 

@@ -1,11 +1,11 @@
 """Metric-point frames built by the evaluation, drift and churn functions.
 
-One place turns ``(metric, labels, value)`` rows into the frame that
+One place turns ``(metric, labels, value, n, stderr)`` rows into the frame that
 :func:`lupus_metrics.frames.normalize_points` accepts, and splits inputs by group.
 
 Example:
-    >>> points_frame([("rows.count", {"region": "JP"}, 3)], ts="2026-01-01").to_dict("records")
-    [{'metric': 'rows.count', 'labels': {'region': 'JP'}, 'ts': Timestamp('2026-01-01 00:00:00+0000', tz='UTC'), 'value': 3.0}]
+    >>> points_frame([point("rows.count", {"region": "JP"}, 3, n=3)], ts="2026-01-01").to_dict("records")
+    [{'metric': 'rows.count', 'labels': {'region': 'JP'}, 'ts': Timestamp('2026-01-01 00:00:00+0000', tz='UTC'), 'value': 3.0, 'n': 3.0, 'stderr': nan}]
 """
 
 from __future__ import annotations
@@ -18,8 +18,20 @@ import pandas as pd
 
 from lupus_metrics.errors import LupusValidationError
 
-PointRow = tuple[str, Mapping[str, str], float]
-POINT_FRAME_COLUMNS = ("metric", "labels", "ts", "value")
+#: ``(metric, labels, value, n, stderr)``; n and stderr NaN when undefined (see :func:`point`).
+PointRow = tuple[str, Mapping[str, str], float, float, float]
+POINT_FRAME_COLUMNS = ("metric", "labels", "ts", "value", "n", "stderr")
+
+
+def point(
+    metric: str, labels: Mapping[str, str], value: float, *, n: float = np.nan, stderr: float = np.nan
+) -> PointRow:
+    """One point row: ``n`` is the support behind the value, ``stderr`` its standard error (NaN: undefined).
+
+    >>> point("churn.rate", {}, 0.25, n=4)
+    ('churn.rate', {}, 0.25, 4.0, nan)
+    """
+    return (metric, labels, float(value), float(n), float(stderr))
 
 
 def partition_ts(ts: object) -> pd.Timestamp:
@@ -40,10 +52,10 @@ def partition_ts(ts: object) -> pd.Timestamp:
 
 
 def points_frame(rows: Iterable[PointRow], *, ts: object) -> pd.DataFrame:
-    """A points frame (``metric, labels, ts, value``) from ``(metric, labels, value)`` rows, all at ``ts``.
+    """A points frame (``metric, labels, ts, value, n, stderr``) from :data:`PointRow` rows, all at ``ts``.
 
     >>> points_frame([], ts="2026-01-01").columns.tolist()
-    ['metric', 'labels', 'ts', 'value']
+    ['metric', 'labels', 'ts', 'value', 'n', 'stderr']
     """
     stamp = partition_ts(ts)
     rows = list(rows)
@@ -53,6 +65,8 @@ def points_frame(rows: Iterable[PointRow], *, ts: object) -> pd.DataFrame:
             "labels": [dict(r[1]) for r in rows],
             "ts": pd.Series([stamp] * len(rows), dtype="datetime64[us, UTC]"),
             "value": np.asarray([r[2] for r in rows], dtype="float64"),
+            "n": np.asarray([r[3] for r in rows], dtype="float64"),
+            "stderr": np.asarray([r[4] for r in rows], dtype="float64"),
         },
         columns=list(POINT_FRAME_COLUMNS),
     )
@@ -76,7 +90,9 @@ def require_columns(frame: object, name: str, columns: Sequence[str]) -> pd.Data
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise LupusValidationError(
-            name, f"required column {missing[0]!r} is missing (required: {', '.join(columns)})", value=list(frame.columns)
+            name,
+            f"required column {missing[0]!r} is missing (required: {', '.join(columns)})",
+            value=list(frame.columns),
         )
     return frame
 
@@ -93,7 +109,9 @@ def group_columns(group_by: str | Sequence[str] | None) -> list[str]:
     return columns
 
 
-def group_codes(frame: pd.DataFrame, columns: Sequence[str], *, where: str = "group_by") -> tuple[np.ndarray, list[dict[str, str]]]:
+def group_codes(
+    frame: pd.DataFrame, columns: Sequence[str], *, where: str = "group_by"
+) -> tuple[np.ndarray, list[dict[str, str]]]:
     """Integer group code per row and the labels of each group (missing group values are rejected).
 
     >>> codes, labels = group_codes(pd.DataFrame({"region": ["JP", "US", "JP"]}), ["region"])

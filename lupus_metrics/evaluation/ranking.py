@@ -20,10 +20,12 @@ from lupus_metrics.errors import LupusValidationError
 from lupus_metrics.evaluation.points import (
     PointRow,
     group_codes,
+    point,
     points_frame,
     require_columns,
     with_labels,
 )
+from lupus_metrics.stats.standard_error import mean_stderr, sample_sd
 
 USER_METRICS = ("ndcg", "map", "mrr", "recall", "precision", "hit_rate")
 LIST_METRICS = ("coverage", "entropy", "novelty")
@@ -82,8 +84,9 @@ def evaluate_ranking(
       top-k lists; ``novelty`` = mean over recommended items of -log2((n_i + 1) / (U + 1)), with
       n_i the users for whom item i is relevant and U the users in ``relevance``.
 
-    Points: ``ranking.<metric>`` with label ``k``, the means over users; ``ranking.users`` (users
-    averaged over) and ``ranking.users_no_relevant``. With ``group_by`` (columns of
+    Points: ``ranking.<metric>`` with label ``k``, the means over users (n = those users,
+    stderr = sd/√n of the per-user values); ``ranking.users`` (users averaged over) and
+    ``ranking.users_no_relevant``; list metrics have n = the lists (users served) and no stderr. With ``group_by`` (columns of
     ``recommendations``, one value per user) the same points follow for each group. A mean over
     no user (every user skipped) is left out rather than stored as NaN.
 
@@ -110,9 +113,13 @@ def evaluate_ranking(
     values = user_metric_values(lists, ks=ks, metrics=[m for m in wanted if m in USER_METRICS], gain=gain)
     counted = lists.n_relevant > 0 if no_relevant == "skip" else np.ones(len(lists.users), dtype=bool)
     n_groups = len(group_labels)
+    users_all = np.bincount(user_group, minlength=n_groups).astype(np.float64)
     users_counted = np.bincount(user_group[counted], minlength=n_groups).astype(np.float64)
     users_no_relevant = np.bincount(user_group[lists.n_relevant == 0], minlength=n_groups).astype(np.float64)
     sums = {key: np.bincount(user_group[counted], weights=v[counted], minlength=n_groups) for key, v in values.items()}
+    squares = {
+        key: np.bincount(user_group[counted], weights=v[counted] ** 2, minlength=n_groups) for key, v in values.items()
+    }
     list_values = {}
     for kk in ks:
         counts = _item_counts(lists, kk, user_group, n_groups) if set(wanted) & set(LIST_METRICS) else None
@@ -125,16 +132,23 @@ def evaluate_ranking(
     for g, base in [(None, {}), *enumerate(group_labels if columns else [])]:
         selected = slice(None) if g is None else g
         n_counted = float(np.sum(users_counted[selected]))
-        rows.append(("ranking.users", dict(base), n_counted))
-        rows.append(("ranking.users_no_relevant", dict(base), float(np.sum(users_no_relevant[selected]))))
+        n_served = float(np.sum(users_all[selected]))
+        rows.append(point("ranking.users", dict(base), n_counted, n=n_counted))
+        rows.append(point("ranking.users_no_relevant", dict(base), np.sum(users_no_relevant[selected]), n=n_served))
         for kk in ks:
             for metric in wanted:
                 labels = with_labels(base, k=kk)
                 if metric in USER_METRICS and n_counted > 0:
-                    rows.append((f"ranking.{metric}", labels, float(np.sum(sums[metric, kk][selected])) / n_counted))
+                    total, total_sq = (
+                        float(np.sum(sums[metric, kk][selected])),
+                        float(np.sum(squares[metric, kk][selected])),
+                    )
+                    stderr = float(mean_stderr(sample_sd(total, total_sq, n_counted), n_counted))
+                    rows.append(point(f"ranking.{metric}", labels, total / n_counted, n=n_counted, stderr=stderr))
                 elif metric in LIST_METRICS:
+                    # Describes the lists as a whole, not a mean over users: n = lists, no stderr.
                     overall, per_group = list_values[metric, kk]
-                    rows.append((f"ranking.{metric}", labels, overall if g is None else float(per_group[g])))
+                    rows.append(point(f"ranking.{metric}", labels, overall if g is None else per_group[g], n=n_served))
     return points_frame(rows, ts=ts)
 
 
@@ -176,7 +190,9 @@ def rank_lists(recommendations: pd.DataFrame, relevance: pd.DataFrame, *, kmax: 
         for column in ("user", "item"):
             missing = frame[column].isna().to_numpy()
             if missing.any():
-                raise LupusValidationError(f"{name}.{column}", "must not be missing", row=int(np.flatnonzero(missing)[0]))
+                raise LupusValidationError(
+                    f"{name}.{column}", "must not be missing", row=int(np.flatnonzero(missing)[0])
+                )
     scores = _finite(recs["score"], "recommendations.score")
     grades = _finite(rel["relevance"], "relevance.relevance")
 
@@ -185,7 +201,9 @@ def rank_lists(recommendations: pd.DataFrame, relevance: pd.DataFrame, *, kmax: 
     try:
         item_codes, item_values = pd.factorize(pd.concat([recs["item"], rel["item"]], ignore_index=True), sort=True)
     except TypeError:
-        raise LupusValidationError("recommendations.item", "items must be all strings or all numbers, not a mix") from None
+        raise LupusValidationError(
+            "recommendations.item", "items must be all strings or all numbers, not a mix"
+        ) from None
     n_items = len(item_values)
     rec_items, rel_items = item_codes[: len(recs)], item_codes[len(recs) :]
 

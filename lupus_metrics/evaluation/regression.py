@@ -13,7 +13,8 @@ import pandas as pd
 
 from lupus_metrics.errors import LupusValidationError
 from lupus_metrics.evaluation.inputs import as_float_vector, groups_frame, same_length
-from lupus_metrics.evaluation.points import PointRow, iter_groups, points_frame, with_labels
+from lupus_metrics.evaluation.points import PointRow, iter_groups, point, points_frame, with_labels
+from lupus_metrics.stats.standard_error import mean_stderr
 
 DEFAULT_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 
@@ -65,29 +66,59 @@ def evaluate_regression(
 def _regression_rows(truth: np.ndarray, pred: np.ndarray, qs: np.ndarray, base: dict[str, str]) -> list[PointRow]:
     error = pred - truth
     nonzero = truth != 0
+    n = float(len(truth))
+    squared = error**2
+    rmse = float(np.sqrt(np.mean(squared)))
+    r2, r2_stderr = _r2(truth, error)
     rows: list[PointRow] = [
-        ("regression.rows", dict(base), float(len(truth))),
-        ("regression.mae", dict(base), float(np.mean(np.abs(error)))),
-        ("regression.rmse", dict(base), float(np.sqrt(np.mean(error**2)))),
-        ("regression.bias", dict(base), float(np.mean(error))),
-        ("regression.r2", dict(base), _r2(truth, error)),
-        ("regression.mape_excluded", dict(base), float(len(truth) - nonzero.sum())),
+        point("regression.rows", dict(base), n, n=n),
+        _mean_point("regression.mae", np.abs(error), base),
+        # Delta method: d√m/dm = 1/(2√m), m the mean squared error.
+        point(
+            "regression.rmse",
+            dict(base),
+            rmse,
+            n=n,
+            stderr=float(mean_stderr(_sd(squared), n)) / (2 * rmse) if rmse > 0 else np.nan,
+        ),
+        _mean_point("regression.bias", error, base),
+        point("regression.r2", dict(base), r2, n=n, stderr=r2_stderr),
+        point("regression.mape_excluded", dict(base), n - nonzero.sum(), n=n),
     ]
     if nonzero.any():
-        rows.append(("regression.mape", dict(base), float(np.mean(np.abs(error[nonzero]) / np.abs(truth[nonzero])))))
+        rows.append(_mean_point("regression.mape", np.abs(error[nonzero]) / np.abs(truth[nonzero]), base))
     rows.extend(
-        ("regression.residual_quantile", with_labels(base, q=_q_label(q)), float(v))
+        point("regression.residual_quantile", with_labels(base, q=_q_label(q)), v, n=n)
         for q, v in zip(qs, np.quantile(error, qs), strict=True)
     )
     return rows
 
 
-def _r2(truth: np.ndarray, error: np.ndarray) -> float:
+def _mean_point(metric: str, values: np.ndarray, base: dict[str, str]) -> PointRow:
+    n = float(len(values))
+    return point(metric, dict(base), np.mean(values), n=n, stderr=float(mean_stderr(_sd(values), n)))
+
+
+def _sd(values: np.ndarray) -> float:
+    return float(np.std(values, ddof=1)) if len(values) > 1 else np.nan
+
+
+def _r2(truth: np.ndarray, error: np.ndarray) -> tuple[float, float]:
+    """R² and its delta-method standard error.
+
+    R² = 1 − A/B with A = mean(e²), B = mean((y − ȳ)²). Its influence per row is
+    −(e² − A)/B + A/B² · ((y − ȳ)² − B) (ȳ's own influence vanishes to first order), and the
+    standard error is the sample sd of the influence values over √n. A constant target has none.
+    """
     residual_ss = float(np.sum(error**2))
-    total_ss = float(np.sum((truth - truth.mean()) ** 2))
+    centred = (truth - truth.mean()) ** 2
+    total_ss = float(np.sum(centred))
     if total_ss == 0.0:
-        return 1.0 if residual_ss == 0.0 else 0.0
-    return 1.0 - residual_ss / total_ss
+        return (1.0 if residual_ss == 0.0 else 0.0), np.nan
+    n = len(truth)
+    a, b = residual_ss / n, total_ss / n
+    influence = -(error**2 - a) / b + a / b**2 * (centred - b)
+    return 1.0 - residual_ss / total_ss, float(mean_stderr(_sd(influence), n))
 
 
 def _q_label(q: float) -> str:

@@ -23,7 +23,7 @@ from lupus_metrics.errors import LupusValidationError
 from lupus_metrics.schema import validate_metric_name
 from lupus_metrics.stats.catalogue import CATALOGUE, DEFAULT_STATS, ColumnContext, applicable_stats
 from lupus_metrics.stats.column_types import ColumnType, Kind
-from lupus_metrics.stats.plan import Output, PlanBuilder, ProfilePlan, TopK
+from lupus_metrics.stats.plan import Estimate, Output, PlanBuilder, ProfilePlan, TopK
 from lupus_metrics.stats.spec import ProfileSpec, StatRef
 
 ROWS_METRIC = "rows.count"
@@ -38,9 +38,12 @@ def compile_plan(spec: ProfileSpec, schema: Mapping[str, ColumnType]) -> Profile
         if kind == "null":
             casts[name] = "string"
         elif kind in ("array", "other"):
-            raise LupusValidationError("profile.group_by", f"column {name!r} is of kind {kind}; groups need scalar values")
+            raise LupusValidationError(
+                "profile.group_by", f"column {name!r} is of kind {kind}; groups need scalar values"
+            )
     builder = PlanBuilder()
-    outputs = [Output(ROWS_METRIC, builder.agg("count_rows"))]
+    rows = builder.agg("count_rows")
+    outputs = [Output(ROWS_METRIC, Estimate(rows, n=rows))]
     topks: list[TopK] = []
     for column, refs in spec.columns.items():
         column_type = _column_type(schema, column, f"profile.columns.{column}")
@@ -105,7 +108,8 @@ def _kind_for_untyped(column: str, refs: list[StatRef]) -> Kind:
         if all(kind in CATALOGUE[r.name].kinds for r in refs):
             return kind  # type: ignore[return-value]
     raise LupusValidationError(
-        f"profile.columns.{column}", "the column has no type (all null) and its stats fit no single type",
+        f"profile.columns.{column}",
+        "the column has no type (all null) and its stats fit no single type",
         value=[r.text for r in refs],
     )
 
@@ -114,7 +118,9 @@ def _check_applies(context: ColumnContext, ref: StatRef) -> None:
     kind = context.type.kind
     where = f"profile.columns.{context.name}"
     if kind == "other":
-        raise LupusValidationError(where, "this column's type cannot be profiled (not numeric, string, boolean, datetime or array)")
+        raise LupusValidationError(
+            where, "this column's type cannot be profiled (not numeric, string, boolean, datetime or array)"
+        )
     if kind not in CATALOGUE[ref.name].kinds:
         allowed = ", ".join(sorted(_DISPLAY.get(n, n) for n in applicable_stats(kind)))
         raise LupusValidationError(where, f"stat {ref.text!r} does not apply to a {kind} column (it takes: {allowed})")
@@ -125,5 +131,7 @@ def _check_metric_names(names: list[str]) -> None:
     for name in names:
         validate_metric_name(name)
         if name in seen:
-            raise LupusValidationError("profile.columns", f"two stats produce the metric {name!r}; rename a column or drop a stat")
+            raise LupusValidationError(
+                "profile.columns", f"two stats produce the metric {name!r}; rename a column or drop a stat"
+            )
         seen.add(name)

@@ -71,11 +71,24 @@ class Aggregate:
 
 
 @dataclass(frozen=True)
+class Estimate:
+    """How a stat's point is computed from aggregates: its value, and its ``n`` and ``stderr``.
+
+    ``n`` is the support behind the value (rows, non-null values); ``stderr`` the value's
+    standard error (:mod:`lupus_metrics.stats.standard_error`). None means undefined (NaN).
+    """
+
+    value: Formula
+    n: Formula | None = None
+    stderr: Formula | None = None
+
+
+@dataclass(frozen=True)
 class Output:
-    """One metric per group: ``formula`` maps aggregate columns (by alias) to its values."""
+    """One metric per group: ``estimate`` maps aggregate columns (by alias) to its values, n and stderr."""
 
     metric: str
-    formula: Formula
+    estimate: Estimate
 
 
 @dataclass(frozen=True)

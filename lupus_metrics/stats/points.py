@@ -29,6 +29,7 @@ import pandas as pd
 from lupus_metrics.schema import MAX_LABEL_VALUE_LENGTH
 from lupus_metrics.stats.compiler import topk_metrics
 from lupus_metrics.stats.plan import COUNTING_FNS, ProfilePlan, TopK
+from lupus_metrics.stats.standard_error import rate_stderr
 
 #: Label value of a null group-by value.
 NULL_LABEL = "__null__"
@@ -57,7 +58,7 @@ def label_text(value: object) -> str:
 
 
 def assemble_points(plan: ProfilePlan, result: EngineResult, ts: pd.Timestamp) -> pd.DataFrame:
-    """Metric points (``metric, labels, ts, value``): per group (overall first), its stats, then top-k."""
+    """Metric points (``metric, labels, ts, value, n, stderr``): per group (overall first), its stats, then top-k."""
     scalars = _with_overall_row(plan, result.scalars)
     keys = [_group_key(plan, row) for row in scalars.itertuples(index=False)]
     order = sorted(range(len(keys)), key=lambda i: _sort_key(keys[i]))
@@ -65,18 +66,28 @@ def assemble_points(plan: ProfilePlan, result: EngineResult, ts: pd.Timestamp) -
     keys = [keys[i] for i in order]
     columns = {alias: scalars[alias].to_numpy() for alias in plan.aggregate_aliases()}
     columns["__ts"] = np.full(len(scalars), ts.value / 1e9)
-    computed = [(o.metric, o.formula(columns)) for o in plan.outputs]
+    undefined = np.full(len(scalars), np.nan)
+    computed = [
+        (
+            o.metric,
+            o.estimate.value(columns),
+            *(undefined if f is None else f(columns) for f in (o.estimate.n, o.estimate.stderr)),
+        )
+        for o in plan.outputs
+    ]
 
     points = _Points()
     for i, key in enumerate(keys):
-        for metric, column in computed:
-            points.add(metric, key, column[i])
+        for metric, value, n, stderr in computed:
+            points.add(metric, key, value[i], n[i], stderr[i])
     for topk in plan.topks:
         _add_topk_points(points, plan, topk, result.topks[topk.column], keys)
     return points.frame(ts)
 
 
-def _add_topk_points(points: _Points, plan: ProfilePlan, topk: TopK, frame: pd.DataFrame, keys: list[dict[str, str]]) -> None:
+def _add_topk_points(
+    points: _Points, plan: ProfilePlan, topk: TopK, frame: pd.DataFrame, keys: list[dict[str, str]]
+) -> None:
     count_metric, share_metric, *other_metric = topk_metrics(topk)
     rows = [(_group_key(plan, row), row) for row in frame.itertuples(index=False)]
     rows.sort(key=lambda item: (_sort_key(item[0]), int(item[1].rank)))
@@ -85,14 +96,16 @@ def _add_topk_points(points: _Points, plan: ProfilePlan, topk: TopK, frame: pd.D
     for key, row in rows:
         n, total = float(row.n), float(row.total)
         labels = {**key, "value": label_text(row.v), "rank": str(int(row.rank))}
-        points.add(count_metric, labels, n)
-        points.add(share_metric, labels, n / total)
+        # Shares are rates over the group's non-null values (elements, for arrays).
+        points.add(count_metric, labels, n, total)
+        points.add(share_metric, labels, n / total, total, float(rate_stderr(n / total, total)))
         taken[_frozen(key)] = taken.get(_frozen(key), 0.0) + n
         totals[_frozen(key)] = total
     for key in keys if other_metric else ():
         total = totals.get(_frozen(key), 0.0)
         # A group without non-null values has no shares at all: null, not 0.
-        points.add(other_metric[0], key, 1 - taken[_frozen(key)] / total if total else np.nan)
+        other = 1 - taken[_frozen(key)] / total if total else np.nan
+        points.add(other_metric[0], key, other, total, float(rate_stderr(other, total)))
 
 
 class _Points:
@@ -100,11 +113,15 @@ class _Points:
         self.metrics: list[str] = []
         self.labels: list[dict[str, str]] = []
         self.values: list[float] = []
+        self.n: list[float] = []
+        self.stderr: list[float] = []
 
-    def add(self, metric: str, labels: dict[str, str], value: float) -> None:
+    def add(self, metric: str, labels: dict[str, str], value: float, n: float = np.nan, stderr: float = np.nan) -> None:
         self.metrics.append(metric)
         self.labels.append(dict(labels))
         self.values.append(float(value))
+        self.n.append(float(n))
+        self.stderr.append(float(stderr))
 
     def frame(self, ts: pd.Timestamp) -> pd.DataFrame:
         return pd.DataFrame(
@@ -113,6 +130,8 @@ class _Points:
                 "labels": self.labels,
                 "ts": pd.Series([ts] * len(self.metrics), dtype="datetime64[us, UTC]"),
                 "value": np.asarray(self.values, dtype="float64"),
+                "n": np.asarray(self.n, dtype="float64"),
+                "stderr": np.asarray(self.stderr, dtype="float64"),
             }
         )
 

@@ -49,7 +49,7 @@ def compute_profile(
     ts: datetime | pd.Timestamp | str,
     datasource: str | None = None,
 ) -> pd.DataFrame:
-    """Compute ``spec`` over ``df`` and return its metric points (``metric, labels, ts, value``).
+    """Compute ``spec`` over ``df`` and return its metric points (``metric, labels, ts, value, n, stderr``).
 
     ``df`` is a pandas DataFrame or pyarrow Table (run by DuckDB, exact) or a PySpark
     DataFrame (run by Spark; quantiles approximate, see

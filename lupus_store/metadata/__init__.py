@@ -11,10 +11,11 @@ from lupus_store.metadata.models import (
     DatasourcePermission,
     Membership,
     Team,
+    UiSession,
     User,
 )
 
 __all__ = [
     "AlertState", "ApiToken", "Base", "Dashboard", "DashboardChart", "Datasource", "DatasourcePermission",
-    "Membership", "MetadataDB", "Team", "User",
+    "Membership", "MetadataDB", "Team", "UiSession", "User",
 ]  # fmt: skip

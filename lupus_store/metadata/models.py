@@ -1,4 +1,4 @@
-"""SQLAlchemy models of the metadata database: who owns what, who may see what, and alert state.
+"""SQLAlchemy models of the metadata database: who owns what, who may see what, incidents and alert state.
 
 The same models serve SQLite (default) and PostgreSQL (production); the schema is
 created and evolved only by the Alembic migrations next to this module.
@@ -178,6 +178,32 @@ class ApiToken(Base):
         return frozenset(s for s in self.scopes.split(",") if s)
 
 
+class UiSession(Base):
+    """A sign-in to the app. The browser holds a random token in an HttpOnly cookie; only its SHA-256 hash is stored.
+
+    A sign-in (password or OpenID Connect) creates the row with a one-time ``handoff_hash``; the browser
+    exchanges that code for the cookie within a minute, which sets ``token_hash``. The session is valid
+    until ``expires_at`` unless ``revoked_at`` is set (sign-out). ``oidc_identity`` (a hash of the
+    identity provider's subject and token issue time) keeps a signed-out single sign-on identity from
+    starting a new session in a tab that still holds it.
+    """
+
+    __tablename__ = "ui_sessions"
+    # AUTOINCREMENT: SQLite would otherwise hand a purged session's id to the next sign-in, and a tab that
+    # still holds the old id would resolve it. (PostgreSQL sequences never reuse ids.)
+    __table_args__ = (CheckConstraint("source IN ('password', 'oidc')", name="source"), {"sqlite_autoincrement": True})
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    source: Mapped[str] = mapped_column(String(10), default="password")
+    token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    handoff_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    oidc_identity: Mapped[str | None] = mapped_column(String(64), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
 class Dashboard(Base):
     """A named, ordered set of charts; private to its owner or shared with a team."""
 
@@ -212,25 +238,82 @@ class DashboardChart(Base):
     dashboard: Mapped[Dashboard] = relationship(back_populates="charts")
 
 
-class AlertState(Base):
-    """One alert per series and day: what was sent, at which severity, and whether it is still pending.
+INCIDENT_STATUSES = ("open", "acknowledged", "resolved")
+VERDICTS = ("real", "false_alarm", "expected")
+ALERT_STATUSES = ("pending", "sent", "acknowledged", "silenced")
+NOTIFICATION_EVENTS = ("opened", "unsilenced", "resolved")
+NOTIFICATION_STATUSES = ("pending", "sent", "silenced")
 
-    Undelivered alerts stay ``pending`` so a notifier outage loses nothing; a later,
-    more severe anomaly of the same series and day re-alerts.
+
+class Incident(Base):
+    """Related alerts of one product that started on the same day: what broke, how badly, who owns it.
+
+    ``status`` goes open -> acknowledged -> resolved (automatically once every member is back in
+    its band for the product's ``resolve_after_days``, or by a person). ``verdict`` is the
+    feedback of whoever acknowledged it: ``real``, ``false_alarm`` or ``expected``.
+    ``root_cause`` holds the ranked label slices of the aggregate members (see
+    :mod:`lupus_metrics.root_cause`); the logic lives in :mod:`lupus_store.incidents`.
+    """
+
+    __tablename__ = "incidents"
+    __table_args__ = (
+        CheckConstraint("status IN ('open', 'acknowledged', 'resolved')", name="status"),
+        CheckConstraint("verdict IS NULL OR verdict IN ('real', 'false_alarm', 'expected')", name="verdict"),
+        CheckConstraint("severity IN ('critical', 'warning')", name="severity"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    product: Mapped[str] = mapped_column(String(63), index=True)
+    datasource: Mapped[str] = mapped_column(String(63), index=True)
+    team: Mapped[str | None] = mapped_column(String(100))
+    start_day: Mapped[date] = mapped_column(Date, index=True)
+    last_day: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(20), default="open", index=True)
+    severity: Mapped[str] = mapped_column(String(20), default="warning")
+    score: Mapped[float] = mapped_column(Float, default=0.0)
+    headline: Mapped[str] = mapped_column(Text, default="")
+    root_cause: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    verdict: Mapped[str | None] = mapped_column(String(20))
+    note: Mapped[str | None] = mapped_column(Text)
+    acknowledged_by: Mapped[str | None] = mapped_column(String(200))
+    acknowledged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    resolved_by: Mapped[str | None] = mapped_column(String(200))
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    clean_days: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+    alerts: Mapped[list[AlertState]] = relationship(back_populates="incident", order_by="AlertState.id")
+    notifications: Mapped[list[IncidentNotification]] = relationship(
+        back_populates="incident", cascade="all, delete-orphan", order_by="IncidentNotification.id"
+    )
+
+
+class AlertState(Base):
+    """One alert per series, day and kind, a member of one incident.
+
+    ``kind`` is ``anomaly``, ``check``, ``freshness`` or ``no_data``. ``status``: ``pending``
+    until the message of its incident is delivered, then ``sent``; ``silenced`` while a
+    silence matches it (recorded, never posted); ``acknowledged`` when a person took it.
+    ``rule`` names what raised it (``detect[0]``, ``check:ge_validation``, ``no_data``,
+    ``freshness``), for each rule's measured precision.
     """
 
     __tablename__ = "alert_states"
     __table_args__ = (
         UniqueConstraint("series_id", "day", "kind"),
-        CheckConstraint("status IN ('pending', 'sent', 'acknowledged')", name="status"),
+        CheckConstraint("status IN ('pending', 'sent', 'acknowledged', 'silenced')", name="status"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     datasource: Mapped[str] = mapped_column(String(63), index=True)
+    product: Mapped[str | None] = mapped_column(String(63))
     series_id: Mapped[str] = mapped_column(String(32))
     day: Mapped[date] = mapped_column(Date)
-    kind: Mapped[str] = mapped_column(String(20), default="anomaly")  # anomaly | check | freshness
+    kind: Mapped[str] = mapped_column(String(20), default="anomaly")  # anomaly | check | freshness | no_data
     metric: Mapped[str | None] = mapped_column(String(200))
+    labels: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    rule: Mapped[str | None] = mapped_column(String(200))
     severity: Mapped[float] = mapped_column(Float, default=0.0)
     status: Mapped[str] = mapped_column(String(20), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
@@ -240,6 +323,59 @@ class AlertState(Base):
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     acknowledged_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     acknowledged_note: Mapped[str | None] = mapped_column(Text)
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id", ondelete="SET NULL"), index=True)
+    silence_id: Mapped[int | None] = mapped_column(ForeignKey("silences.id", ondelete="SET NULL"))
+
+    incident: Mapped[Incident | None] = relationship(back_populates="alerts")
+
+
+class IncidentNotification(Base):
+    """A message owed to a channel about an incident: ``opened``, ``unsilenced`` (members whose
+    silence expired) or ``resolved``. ``pending`` until delivered (retried every sensor tick,
+    ``attempts`` and ``last_error`` kept), ``silenced`` while every member it would name is silenced.
+    """
+
+    __tablename__ = "incident_notifications"
+    __table_args__ = (
+        CheckConstraint("event IN ('opened', 'unsilenced', 'resolved')", name="event"),
+        CheckConstraint("status IN ('pending', 'sent', 'silenced')", name="status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"), index=True)
+    event: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(20), default="pending", index=True)
+    channel: Mapped[str | None] = mapped_column(String(200))
+    alert_ids: Mapped[list[int]] = mapped_column(JSON, default=list)  # members named by an `unsilenced` message
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    incident: Mapped[Incident] = relationship(back_populates="notifications")
+
+
+class Silence(Base):
+    """Alerts matching these matchers between ``starts_at`` and ``ends_at`` are recorded, not posted.
+
+    Matchers: ``datasource`` (required: the unit of permission), ``product`` (exact, or any
+    when null), ``metric`` (a glob, ``*`` for all) and ``labels`` (key -> glob; every key must
+    match). Ending a silence early sets ``ends_at`` to now; rows are kept for the audit trail.
+    """
+
+    __tablename__ = "silences"
+    __table_args__ = (CheckConstraint("ends_at > starts_at", name="window"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    datasource: Mapped[str] = mapped_column(String(63), index=True)
+    product: Mapped[str | None] = mapped_column(String(63))
+    metric: Mapped[str] = mapped_column(String(200), default="*")
+    labels: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    starts_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ends_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    author: Mapped[str] = mapped_column(String(200))
+    reason: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class IngestBatch(Base):

@@ -10,24 +10,16 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
 
 import pandas as pd
 
-from lupus_store.metric_store import (
-    _LATEST_FIRST,
-    ANOMALIES,
-    POINTS,
-    MetricStore,
-    _execute_tolerating_old_files,
-    _Filters,
-)
+from lupus_store.metric_store import MetricStore
 from lupus_store.search.bulk import BulkFailure, BulkReport
 from lupus_store.search.documents import documents
 from lupus_store.search.retry_queue import RetryQueue
 from lupus_store.search.search_index import SearchIndex
 
-_TABLES = {"points": POINTS, "anomalies": ANOMALIES}
+_TABLES = ("points", "anomalies")
 
 
 @dataclass
@@ -74,37 +66,15 @@ def rebuild(
 
 def _index_table(store: MetricStore, index: SearchIndex, table: str, datasource: str, generation: str) -> BulkReport:
     total = BulkReport()
-    # MetricStore has no public row scan with the writer and partition day that document ids need;
-    # its private scan (which also applies compaction shadowing) is used here on purpose.
-    scan = store._scan(_TABLES[table], datasource, _Filters())
-    if scan is None:
-        return total
-    sql, params = scan
-    cursor = store._cursor()
-    months = [row[0] for row in cursor.execute(f"SELECT DISTINCT date_trunc('month', day) AS m {sql} ORDER BY m", params).fetchall()]
-    catalog = dict(cursor.execute(f"SELECT series_id, any_value(labels) {sql} GROUP BY series_id", params).fetchall())
-    labels = {sid: dict(m) for sid, m in catalog.items()}
-    columns = [c for c in _TABLES[table].schema.names if c != "labels"]
-    # Points rows another write replaced (last write wins, as the store reads): few, so listed once
-    # for the whole datasource (a replaced row and its successor may sit in different months).
-    superseded: set[tuple[str, str, str, Any]] = set()
-    if table == "points":
-        ranked = (f"{sql.replace('{', '{{').replace('}', '}}')} QUALIFY row_number() OVER "
-                  f"(PARTITION BY series_id, ts ORDER BY {_LATEST_FIRST}) > 1")  # fmt: skip
-        found = _execute_tolerating_old_files(cursor, ["writer", "strftime(day, '%Y-%m-%d')", "series_id", "epoch_us(ts)"],
-                                              ranked, params).fetchall()  # fmt: skip
-        superseded = {tuple(row) for row in found}
-    for month in months:
-        first = pd.Timestamp(month).date()
+    # Points rows another write replaced (last write wins, as the store reads) are indexed marked
+    # superseded. Few, so listed once for the whole datasource (a replaced row and its successor may
+    # sit in different months).
+    superseded = store.superseded_points(datasource) if table == "points" else set()
+    for month in store.stored_months(table, datasource):
         last = (pd.Timestamp(month) + pd.offsets.MonthEnd(0)).date()
-        where = f"day BETWEEN DATE '{first.isoformat()}' AND DATE '{last.isoformat()}'"
-        month_sql = f"{sql} AND {where}" if " WHERE " in sql else f"{sql} WHERE {where}"
-        frame = _execute_tolerating_old_files(cursor, columns, month_sql.replace("{", "{{").replace("}", "}}"),
-                                              params).df()  # fmt: skip
+        frame = store.stored_rows(table, datasource, first=month, last=last)
         if frame.empty:
             continue
-        frame["labels"] = [labels[sid] for sid in frame["series_id"]]
-        frame["ts"] = frame["ts"].dt.tz_convert("UTC")
         if table == "points":
             frame["seq"] = frame["seq"].astype("Int64").astype(object).where(frame["seq"].notna(), None)
             keys = zip(frame["writer"], pd.to_datetime(frame["day"]).dt.strftime("%Y-%m-%d"), frame["series_id"],

@@ -11,35 +11,42 @@ from datetime import date, timedelta
 import pandas as pd
 import streamlit as st
 
-from streamlit_app import charts, dashboards, deep_links, queries, tables
+from streamlit_app import chart_data, charts, dashboards, deep_links, formats, queries, tables, time_ranges
 from streamlit_app.view_state import context, no_access, query_params, readable
 
 DEFAULT_DAYS = 90
+SHOWN_VIEW = "chart_shown_view"  # the view this page last wrote to the URL
 
 user, db, root = context()
 names = readable(user, db, root)
-wanted = deep_links.parse(query_params())
-if wanted is not None and wanted.datasource not in names:
-    no_access(wanted.datasource)  # deep links are checked exactly like lists
+linked = deep_links.parse(query_params())
+if linked is not None and linked.datasource not in names:
+    no_access(linked.datasource)  # deep links are checked exactly like lists
 if not names:
     st.info("You cannot read any datasource yet.")
     st.stop()
 
-datasource = st.selectbox(
-    "Datasource", names, index=names.index(wanted.datasource) if wanted else 0, key="chart_datasource"
-)
-if wanted is None or wanted.datasource != datasource:
-    wanted = deep_links.ChartView(datasource)
+# The page writes its view to the URL at the end of every run. A URL that differs from the last view written
+# came from a link (an alert, a dashboard, the explorer, the browser's history): it sets the widgets. Otherwise
+# the widgets keep what the person chose. (Widget defaults alone would not do: a keyed widget keeps its first
+# value for the whole session, so a second link to the same datasource showed the first link's range.)
+arrived = linked is not None and linked != st.session_state.get(SHOWN_VIEW)
+if arrived:
+    st.session_state["chart_datasource"] = linked.datasource
+datasource = st.selectbox("Datasource", names, key="chart_datasource")
+wanted = linked if arrived and linked.datasource == datasource else deep_links.ChartView(datasource)
 series = queries.series(root, datasource)
 if series.empty:
     st.info(f"`{datasource}` has no points yet.")
     st.stop()
 metrics = sorted(series["metric"].unique())
-if wanted.metric and wanted.metric not in metrics:
+metric_key = f"metric_{datasource}"
+if arrived and wanted.metric in metrics:
+    st.session_state[metric_key] = wanted.metric
+elif arrived and wanted.metric:
     st.warning(f"`{wanted.metric}` has no points in `{datasource}`; showing `{metrics[0]}`.")
-metric = st.selectbox(
-    "Metric", metrics, index=metrics.index(wanted.metric) if wanted.metric in metrics else 0, key=f"metric_{datasource}"
-)
+    st.session_state[metric_key] = metrics[0]
+metric = st.selectbox("Metric", metrics, key=metric_key)
 st.title(metric)
 metric_series = series[series["metric"] == metric]
 
@@ -50,52 +57,55 @@ for labels in metric_series["labels"]:
         label_values.setdefault(key, []).append(value)
 filters: dict[str, tuple[str, ...]] = {}
 if label_values:
-    cols = st.columns(len(label_values) + 1)
-    for col, key in zip(cols, sorted(label_values), strict=False):
+    for col, key in zip(st.columns(len(label_values)), sorted(label_values), strict=True):
         options = sorted(set(label_values[key]))
-        preset = [v for v in wanted.labels.get(key, ()) if v in options] if wanted.metric == metric else []
-        chosen = col.multiselect(
-            key, options, default=preset, key=f"label_{datasource}_{metric}_{key}", placeholder="all"
-        )
+        label_key = f"label_{datasource}_{metric}_{key}"
+        if arrived:
+            st.session_state[label_key] = [v for v in wanted.labels.get(key, ()) if v in options]
+        chosen = col.multiselect(key, options, key=label_key, placeholder="all")
         if chosen:
             filters[key] = tuple(chosen)
-    range_col = cols[-1]
-else:
-    range_col = st.columns(1)[0]
 
 last_day = metric_series["last_ts"].max().date()
 first_day = metric_series["first_ts"].min().date()
-default_range = (wanted.start or max(first_day, last_day - timedelta(days=DEFAULT_DAYS - 1)), wanted.end or last_day)
-picked = range_col.date_input("Time range", value=default_range, key=f"range_{datasource}", format="YYYY-MM-DD")
+default_range = (max(first_day, last_day - timedelta(days=DEFAULT_DAYS - 1)), last_day)
+range_key, preset_key, compare_key = f"range_{datasource}", f"preset_{datasource}", f"compare_{datasource}"
+if arrived or range_key not in st.session_state:
+    linked_range = (wanted.start or default_range[0], wanted.end or default_range[1])
+    st.session_state[range_key] = linked_range
+    st.session_state[preset_key] = time_ranges.matching_preset(*linked_range, last_day)
+    st.session_state[compare_key] = wanted.compare
+
+
+def _apply_preset() -> None:
+    if st.session_state[preset_key]:
+        st.session_state[range_key] = time_ranges.preset_range(st.session_state[preset_key], last_day)
+
+
+def _clear_preset() -> None:
+    st.session_state[preset_key] = None
+
+
+range_cols = st.columns(2, vertical_alignment="bottom")
+range_cols[0].segmented_control("Last", list(time_ranges.PRESETS), key=preset_key, on_change=_apply_preset)
+picked = range_cols[1].date_input("Time range", key=range_key, format="YYYY-MM-DD", on_change=_clear_preset)
+compare = st.toggle("Compare with a week earlier", key=compare_key)
 start, end = picked if isinstance(picked, tuple | list) and len(picked) == 2 else default_range
 start, end = (date.fromisoformat(str(start)[:10]), date.fromisoformat(str(end)[:10]))
 
-view = deep_links.ChartView(datasource, metric, filters, start, end)
+view = deep_links.ChartView(datasource, metric, filters, start, end, compare=compare)
 st.query_params.from_dict(deep_links.to_params(view))
+st.session_state[SHOWN_VIEW] = view
 
-
-def matches(labels: dict[str, str] | None) -> bool:
-    return all((labels or {}).get(key) in values for key, values in filters.items())
-
-
-selected_ids = set(metric_series.loc[metric_series["labels"].map(matches), "series_id"])
+selected_ids = chart_data.selected_series(series, metric, filters)
+kind = formats.metric_kind(metric)
 summary = st.container()
+legend_slot = st.empty()
 chart_slot = st.empty()
 if "detail_chart" not in st.session_state:  # the chart's first drawing in this session (see charts.loading_chart)
     chart_slot.vega_lite_chart(charts.loading_chart())
-points = queries.points(root, datasource, metric, start, end)
-points = points[points["series_id"].isin(selected_ids)]
-# Every verdict (expected value and band) only when the chart draws the band; otherwise the flagged ones,
-# which is all the anomaly marks and the table need (reading every verdict cost 100-165 ms at 50 x 365).
-# Without any flagged point, every verdict is read after all, to tell "no verdicts" from "no anomalies".
-evaluated = pd.DataFrame()
-if not charts.shows_band(points):
-    evaluated = queries.flagged(root, datasource, metric, start, end)
-    evaluated = evaluated[evaluated["series_id"].isin(selected_ids)]
-if not len(evaluated):
-    evaluated = queries.evaluated(root, datasource, metric, start, end)
-    evaluated = evaluated[evaluated["series_id"].isin(selected_ids)]
-flagged = evaluated[evaluated["is_anomaly"]] if len(evaluated) else evaluated
+data = chart_data.load(root, datasource, metric, selected_ids, start, end, compare=compare)
+points, evaluated, flagged = data.points, data.evaluated, data.flagged
 
 summary.caption(
     f"{len(selected_ids)} series · {len(points):,} points · {len(flagged)} anomalies · {start} .. {end}"
@@ -109,8 +119,14 @@ if len(evaluated) and not charts.shows_band(points):
     summary.caption(
         f"Expected line and band are drawn for up to {charts.BAND_SERIES_LIMIT} series: narrow the label filters to see them."
     )
+if compare and data.previous is None:
+    summary.caption(
+        f"The week-earlier comparison is drawn for up to {charts.BAND_SERIES_LIMIT} series: narrow the label filters to see it."
+    )
+spec = charts.detail_chart(points, evaluated, kind=kind, previous=data.previous)
+legend_slot.html(charts.mark_legend(spec))
 state = chart_slot.vega_lite_chart(
-    charts.detail_chart(points, evaluated),
+    spec,
     key="detail_chart",
     on_select="rerun",
     selection_mode=[charts.SERIES_PICK, charts.ANOMALY_PICK] if len(flagged) else [charts.SERIES_PICK],
@@ -132,19 +148,38 @@ if picked_anomalies:
     table = table[[(s, t) in keys for s, t in zip(table[charts.SERIES], table["ts"], strict=True)]]
 st.subheader("Anomalies")
 narrowed = focus != "all series" or picked_series or picked_anomalies
-st.caption(f"{len(table)} of {len(flagged)} anomalies" + (" (narrowed by your selection)" if narrowed else "") + ", newest first")
+st.caption(
+    f"{len(table)} of {len(flagged)} anomalies"
+    + (" (narrowed by your selection)" if narrowed else "")
+    + ", newest first"
+)
 if table.empty:
     st.caption("No anomalies in this view.")
 else:
-    shown = table.rename(columns={charts.SERIES: "series"})[
-        ["ts", "series", "value", "expected", "lower", "upper", "score", "detector", "params", "run_id"]
-    ].sort_values("ts", ascending=False)
-    st.html(tables.html_table(shown))  # not st.dataframe: see streamlit_app/tables.py
+    shown = table.rename(columns={charts.SERIES: "series"}).assign(
+        change=[formats.format_change(v, e) for v, e in zip(table["value"], table["expected"], strict=True)]
+    )[["ts", "series", "value", "expected", "change", "lower", "upper", "score", "detector", "params", "run_id"]]
+    by_kind = lambda value: formats.format_value(value, kind)  # noqa: E731
+    number = {c: by_kind for c in ("value", "expected", "lower", "upper")} | {
+        "score": lambda value: formats.format_value(value, "number")
+    }
+    # not st.dataframe: see streamlit_app/tables.py
+    st.html(tables.html_table(shown.sort_values("ts", ascending=False), formats=number))
 
 # A markdown link, not st.code: the code block's syntax highlighter (a 1.5 MB chunk registering every
 # language) cost the browser about 0.5 s of main-thread time while the chart was rendering.
 link = deep_links.chart_url("", view)
-st.caption(f"Link to this view: [`{link}`]({link})")
+link_col, csv_col = st.columns([5, 1], vertical_alignment="center")
+link_col.caption(f"Link to this view: [`{link}`]({link})")
+csv_col.download_button(
+    "Download CSV",
+    data=lambda: chart_data.to_csv(data, datasource=datasource, metric=metric),  # built on click only
+    file_name=f"{datasource}_{metric}_{start}_{end}.csv",
+    mime="text/csv",
+    on_click="ignore",
+    key="csv_download",
+    help="The points of this chart (the selected series in this range), with the detector's verdicts",
+)
 
 with st.expander("Add to dashboard"):
     mine = [d for d in dashboards.list_dashboards(db, user) if d.editable_by(user)]

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import streamlit as st
 
-from streamlit_app import charts, deep_links, queries
+from streamlit_app import charts, deep_links, formats, queries
 from streamlit_app.view_state import context, no_access, query_params, readable
 
 MAX_CHARTS = 24
@@ -54,7 +54,9 @@ for i, metric in enumerate(metrics[:MAX_CHARTS]):
         st.caption(f"{n_series} series · {n_anomalies} anomalies")
         metric_points = points[points["metric"] == metric]
         metric_flagged = flagged[flagged["metric"] == metric] if len(flagged) else None
-        st.vega_lite_chart(charts.small_chart(metric_points, metric_flagged), key=f"small_{metric}")
+        st.vega_lite_chart(
+            charts.small_chart(metric_points, metric_flagged, kind=formats.metric_kind(metric)), key=f"small_{metric}"
+        )
         view = deep_links.ChartView(datasource, metric, start=start, end=end)
         st.page_link("views/chart.py", label=f"Open {metric}", query_params=deep_links.to_params(view))
 if len(metrics) > MAX_CHARTS:

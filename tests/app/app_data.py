@@ -46,11 +46,17 @@ def write_metric(
     anomalies: int = 0,
     band: bool = True,
     seed: int = 0,
+    scale: float = 100.0,
+    noise: float = 0.01,
+    params: str = '{"method":"mad","threshold":4,"window":14}',
+    run_id: str = "run-1",
 ) -> list[tuple[str, date]]:
     """Write ``days`` daily points per label set; with ``band``, detector verdicts for every point.
 
-    ``anomalies`` spikes are spread over the series (round robin) on distinct days and flagged;
-    returns the (label text, day) of each flagged point. One file per day, as the assets write.
+    Series ``i`` moves around ``scale * (i + 1)`` with a weekly wave and relative noise ``noise``
+    (0: the weekly wave only). ``anomalies`` spikes (twice the expected value) are spread over the series
+    (round robin) on distinct days and flagged; returns the (label text, day) of each flagged point. One
+    file per day, as the assets write.
     """
     rng = np.random.default_rng(seed)
     first = end - timedelta(days=days - 1)
@@ -60,13 +66,13 @@ def write_metric(
     for i, offset in enumerate(spike_days):
         spikes[(i % n, int(offset))] = True
     flagged: list[tuple[str, date]] = []
-    base = np.array([100.0 * (1 + i) for i in range(n)])
+    base = np.array([scale * (1 + i) for i in range(n)])
     for offset in range(days):
         day = first + timedelta(days=offset)
         ts = pd.Timestamp(day, tz="UTC")
         weekly = 1 + 0.1 * np.sin(2 * np.pi * day.weekday() / 7)
         expected = base * weekly
-        values = expected * rng.normal(1.0, 0.01, n)
+        values = expected * rng.normal(1.0, noise, n)
         is_anomaly = np.zeros(n, dtype=bool)
         for s in range(n):
             if (s, offset) in spikes:
@@ -83,9 +89,9 @@ def write_metric(
                 score=(values - expected) / (expected * 0.05),
                 is_anomaly=is_anomaly,
                 detector="window",
-                params='{"method":"mad","threshold":4,"window":14}',
+                params=params,
             )
-            store.write_anomalies(datasource, verdicts, day=day, writer=f"a-{metric}", run_id="run-1")
+            store.write_anomalies(datasource, verdicts, day=day, writer=f"a-{metric}", run_id=run_id)
     return flagged
 
 

@@ -21,29 +21,40 @@ from typing import Any
 from services.ports import free_port, wait_for_port
 
 REPO = Path(__file__).resolve().parents[2]
-APP = REPO / "streamlit_app" / "Home.py"
+APP = REPO / "streamlit_app" / "server.py"  # what `lupus serve ui` runs: Streamlit plus the sign-in cookie route
 ARTIFACTS = REPO / "test-artifacts" / "app"
 CHROMIUM = "/usr/bin/chromium"
+SESSION_COOKIE = "lupus_session"  # streamlit_app.sessions.COOKIE_NAME
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
     "--disable-sync", "--no-first-run",
 ]  # fmt: skip
 
-VEGA_LAYERS_JS = """(countsOnly) => {
-  const views = [];
-  for (const el of document.querySelectorAll('.vega-embed')) {
-    const key = Object.keys(el).find(k => k.startsWith('__reactFiber'));
-    let fiber = key ? el[key] : null, view = null;
-    for (let depth = 0; fiber && depth < 40 && !view; depth++, fiber = fiber.return) {
-      for (let hook = fiber.memoizedState, h = 0; hook && h < 60 && !view; hook = hook.next, h++) {
-        for (const c of [hook.memoizedState, hook.memoizedState && hook.memoizedState.current]) {
-          if (c && typeof c === 'object' && typeof c.data === 'function' && typeof c.getState === 'function') view = c;
-        }
+# Finds the Vega view of a `.vega-embed` element: Streamlit keeps it in React state, so walk from the
+# element's React fiber up to the hook holding an object with Vega's `data` and `getState` methods.
+_VIEW_OF = """const viewOf = (el) => {
+  const key = Object.keys(el).find(k => k.startsWith('__reactFiber'));
+  let fiber = key ? el[key] : null;
+  for (let depth = 0; fiber && depth < 40; depth++, fiber = fiber.return) {
+    for (let hook = fiber.memoizedState, h = 0; hook && h < 60; hook = hook.next, h++) {
+      for (const c of [hook.memoizedState, hook.memoizedState && hook.memoizedState.current]) {
+        if (c && typeof c === 'object' && typeof c.data === 'function' && typeof c.getState === 'function') return c;
       }
     }
+  }
+  return null;
+};"""
+
+VEGA_LAYERS_JS = (
+    """(countsOnly) => {"""
+    + _VIEW_OF
+    + """
+  const views = [];
+  for (const el of document.querySelectorAll('.vega-embed')) {
+    const view = viewOf(el);
     if (!view) { views.push(null); continue; }
     const layers = {};
-    for (const layer of ['series', 'band', 'expected', 'anomaly']) {
+    for (const layer of ['series', 'band', 'expected', 'previous', 'anomaly']) {
       if (!(layer in view._runtime.data)) continue;
       const rows = view.data(layer);
       if (!rows.length) continue;
@@ -54,10 +65,46 @@ VEGA_LAYERS_JS = """(countsOnly) => {
   }
   return views;
 }"""
+)
+
+# The y axis' tick labels and the series colours as the chart drew them (from the live scenegraph and scale).
+CHART_LOOK_JS = (
+    """(index) => {"""
+    + _VIEW_OF
+    + """
+  const el = document.querySelectorAll('.vega-embed')[index];
+  const view = el && viewOf(el);
+  if (!view) return null;
+  const axes = [];
+  const collect = (node) => {
+    if (!node) return;
+    if (node.role === 'axis' && node.items) {
+      for (const item of node.items) {
+        const found = [], xs = [];
+        const inner = (n) => {
+          if (!n) return;
+          if (n.role === 'axis-label') for (const it of n.items || []) { found.push(it.text); xs.push(it.x); }
+          for (const it of n.items || []) if (it.items) for (const ch of it.items) inner(ch);
+        };
+        for (const ch of item.items || []) inner(ch);
+        // A left axis draws its labels left of the axis line (negative x in the axis group).
+        if (found.length) axes.push({orient: xs.every(x => x < 0) ? 'left' : 'bottom', labels: found});
+      }
+      return;
+    }
+    for (const item of node.items || []) if (item.items) for (const child of item.items) collect(child);
+  };
+  collect(view.scenegraph().root);
+  const color = view.scale('color');
+  const series = [...new Set(view.data('series').map(r => r.label_text))];
+  return {axes, colors: color ? series.map(s => [s, color(s)]) : [], range: color ? color.range() : []};
+}"""
+)
 
 
 class StreamlitServer:
-    """`streamlit run streamlit_app/Home.py` on 127.0.0.1 and a free port, with its own environment."""
+    """`streamlit run streamlit_app/server.py` (as `lupus serve ui`) on 127.0.0.1 and a free port, with its own
+    environment; the app's own config (streamlit_app/.streamlit/config.toml) applies, no extra flags."""
 
     def __init__(self, env: dict[str, str], *, cwd: Path, log: Path):
         self.port = free_port()
@@ -70,8 +117,7 @@ class StreamlitServer:
     def start(self) -> StreamlitServer:
         command = [
             sys.executable, "-m", "streamlit", "run", str(APP), "--server.port", str(self.port),
-            "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false", "--client.toolbarMode", "minimal",
-            "--server.fileWatcherType", "none",
+            "--server.address", "127.0.0.1", "--server.headless", "true", "--server.fileWatcherType", "none",
         ]  # fmt: skip
         self._log.parent.mkdir(parents=True, exist_ok=True)
         out = self._log.open("wb")
@@ -110,11 +156,17 @@ def launch(playwright: Any) -> Any:
 
 
 def sign_in(page: Any, username: str, password: str) -> None:
-    """Fill the local sign-in form shown on any page when signed out."""
+    """Fill the local sign-in form shown on any page when signed out; returns once the session cookie is set
+    (so a reload or a new tab right after finds the sign-in)."""
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password", exact=True).fill(password)
     page.get_by_role("button", name="Sign in", exact=True).click()
     page.get_by_text(f"Signed in as {username}").wait_for(timeout=30_000)
+    deadline = time.monotonic() + 10
+    while not any(cookie["name"] == SESSION_COOKIE for cookie in page.context.cookies()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"signing in as {username} set no {SESSION_COOKIE} cookie")
+        time.sleep(0.05)
 
 
 def chart_layers(
@@ -148,18 +200,13 @@ def wait_idle(page: Any, timeout: float = 30.0) -> None:
     page.locator('[data-testid="stStatusWidget"]').wait_for(state="detached", timeout=timeout * 1000)
 
 
-MARK_POSITION_JS = """([layer, series]) => {
+MARK_POSITION_JS = (
+    """([layer, series]) => {"""
+    + _VIEW_OF
+    + """
   // Page coordinates of the first mark of `layer` (and `series`), from the live scenegraph.
   for (const el of document.querySelectorAll('.vega-embed')) {
-    const key = Object.keys(el).find(k => k.startsWith('__reactFiber'));
-    let fiber = key ? el[key] : null, view = null;
-    for (let depth = 0; fiber && depth < 40 && !view; depth++, fiber = fiber.return) {
-      for (let hook = fiber.memoizedState, h = 0; hook && h < 60 && !view; hook = hook.next, h++) {
-        for (const c of [hook.memoizedState, hook.memoizedState && hook.memoizedState.current]) {
-          if (c && typeof c === 'object' && typeof c.data === 'function' && typeof c.getState === 'function') view = c;
-        }
-      }
-    }
+    const view = viewOf(el);
     if (!view) continue;
     const canvas = el.querySelector('canvas');
     const box = canvas.getBoundingClientRect();
@@ -190,6 +237,7 @@ MARK_POSITION_JS = """([layer, series]) => {
   }
   return null;
 }"""
+)
 
 
 def mark_position(page: Any, layer: str, series: str | None = None) -> dict[str, float]:
@@ -198,3 +246,12 @@ def mark_position(page: Any, layer: str, series: str | None = None) -> dict[str,
     if position is None:
         raise AssertionError(f"no {layer!r} mark of series {series!r} in the rendered charts")
     return position
+
+
+def chart_look(page: Any, *, index: int = 0) -> dict[str, Any]:
+    """How the ``index``-th chart looks: ``axes`` (orient and tick labels of each axis), ``colors`` ([series,
+    colour] as drawn) and ``range`` (the colour scale's palette), read from the live Vega view."""
+    look = page.evaluate(CHART_LOOK_JS, index)
+    if look is None:
+        raise AssertionError(f"no rendered chart {index}")
+    return look

@@ -89,18 +89,60 @@ def test_sharing_with_a_team_you_are_not_in_is_refused(db: MetadataDB) -> None:
         dashboards.share_dashboard(db, alice, board, other_team)
 
 
+def record(db: MetadataDB, *candidates) -> None:
+    """Alert states as the alert sensor records them (lupus_dagster.sensors.alert_state)."""
+    from lupus_dagster.sensors.alert_state import record_candidates
+
+    record_candidates(db, list(candidates))
+
+
 def test_failed_checks_show_and_acknowledgement_records_who_and_why(db: MetadataDB) -> None:
+    from lupus_dagster.resources.alert_message import Alert
+    from lupus_dagster.sensors.alert_state import Candidate
+
     alice = user(db, "alice", ["recsys"])
-    with db.session() as session:
-        session.add(AlertState(datasource="recs", series_id="abc", day=date(2026, 3, 30), kind="check",
-                               metric="rows.count", status="sent", payload={"message": "rows.count >= 1000 failed"}))  # fmt: skip
-        session.add(AlertState(datasource="ads", series_id="def", day=date(2026, 3, 30), kind="check", status="sent"))
+    check = Alert(kind="check", metric="rows.count", check="rows_count_min", detail="rows.count = 480 < min 1000",
+                  link="http://ui.example/chart?datasource=recs&metric=rows.count&start=2026-02-28&end=2026-03-31")  # fmt: skip
+    record(
+        db,
+        Candidate("p", "recs", "abc", date(2026, 3, 30), "check", "rows_count_min", 3.0, check),
+        Candidate("q", "ads", "def", date(2026, 3, 30), "check", "x", 3.0, Alert(kind="check", metric=None, check="x")),
+    )
     rows = alert_items.alert_rows(db, ["recs"], since=date(2026, 3, 1))
-    assert list(rows["kind"]) == ["check"] and list(rows["series"]) == ["rows.count >= 1000 failed"]
+    assert list(rows["kind"]) == ["check"] and list(rows["metric"]) == ["rows.count"]
+    assert list(rows["series"]) == ["rows_count_min: rows.count = 480 < min 1000"]
+    assert list(rows["chart"]) == ["/chart?datasource=recs&metric=rows.count&start=2026-02-28&end=2026-03-31"]
     alert_items.acknowledge(db, alice, datasource="recs", series_id="abc", day=date(2026, 3, 30), kind="check",
                             metric="rows.count", note="late upstream")  # fmt: skip
     row = alert_items.alert_rows(db, ["recs"], since=date(2026, 3, 1)).iloc[0]
     assert (row["status"], row["note"], row["acknowledged_by"]) == ("acknowledged", "late upstream", "alice")
+
+
+def test_sensor_anomaly_alerts_name_their_series_and_link_to_its_chart(db: MetadataDB) -> None:
+    from lupus_dagster.resources.alert_message import Alert
+    from lupus_dagster.sensors.alert_state import Candidate
+
+    day = date(2026, 3, 30)
+    record(db, *[
+        Candidate("p", "recs", f"s{segment}", day, "anomaly", "churn.rate", 5.0,
+                  Alert(kind="anomaly", metric="churn.rate", labels={"segment": segment}, value=0.4, expected=0.3))
+        for segment in "abcde"
+    ])  # fmt: skip
+    rows = alert_items.alert_rows(db, ["recs"], since=date(2026, 3, 1))
+    assert sorted(rows["series"]) == [f"segment={s}" for s in "abcde"]
+    assert rows.loc[rows["series"] == "segment=c", "chart"].item() == (
+        "/chart?datasource=recs&metric=churn.rate&label.segment=c&start=2026-02-28&end=2026-03-31"
+    )
+    assert len({alert_items.describe(row) for _, row in rows.iterrows()}) == 5
+    assert set(rows["value"]) == {0.4} and set(rows["expected"]) == {0.3}
+
+
+def test_alerts_without_labels_in_their_payload_take_them_from_the_store(db: MetadataDB) -> None:
+    with db.session() as session:
+        session.add(AlertState(datasource="recs", series_id="s9", day=date(2026, 3, 30), kind="anomaly",
+                               metric="rows.count", status="sent", payload={}))  # fmt: skip
+    rows = alert_items.alert_rows(db, ["recs"], since=date(2026, 3, 1), series_labels={"s9": "region=JP"})
+    assert list(rows["series"]) == ["region=JP"]
 
 
 def test_store_anomalies_without_alert_state_are_listed_once_per_series_and_day() -> None:
@@ -129,7 +171,9 @@ def test_cli_user_add_and_grant(tmp_path, monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setenv("LUPUS_HOME", str(tmp_path))
     monkeypatch.delenv("LUPUS_METADATA_URL", raising=False)
     runner = CliRunner()
-    result = runner.invoke(app, ["user", "add", "erin", "--team", "recsys", "--password-stdin"], input="erin-password\n")
+    result = runner.invoke(
+        app, ["user", "add", "erin", "--team", "recsys", "--password-stdin"], input="erin-password\n"
+    )
     assert result.exit_code == 0, result.output
     assert runner.invoke(app, ["grant", "recs", "recsys", "--owner"]).exit_code == 0
     db = MetadataDB(f"sqlite:///{tmp_path / 'metadata.db'}")

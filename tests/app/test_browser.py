@@ -74,7 +74,7 @@ def test_dashboard_created_from_a_chart_is_there_after_reload(server, page) -> N
     page.get_by_role("button", name="Add chart").click()
     page.get_by_text("Added to Japan watch").wait_for()
     page.reload()
-    sign_in(page, "alice", password("alice"))  # a reload starts a new session
+    page.get_by_text("Signed in as alice").wait_for()  # the sign-in outlives the reload
     page.get_by_role("link", name="Dashboards").click()  # in-app navigation keeps the session
     page.get_by_role("heading", name="Japan watch").wait_for()
     layers = chart_layers(page, want="anomaly")
@@ -94,7 +94,7 @@ def test_other_team_user_neither_lists_nor_opens_the_datasource(server, page) ->
     assert "shop-recs" not in page.inner_text("body")
     shot(page, "home-other-team")
     page.goto(server.url + CHART)
-    sign_in(page, "bob", password("bob"))
+    page.get_by_text("Signed in as bob").wait_for()  # still signed in: the cookie keeps the session
     page.get_by_text("does not exist or you do not have access").wait_for()
     assert page.locator(".vega-embed").count() == 0
     shot(page, "chart-refused")
@@ -110,16 +110,15 @@ def test_explorer_and_alerts_pages_render_for_the_owner(server, page) -> None:
     page.wait_for_url("**/chart?datasource=shop-recs&metric=score.mean**")
     chart_layers(page)
     page.goto(server.url + "/alerts")
-    sign_in(page, "alice", password("alice"))
+    page.get_by_text("Signed in as alice").wait_for()
     page.get_by_role("heading", name="Alerts").wait_for()
     wait_idle(page)
     shot(page, "alerts")
     page.goto(server.url + "/")
-    sign_in(page, "alice", password("alice"))
+    page.get_by_text("Signed in as alice").wait_for()
     page.get_by_role("heading", name="Datasources").wait_for()
     wait_idle(page)
     shot(page, "home")
-
 
 
 def test_clicking_an_anomaly_mark_narrows_the_anomaly_table(server, page) -> None:
@@ -131,3 +130,28 @@ def test_clicking_an_anomaly_mark_narrows_the_anomaly_table(server, page) -> Non
     page.mouse.click(position["x"], position["y"])
     page.get_by_text("1 of 3 anomalies (narrowed by your selection)").wait_for()
     shot(page, "chart-anomaly-selected")
+
+
+def test_an_alert_row_opens_its_series_chart(server, page, browser_data) -> None:
+    from lupus_dagster.resources.alert_message import Alert, chart_link
+    from lupus_dagster.sensors.alert_state import Candidate, record_candidates
+    from lupus_metrics.schema import series_id
+
+    day = browser_data.end
+    record_candidates(browser_data.db, [
+        Candidate("shop", "shop-recs", series_id("shop-recs", "rows.count", {"region": region}), day, "anomaly",
+                  "rows.count", 5.0, Alert(kind="anomaly", metric="rows.count", labels={"region": region},
+                  value=150.0, expected=100.0, link=chart_link("shop-recs", "rows.count", {"region": region}, day)))
+        for region in ("JP", "US")
+    ])  # fmt: skip
+    page.goto(server.url + "/alerts")
+    sign_in(page, "alice", password("alice"))
+    row = page.locator("table.lupus-table tr").filter(has_text="region=US")
+    row.first.wait_for()
+    assert row.count() == 1 and "+50%" in row.inner_text()
+    shot(page, "alerts-rows")
+    row.get_by_role("link", name="Open chart").click()
+    page.wait_for_url("**/chart?datasource=shop-recs&metric=rows.count&label.region=US**")
+    layers = chart_layers(page, series={"region=US"})
+    assert {r["series"] for r in layers["series"]} == {"region=US"}
+    page.get_by_text("Signed in as alice").wait_for()  # the link's page load kept the sign-in

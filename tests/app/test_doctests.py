@@ -7,10 +7,23 @@ from types import ModuleType
 
 import pytest
 
-from streamlit_app import charts, queries, tables
+from streamlit_app import (
+    alert_items,
+    chart_data,
+    charts,
+    dashboards,
+    deep_links,
+    formats,
+    queries,
+    sessions,
+    tables,
+    time_ranges,
+)
+
+MODULES = [alert_items, chart_data, charts, dashboards, deep_links, formats, queries, sessions, tables, time_ranges]
 
 
-@pytest.mark.parametrize("module", [charts, queries, tables], ids=lambda module: module.__name__)
+@pytest.mark.parametrize("module", MODULES, ids=lambda module: module.__name__)
 def test_docstring_examples_hold(module: ModuleType) -> None:
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -10,7 +11,7 @@ from services.ports import free_port
 
 from app.app_data import AppData, build
 from app.browser import ARTIFACTS, StreamlitServer, shot
-from streamlit_app import accounts
+from streamlit_app import accounts, sessions
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -49,7 +50,9 @@ def oidc_server(oidc_data: AppData, identity_provider: str, tmp_path_factory) ->
     server.stop()
 
 
-def test_single_sign_on_maps_the_identity_to_the_precreated_account(oidc_server: StreamlitServer, page, oidc_data) -> None:
+def test_single_sign_on_maps_the_identity_to_the_precreated_account(
+    oidc_server: StreamlitServer, page, oidc_data
+) -> None:
     page.goto(oidc_server.url + "/")
     page.get_by_role("button", name="Sign in with single sign-on").click()
     page.locator('input[name="sub"]').fill("oidc-carol")
@@ -72,3 +75,38 @@ def test_local_form_stays_available_next_to_single_sign_on(oidc_server: Streamli
     page.get_by_role("button", name="Sign in with single sign-on").wait_for()
     page.get_by_label("Username").wait_for()  # raises if the local form never renders
     assert page.get_by_label("Password", exact=True).is_visible()
+
+
+def sso_sign_in(page, url: str) -> None:
+    page.goto(url + "/")
+    page.get_by_role("button", name="Sign in with single sign-on").click()
+    page.locator('input[name="sub"]').fill("oidc-carol")
+    page.get_by_role("button", name="Authorize").click()
+    page.get_by_text("Signed in as carol@example.com").wait_for(timeout=60_000)
+
+
+def test_single_sign_on_lasts_across_reloads_and_tabs_until_sign_out(oidc_server: StreamlitServer, browser) -> None:
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context.set_default_timeout(30_000)
+    first = context.new_page()
+    sso_sign_in(first, oidc_server.url)
+    deadline = time.monotonic() + 10
+    while not any(c["name"] == sessions.COOKIE_NAME for c in context.cookies()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert any(c["name"] == sessions.COOKIE_NAME and c["httpOnly"] for c in context.cookies())
+    first.reload()
+    first.get_by_text("Signed in as carol@example.com").wait_for()
+    second = context.new_page()
+    second.goto(oidc_server.url + "/explorer?datasource=shop-recs")
+    second.get_by_text("Signed in as carol@example.com").wait_for()
+    first.get_by_role("button", name="Sign out").click()
+    first.get_by_role("button", name="End session").click()  # the identity provider's own sign-out page
+    first.get_by_role("button", name="Sign in with single sign-on").wait_for(timeout=60_000)
+    assert first.get_by_text("Signed in as").count() == 0
+    # The other tab still holds the identity provider's identity in its connection; the revoked session
+    # keeps that identity from signing in again on the tab's next interaction.
+    second.get_by_role("link", name="Dashboards").click()
+    second.get_by_role("button", name="Sign in with single sign-on").wait_for()
+    assert second.get_by_text("Signed in as").count() == 0
+    shot(second, "oidc-signed-out-elsewhere")
+    context.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -10,13 +11,17 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from app.app_data import AppData, password
+from streamlit_app import auth, sessions
 
 APP = str(Path(__file__).resolve().parents[2] / "streamlit_app" / "Home.py")
 
 
 def signed_in(data: AppData, username: str, page: str | None = None, **params: str | list[str]) -> AppTest:
+    """The app as ``username`` after a sign-in (a live session in the metadata database, as the form starts)."""
     at = AppTest.from_file(APP, default_timeout=60)
-    at.session_state["lupus_user_id"] = data.users[username]
+    at.session_state[auth.SESSION_KEY] = sessions.start(
+        data.db, data.users[username], ttl=timedelta(hours=1)
+    ).session_id
     if page:
         at.switch_page(page)
     for key, value in params.items():
@@ -50,14 +55,24 @@ class _TableCells(HTMLParser):
             self._cell.append(data)
 
 
-def anomaly_table(at: AppTest) -> pd.DataFrame | None:
-    """The chart page's anomaly table (an HTML table) as text cells, or None when it is not shown."""
+def html_tables(at: AppTest) -> list[pd.DataFrame]:
+    """Every HTML table on the page (``st.html``) as text cells."""
+    found = []
     for element in at.get("html"):
         parser = _TableCells()
         parser.feed(element.proto.body)
-        if parser.rows and parser.rows[0][:2] == ["ts", "series"]:
-            return pd.DataFrame(parser.rows[1:], columns=parser.rows[0])
-    return None
+        if parser.rows:
+            found.append(pd.DataFrame(parser.rows[1:], columns=parser.rows[0]))
+    return found
+
+
+def anomaly_table(at: AppTest) -> pd.DataFrame | None:
+    """The chart page's anomaly table (an HTML table) as text cells, or None when it is not shown."""
+    return next((t for t in html_tables(at) if list(t.columns[:2]) == ["ts", "series"]), None)
+
+
+def alerts_table(at: AppTest) -> pd.DataFrame | None:
+    return next((t for t in html_tables(at) if list(t.columns[:2]) == ["day", "datasource"]), None)
 
 
 def charts_shown(at: AppTest) -> int:
@@ -87,7 +102,7 @@ def test_wrong_password_is_refused(app_env: AppData) -> None:
     at.text_input(key="login_password").input("not-the-password")
     at.button[0].click().run()
     assert "wrong password" in texts(at.error)
-    assert "lupus_user_id" not in at.session_state
+    assert auth.SESSION_KEY not in at.session_state
 
 
 def test_home_lists_only_readable_datasources_with_owner_and_anomalies(app_env: AppData) -> None:
@@ -142,18 +157,34 @@ def test_label_filter_narrows_series_and_updates_the_url(app_env: AppData) -> No
 def test_anomaly_table_shows_detector_and_parameters(app_env: AppData) -> None:
     at = signed_in(app_env, "alice", "views/chart.py", datasource="shop-recs", metric="rows.count", start="2026-01-01")
     table = anomaly_table(at)
-    assert list(table.columns) == ["ts", "series", "value", "expected", "lower", "upper", "score", "detector", "params", "run_id"]
+    assert list(table.columns) == [
+        "ts",
+        "series",
+        "value",
+        "expected",
+        "change",
+        "lower",
+        "upper",
+        "score",
+        "detector",
+        "params",
+        "run_id",
+    ]
     assert len(table) == 3
     assert list(table["ts"]) == sorted(table["ts"], reverse=True)  # newest first
     assert set(table["detector"]) == {"window"}
     assert table["params"].str.contains('"threshold":4').all()
 
 
-def test_without_the_band_the_chart_reads_only_flagged_verdicts(app_env: AppData, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_without_the_band_the_chart_reads_only_flagged_verdicts(
+    app_env: AppData, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from streamlit_app import charts
 
     def page() -> AppTest:
-        return signed_in(app_env, "alice", "views/chart.py", datasource="shop-recs", metric="rows.count", start="2026-01-01")
+        return signed_in(
+            app_env, "alice", "views/chart.py", datasource="shop-recs", metric="rows.count", start="2026-01-01"
+        )
 
     full = page()
     monkeypatch.setattr(charts, "BAND_SERIES_LIMIT", 2)  # rows.count has 3 series: no band, flagged verdicts only
@@ -191,7 +222,9 @@ def test_other_team_does_not_list_the_datasource(app_env: AppData) -> None:
 
 
 def test_dashboard_created_from_a_chart_keeps_its_filters(app_env: AppData) -> None:
-    at = signed_in(app_env, "alice", "views/chart.py", datasource="shop-recs", metric="rows.count", **{"label.region": "JP"})
+    at = signed_in(
+        app_env, "alice", "views/chart.py", datasource="shop-recs", metric="rows.count", **{"label.region": "JP"}
+    )
     at.text_input(key="dash_new_name").input("Regions").run()
     at.button(key="dash_add").click().run()
     assert "Added to **Regions**" in texts(at.success)
@@ -214,7 +247,11 @@ def other_team_dashboard(app_env: AppData) -> AppData:
     with app_env.db.session() as session:
         from lupus_store.metadata import DashboardChart
 
-        session.add(DashboardChart(dashboard_id=board, position=5, datasource="shop-recs", metric="rows.count", time_range="30d"))
+        session.add(
+            DashboardChart(
+                dashboard_id=board, position=5, datasource="shop-recs", metric="rows.count", time_range="30d"
+            )
+        )
     return app_env
 
 
@@ -232,13 +269,44 @@ def test_private_dashboard_is_invisible_to_other_users(other_team_dashboard: App
 
 def test_alerts_list_recent_anomalies_and_acknowledge_with_a_note(app_env: AppData) -> None:
     at = signed_in(app_env, "alice", "views/alerts.py")
-    table = at.dataframe[0].value
+    table = alerts_table(at)
     assert set(table["datasource"]) == {"shop-recs"}
-    assert (table["status"] == "new").all() and len(table) == 1
+    rows = table[table["metric"] == "rows.count"]  # the store's anomaly of the last week (no sensor ran)
+    assert list(rows["status"]) == ["new"] and list(rows["series"]) == ["region=DE"]
+    assert list(rows["chart"]) == ["Open chart"]
+    pick = next(i for i, option in enumerate(at.selectbox(key="ack_pick").options) if "rows.count" in option)
+    at.selectbox(key="ack_pick").set_value(pick)
     at.text_input(key="ack_note").input("known backfill")
     at.button(key="ack_button").click().run()
-    assert "Nothing to look at." in texts(at.success)
+    remaining = alerts_table(at)
+    assert remaining is None or "rows.count" not in set(remaining["metric"])
     at.toggle(key="alerts_show_done").set_value(True).run()
-    done = at.dataframe[0].value
+    done = alerts_table(at)
+    done = done[done["metric"] == "rows.count"]
     assert list(done["status"]) == ["acknowledged"] and list(done["note"]) == ["known backfill"]
     assert list(done["acknowledged_by"]) == ["alice"]
+
+
+def test_sensor_alerts_of_one_metric_and_day_are_told_apart_and_link_to_their_charts(app_env: AppData) -> None:
+    from lupus_dagster.resources.alert_message import Alert, chart_link
+    from lupus_dagster.sensors.alert_state import Candidate, record_candidates
+    from lupus_metrics.schema import series_id
+
+    day = app_env.end
+    record_candidates(app_env.db, [
+        Candidate("shop", "shop-recs", series_id("shop-recs", "churn.rate", {"segment": s}), day, "anomaly",
+                  "churn.rate", 4.0 + i, Alert(kind="anomaly", metric="churn.rate", labels={"segment": s},
+                  value=0.31, expected=0.25, link=chart_link("shop-recs", "churn.rate", {"segment": s}, day)))
+        for i, s in enumerate("abcde")
+    ])  # fmt: skip
+    at = signed_in(app_env, "alice", "views/alerts.py")
+    table = alerts_table(at)
+    churn = table[table["metric"] == "churn.rate"]
+    assert sorted(churn["series"]) == [f"segment={s}" for s in "abcde"]
+    assert set(churn["value"]) == {"31%"} and set(churn["change"]) == {"+24%"}
+    body = next(e.proto.body for e in at.get("html") if "churn.rate" in e.proto.body)
+    for s in "abcde":
+        assert f'href="/chart?datasource=shop-recs&amp;metric=churn.rate&amp;label.segment={s}&amp;' in body
+    options = at.selectbox(key="ack_pick").options
+    assert len(options) == len(set(options)) == len(table)
+    assert any("churn.rate {segment=c}" in option for option in options)

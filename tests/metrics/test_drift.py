@@ -29,6 +29,7 @@ def quantile_shares(ref: np.ndarray, cur: np.ndarray, bins: int) -> tuple[pd.Ser
     """Independent binning with pandas: right-closed bins on the reference quantiles, open outer bins."""
     inner = np.unique(np.quantile(ref, np.linspace(0, 1, bins + 1))[1:-1])
     edges = np.concatenate([[-np.inf], inner, [np.inf]])
+
     def count(x: np.ndarray) -> pd.Series:
         return pd.Series(pd.cut(x, edges, right=True)).value_counts(sort=False).reset_index(drop=True)
 
@@ -36,14 +37,21 @@ def quantile_shares(ref: np.ndarray, cur: np.ndarray, bins: int) -> tuple[pd.Ser
 
 
 @settings(max_examples=60, deadline=None)
-@given(seed=st.integers(0, 2**32 - 1), n_ref=st.integers(1, 300), n_cur=st.integers(1, 300), decimals=st.sampled_from([None, 0, 1]))
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n_ref=st.integers(1, 300),
+    n_cur=st.integers(1, 300),
+    decimals=st.sampled_from([None, 0, 1]),
+)
 def test_ks_and_wasserstein_agree_with_scipy(seed: int, n_ref: int, n_cur: int, decimals: int | None) -> None:
     ref, cur = samples(seed, n_ref, n_cur, decimals)
     ks = drift_score(ref, cur, "ks")
     expected = stats.ks_2samp(ref, cur)
     assert ks.value == pytest.approx(expected.statistic, abs=1e-12)
     assert ks.pvalue == pytest.approx(expected.pvalue, abs=1e-12)
-    assert drift_score(ref, cur, "wasserstein").value == pytest.approx(stats.wasserstein_distance(ref, cur), rel=1e-9, abs=1e-12)
+    assert drift_score(ref, cur, "wasserstein").value == pytest.approx(
+        stats.wasserstein_distance(ref, cur), rel=1e-9, abs=1e-12
+    )
 
 
 def test_ks_p_value_of_large_samples_agrees_with_scipy() -> None:
@@ -60,7 +68,9 @@ def test_psi_js_and_chi2_use_reference_quantile_bins(seed: int, n: int, bins: in
     ref_counts, cur_counts = quantile_shares(ref, cur, bins)
     p, q = ref_counts / ref_counts.sum(), cur_counts / cur_counts.sum()
     p_eps, q_eps = p.clip(lower=1e-4), q.clip(lower=1e-4)
-    assert drift_score(ref, cur, "psi", bins=bins).value == pytest.approx(((q_eps - p_eps) * np.log(q_eps / p_eps)).sum(), abs=1e-12)
+    assert drift_score(ref, cur, "psi", bins=bins).value == pytest.approx(
+        ((q_eps - p_eps) * np.log(q_eps / p_eps)).sum(), abs=1e-12
+    )
     assert drift_score(ref, cur, "js", bins=bins).value == pytest.approx(jensenshannon(p, q, base=2), abs=1e-12)
     table = np.vstack([ref_counts, cur_counts])
     table = table[:, table.sum(axis=0) > 0]
@@ -168,4 +178,19 @@ def test_drift_points_without_pvalues_keep_the_statistics_only() -> None:
     cur = pd.DataFrame({"v": np.arange(50.0) + 5})
     points = drift_points(ref, cur, methods=["ks", "chi2"], pvalues=False, ts=TS)
     assert set(points["metric"]) == {"drift.ks", "drift.chi2"}
-    assert points.set_index("metric").loc["drift.ks", "value"] == pytest.approx(stats.ks_2samp(ref["v"], cur["v"]).statistic)
+    assert points.set_index("metric").loc["drift.ks", "value"] == pytest.approx(
+        stats.ks_2samp(ref["v"], cur["v"]).statistic
+    )
+
+
+def test_drift_points_have_the_current_values_compared_as_n_and_no_stderr() -> None:
+    ref = pd.DataFrame({"score": [0.1, 0.2, None, 0.4, 0.5], "segment": ["a", "b", "a", None, "c"]})
+    cur = pd.DataFrame({"score": [0.3, None, 0.5, 0.6], "segment": ["a", "d", "d", "b"]})
+    points = drift_points(ref, cur, methods=["psi", "ks"], ts=TS)
+    score = points[points["labels"] == {"column": "score"}]
+    assert (score["n"] == 3).all() and score["stderr"].isna().all()
+    segment = points[points["labels"] == {"column": "segment"}].set_index("metric")
+    assert (segment["n"] == 4).all()
+    assert segment.loc["drift.psi", "stderr"] != segment.loc["drift.psi", "stderr"]  # NaN
+    assert segment.loc["drift.new_category_share", "value"] == 0.5
+    assert segment.loc["drift.new_category_share", "stderr"] == pytest.approx(np.sqrt(0.25 / 4), rel=1e-12)

@@ -87,3 +87,15 @@ def test_lupus_index_rebuild_without_a_configured_index_says_so(tmp_path):
     command = [sys.executable, "-c", "from lupus_cli.main import app; app()", "index", "rebuild"]
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 2 and "LUPUS_SEARCH_URL is not set" in result.stderr
+
+
+def test_rebuild_reads_files_written_before_points_had_support_next_to_newer_ones(parquet_store, search_index):
+    import pyarrow.parquet as pq
+
+    for number, day in enumerate(days()[:3]):
+        written = parquet_store.write_points(DATASOURCE, points_of_day(day), day=day, writer="metrics")
+        if number != 1:  # the first and last day files as an earlier release wrote them
+            pq.write_table(pq.read_table(written.path).drop_columns(["n", "stderr"]), written.path)
+    report = rebuild(parquet_store, search_index, datasource=DATASOURCE)
+    assert report.failures == [] and parquet_store.read_points(DATASOURCE)["n"].notna().any()
+    assert_index_equals_parquet(parquet_store, search_index, DATASOURCE)

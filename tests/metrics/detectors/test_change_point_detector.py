@@ -105,3 +105,22 @@ def test_a_single_spike_is_not_a_change_point():
     values = noisy(200)
     values[100] += 30
     assert flagged(ChangePointDetector().detect(daily(values))) == []
+
+
+def test_a_stepped_metric_gets_a_noise_level_instead_of_zero():
+    # A quantized metric: most days repeat yesterday's value (MAD of first differences 0), now and then
+    # it flickers by one unit; that flicker is its noise, not a change.
+    rng = np.random.default_rng(6)
+    values = np.round(100 + rng.normal(0, 0.4, 200))
+    values[120:] += 5  # one lasting change
+    out = ChangePointDetector(min_size=7).detect(daily(values))
+    changes = np.flatnonzero(out["is_anomaly"].to_numpy()).tolist()
+    assert 120 in changes and len(changes) <= 8
+    assert out["score"].abs().idxmax() == out.index[120] and out["score"].abs().max() < 1e4
+
+
+def test_a_flat_series_with_one_change_gets_a_finite_score():
+    values = np.r_[np.full(30, 5.0), np.full(30, 6.0)]
+    out = ChangePointDetector(min_size=7).detect(daily(values))
+    assert np.flatnonzero(out["is_anomaly"].to_numpy()).tolist() == [30]
+    assert 1 < out["score"].iloc[30] < 1e6

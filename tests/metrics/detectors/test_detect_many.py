@@ -162,13 +162,16 @@ def test_spark_and_process_backends_return_identical_records(spark):
         *RULES,
         {"metrics": ["rows.count"], "labels": {"region": "JP"}, "detector": {"kind": "prophet"}},
         {"metrics": ["rows.count"], "labels": {"region": "US"}, "detector": {"kind": "seasonal_esd"}},
+        {"metrics": ["rows.count"], "detector": {"kind": "auto", "min_history": 14}},
     ]
     frame = points()
+    frame["stderr"] = np.where(frame["metric"] == "rows.count", 3.0, np.nan)  # auto reads it
     frame = pd.concat([frame, frame.iloc[:1]], ignore_index=True)  # one failing series too
     local = detect_many(frame, rules, workers=2)
     on_spark = detect_many(frame, rules, backend="spark", spark=spark)
     assert local.anomalies["is_anomaly"].sum() > 0
-    assert len(local.errors) == 3  # the broken series matches three rules
+    assert "threshold" in local.anomalies.loc[local.anomalies["detector"] == "auto", "params"].iloc[-1]
+    assert len(local.errors) == 4  # the broken series matches four rules
     pd.testing.assert_frame_equal(local.anomalies, on_spark.anomalies)
     pd.testing.assert_frame_equal(local.errors, on_spark.errors)
 

@@ -5,6 +5,7 @@ from metrics.detectors.synthetic_series import daily, noisy, trend, weekly
 from pydantic import ValidationError
 
 from lupus_metrics.detectors import ProphetDetector
+from lupus_metrics.detectors.noise import SeriesInfo
 from lupus_metrics.errors import LupusValidationError
 
 
@@ -122,3 +123,55 @@ def test_next_step_flags_the_first_point_of_a_level_shift():
     values[-1] += 30
     out = ProphetDetector(mode="next_step", yearly_seasonality=False).detect(daily(values))
     assert flagged(out) == [69]
+
+
+def test_unsorted_timestamps_keep_each_point_with_its_own_forecast():
+    # Prophet returns its forecast sorted by date: written back by position, it landed on other points.
+    values = weekly(56, weekend=20)
+    values[40] += 30
+    s = daily(values)
+    shuffled = s.sample(frac=1.0, random_state=3)
+    detector = ProphetDetector(yearly_seasonality=False)
+    pd.testing.assert_frame_equal(detector.detect(shuffled).sort_index(), detector.detect(s), check_freq=False)
+    assert detector.detect(shuffled)["is_anomaly"].sum() == 1
+
+
+def test_the_band_is_calibrated_on_out_of_sample_scores():
+    # Heavy-tailed noise: Prophet's own interval is too narrow, the calibrated threshold widens it.
+    rng = np.random.default_rng(8)
+    values = weekly(150, weekend=20) + rng.standard_t(2, 150) * 2
+    detector = ProphetDetector(mode="next_step", yearly_seasonality=False, interval_width=0.95)
+    verdict = detector.judge(daily(values))
+    tau = verdict.thresholds[-1, 0]
+    assert tau > 1.2
+    raw = ProphetDetector(mode="next_step", yearly_seasonality=False, interval_width=0.95, calibration_folds=0)
+    out, uncalibrated = verdict.frame(daily(values).index), raw.detect(daily(values))
+    assert (out["upper"] - out["lower"]).iloc[-1] == pytest.approx(
+        tau * (uncalibrated["upper"] - uncalibrated["lower"]).iloc[-1]
+    )
+
+
+def test_the_stderr_floors_the_band():
+    values = weekly(70, weekend=20, noise=0.1)
+    out = ProphetDetector(mode="next_step", yearly_seasonality=False, calibration_folds=0).detect(
+        daily(values), info=SeriesInfo(stderr=np.full(70, 5.0))
+    )
+    assert out["upper"].iloc[-1] - out["expected"].iloc[-1] >= 5.0 * 2.57
+
+
+def test_excluded_points_are_left_out_of_the_fit():
+    values = weekly(70, weekend=20)
+    values[60:65] += 200  # a broken stretch whose checks failed
+    excluded = np.zeros(70, dtype=bool)
+    excluded[60:65] = True
+    clean = weekly(70, weekend=20)
+    detector = ProphetDetector(mode="next_step", yearly_seasonality=False, calibration_folds=0)
+    with_broken = detector.detect(daily(values), info=SeriesInfo(excluded=excluded))
+    assert with_broken["expected"].iloc[-1] == pytest.approx(detector.detect(daily(clean))["expected"].iloc[-1], abs=3)
+
+
+def test_a_budget_replaces_the_interval_width_as_the_nominal_rate():
+    detector = ProphetDetector(budget="1/quarter")
+    assert detector.budget == "1/quarter"
+    with pytest.raises(ValidationError, match="budget"):
+        ProphetDetector(budget="sometimes")

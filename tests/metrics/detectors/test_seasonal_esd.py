@@ -421,3 +421,14 @@ def test_threshold_accepts_r_spelling_of_none():
 
 def test_kind_is_seasonal_esd():
     assert SeasonalHybridESD.kind == "seasonal_esd"
+
+
+@pytest.mark.parametrize("n", [49, 1243, 1882])
+def test_max_anoms_raised_to_one_point_survives_float_rounding(n):
+    # R raises max_anoms below 1/n to 1/n; n * (1/n) is 0.9999999999999999 for these n, and a truncation
+    # to int made "at most one anomaly" zero and raised.
+    period = 7
+    values = 100 + 10 * np.tile(np.arange(period), n // period + 1)[:n] + np.random.default_rng(n).normal(0, 1, n)
+    values[n // 2] += 80
+    out = SeasonalHybridESD(max_anoms=0.0001, direction="pos").detect(pd.Series(values), period=period)
+    assert np.flatnonzero(out["is_anomaly"].to_numpy()).tolist() == [n // 2]

@@ -5,6 +5,7 @@ from metrics.detectors.synthetic_series import daily, noisy, weekly
 from pydantic import ValidationError
 
 from lupus_metrics.detectors import WindowDetector
+from lupus_metrics.detectors.noise import SeriesInfo
 from lupus_metrics.errors import LupusValidationError
 
 
@@ -70,14 +71,71 @@ def test_missing_values_are_not_judged_and_do_not_break_later_baselines():
     assert flagged(out) == [40]
 
 
-def test_mad_baseline_is_robust_to_an_earlier_outlier():
+def test_a_flagged_outlier_does_not_poison_later_baselines():
     values = noisy(60)
-    values[40] += 100  # inflates the standard deviation of the next 14 baselines
+    values[40] += 100  # would inflate the standard deviation of the next 14 baselines
     values[45] -= 8
-    zscore = WindowDetector(window=14, method="zscore", threshold=4).detect(daily(values))
-    mad = WindowDetector(window=14, method="mad", threshold=4).detect(daily(values))
-    assert 45 not in flagged(zscore)
-    assert 45 in flagged(mad)
+    for method in ("zscore", "mad"):
+        out = WindowDetector(window=14, method=method, threshold=4).detect(daily(values))
+        assert flagged(out) == [40, 45], method
+        assert out["upper"].iloc[46] - out["lower"].iloc[46] < 20, method
+
+
+def test_an_excluded_point_leaves_later_baselines():
+    values = noisy(60)
+    values[40] += 3.5  # under the threshold, yet a broken day (its check failed)
+    excluded = np.zeros(60, dtype=bool)
+    excluded[40] = True
+    with_it = WindowDetector(window=14, threshold=4).detect(daily(values))
+    without = WindowDetector(window=14, threshold=4).detect(daily(values), info=SeriesInfo(excluded=excluded))
+    assert without["expected"].iloc[41] < with_it["expected"].iloc[41]
+    assert without["expected"].iloc[40] == with_it["expected"].iloc[40]  # judged as before
+
+
+def test_a_window_given_as_a_duration_counts_the_series_steps():
+    hourly = pd.Series(noisy(24 * 10), index=pd.date_range("2025-01-06", periods=240, freq="h", tz="UTC"))
+    assert WindowDetector(window="6h").points_of(hourly) == (6, 6)
+    assert WindowDetector(window="2d", min_history="1d").points_of(hourly) == (48, 24)
+    assert WindowDetector(window="14d").points_of(daily(noisy(30))) == (14, 14)
+    out = WindowDetector(window="6h").detect(hourly)
+    assert out["expected"].iloc[:6].isna().all() and out["expected"].iloc[6:].notna().all()
+
+
+def test_a_duration_needs_timestamps():
+    with pytest.raises(LupusValidationError, match="duration"):
+        WindowDetector(window="14d").detect(pd.Series(noisy(30)))
+
+
+@pytest.mark.parametrize("window", ["14 days", "0d", "-3h", 1])
+def test_a_malformed_window_is_rejected(window):
+    with pytest.raises(ValidationError, match="window"):
+        WindowDetector(window=window)
+
+
+@pytest.mark.parametrize("method", ["zscore", "mad"])
+def test_a_stepped_metric_gets_a_spread_instead_of_division_by_zero(method):
+    values = np.repeat([5.0, 6.0, 6.0, 7.0, 7.0, 7.0, 8.0, 8.0], 15)  # MAD 0 in most windows
+    values[100] += 0.5
+    out = WindowDetector(window=14, method=method, threshold=4).detect(daily(values))
+    assert out["score"].abs().max() < 1e5
+    assert (out["upper"] - out["lower"]).min() > 0
+
+
+def test_the_stderr_floors_the_spread():
+    values = 0.3 + np.tile([0.001, -0.001], 30)  # a rate measured on few users: noisy, but the window is calm
+    values[50] = 0.32
+    calm = WindowDetector(window=14, threshold=4).detect(daily(values))
+    noisy_rate = WindowDetector(window=14, threshold=4).detect(daily(values), info=SeriesInfo(stderr=np.full(60, 0.01)))
+    assert flagged(calm) == [50] and flagged(noisy_rate) == []
+    assert noisy_rate["upper"].iloc[50] - noisy_rate["expected"].iloc[50] == pytest.approx(0.04)
+
+
+def test_min_delta_is_the_smallest_deviation_that_may_alert():
+    values = noisy(60, noise=0.1)
+    values[50] += 2.0
+    out = WindowDetector(window=14, threshold=4, min_delta=3.0).detect(daily(values))
+    assert flagged(out) == []
+    assert out["upper"].iloc[50] - out["expected"].iloc[50] == pytest.approx(3.0)
 
 
 def test_same_weekday_baseline_catches_a_weekend_at_weekday_level():

@@ -17,10 +17,19 @@ from lupus_metrics.frames import normalize_points
 
 TS = "2026-01-01"
 KS = [1, 3, 5, 10]
-RANX_NAMES = {"ndcg": "ndcg", "map": "map", "mrr": "mrr", "recall": "recall", "precision": "precision", "hit_rate": "hit_rate"}
+RANX_NAMES = {
+    "ndcg": "ndcg",
+    "map": "map",
+    "mrr": "mrr",
+    "recall": "recall",
+    "precision": "precision",
+    "hit_rate": "hit_rate",
+}
 
 
-def random_case(seed: int, n_users: int = 30, n_items: int = 40, max_list: int = 15) -> tuple[pd.DataFrame, pd.DataFrame]:
+def random_case(
+    seed: int, n_users: int = 30, n_items: int = 40, max_list: int = 15
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Distinct scores per user (so every library orders lists the same), graded relevance 0..3."""
     rng = np.random.default_rng(seed)
     recs, rels = [], []
@@ -55,7 +64,9 @@ def test_per_user_metrics_agree_with_ranx(seed: int, gain: str) -> None:
     qrels, run = as_trec(recs, rels)
     users = judged_users(ours, qrels)
     qrels = {u: qrels[u] for u in users}
-    names = [f"{RANX_NAMES[m] if m != 'ndcg' or gain == 'linear' else 'ndcg_burges'}@{k}" for k in KS for m in RANX_NAMES]
+    names = [
+        f"{RANX_NAMES[m] if m != 'ndcg' or gain == 'linear' else 'ndcg_burges'}@{k}" for k in KS for m in RANX_NAMES
+    ]
     theirs = ranx_evaluate(Qrels(qrels), Run({u: run[u] for u in users}), names, return_mean=False)
     order = list(Qrels(qrels).qrels.keys())
     for name in names:
@@ -70,10 +81,17 @@ def test_per_user_metrics_agree_with_pytrec_eval(seed: int) -> None:
     ours = ranking_per_user(recs, rels, k=KS)
     qrels, run = as_trec(recs, rels)
     cut = ",".join(map(str, KS))
-    theirs = pytrec_eval.RelevanceEvaluator(qrels, {f"ndcg_cut.{cut}", f"map_cut.{cut}", f"P.{cut}", f"recall.{cut}"}).evaluate(run)
+    theirs = pytrec_eval.RelevanceEvaluator(
+        qrels, {f"ndcg_cut.{cut}", f"map_cut.{cut}", f"P.{cut}", f"recall.{cut}"}
+    ).evaluate(run)
     for user in judged_users(ours, qrels):
         for k in KS:
-            for ours_name, trec_name in (("ndcg", "ndcg_cut"), ("map", "map_cut"), ("precision", "P"), ("recall", "recall")):
+            for ours_name, trec_name in (
+                ("ndcg", "ndcg_cut"),
+                ("map", "map_cut"),
+                ("precision", "P"),
+                ("recall", "recall"),
+            ):
                 assert ours.loc[user, f"{ours_name}@{k}"] == pytest.approx(theirs[user][f"{trec_name}_{k}"], abs=1e-9)
 
 
@@ -134,14 +152,21 @@ def test_row_order_of_the_input_does_not_matter() -> None:
 def test_very_uneven_list_lengths_give_the_same_values_as_ranx() -> None:
     recs, rels = random_case(6, n_users=20, max_list=3)
     rng = np.random.default_rng(0)
-    long_list = pd.DataFrame({"user": "long", "item": [f"d{i}" for i in range(400)], "score": rng.permutation(400) / 400})
+    long_list = pd.DataFrame(
+        {"user": "long", "item": [f"d{i}" for i in range(400)], "score": rng.permutation(400) / 400}
+    )
     recs = pd.concat([recs, long_list], ignore_index=True)
     rels = pd.concat([rels, pd.DataFrame({"user": "long", "item": ["d5", "d17", "d300"], "relevance": [1, 2, 3]})])
     ours = ranking_per_user(recs, rels, k=KS)
     qrels, run = as_trec(recs, rels)
     users = judged_users(ours, qrels)
     qrels = {u: qrels[u] for u in users}
-    theirs = ranx_evaluate(Qrels(qrels), Run({u: run[u] for u in users}), [f"ndcg@{k}" for k in KS] + [f"map@{k}" for k in KS], return_mean=False)
+    theirs = ranx_evaluate(
+        Qrels(qrels),
+        Run({u: run[u] for u in users}),
+        [f"ndcg@{k}" for k in KS] + [f"map@{k}" for k in KS],
+        return_mean=False,
+    )
     order = list(Qrels(qrels).qrels.keys())
     for name, values in theirs.items():
         np.testing.assert_allclose(ours.loc[order, name], values, rtol=0, atol=1e-9, err_msg=name)
@@ -205,7 +230,12 @@ def test_duplicate_judgment_is_rejected() -> None:
 
 @pytest.mark.parametrize(
     ("options", "where"),
-    [({"k": 0}, "k"), ({"metrics": ["auc"]}, "metrics"), ({"gain": "log"}, "gain"), ({"no_relevant": "drop"}, "no_relevant")],
+    [
+        ({"k": 0}, "k"),
+        ({"metrics": ["auc"]}, "metrics"),
+        ({"gain": "log"}, "gain"),
+        ({"no_relevant": "drop"}, "no_relevant"),
+    ],
 )
 def test_bad_options_name_the_argument(options: dict, where: str) -> None:
     recs = pd.DataFrame({"user": ["u"], "item": ["a"], "score": [1.0]})
@@ -237,3 +267,45 @@ def test_empty_relevance_means_no_user_has_relevant_items() -> None:
     points = evaluate_ranking(recs, pd.DataFrame(columns=["user", "item", "relevance"]), k=1, ts=TS).set_index("metric")
     assert points.loc["ranking.users_no_relevant", "value"] == 2
     assert points.loc["ranking.coverage", "value"] == 1.0
+
+
+@pytest.mark.parametrize("seed", [21, 22, 23])
+def test_user_means_have_the_sd_of_pytrec_eval_per_user_values_over_root_users(seed: int) -> None:
+    recs, rels = random_case(seed, n_users=60)
+    recs["region"] = np.where(recs["user"].str[1:].astype(int) % 3 == 0, "JP", "US")
+    points = evaluate_ranking(
+        recs, rels, k=KS, metrics=["ndcg", "map", "precision", "recall"], group_by="region", ts=TS
+    )
+    qrels, run = as_trec(recs, rels)
+    cut = ",".join(map(str, KS))
+    theirs = pytrec_eval.RelevanceEvaluator(
+        qrels, {f"ndcg_cut.{cut}", f"map_cut.{cut}", f"P.{cut}", f"recall.{cut}"}
+    ).evaluate(run)
+    region = recs.drop_duplicates("user").set_index("user")["region"]
+    judged = [
+        u for u in theirs if rels[(rels["user"] == u) & (rels["relevance"] > 0)].shape[0] > 0 and u in region.index
+    ]
+    for labels in ({}, {"region": "JP"}, {"region": "US"}):
+        users = [u for u in judged if not labels or region[u] == labels["region"]]
+        for k in KS:
+            for ours_name, trec_name in (
+                ("ndcg", "ndcg_cut"),
+                ("map", "map_cut"),
+                ("precision", "P"),
+                ("recall", "recall"),
+            ):
+                values = np.array([theirs[u][f"{trec_name}_{k}"] for u in users])
+                got = points[
+                    (points["metric"] == f"ranking.{ours_name}") & (points["labels"] == {**labels, "k": str(k)})
+                ].iloc[0]
+                assert got["n"] == len(users)
+                assert got["stderr"] == pytest.approx(np.std(values, ddof=1) / np.sqrt(len(users)), rel=1e-9, abs=1e-12)
+
+
+def test_counts_and_list_metrics_have_n_and_no_stderr() -> None:
+    recs, rels = random_case(24)
+    points = evaluate_ranking(recs, rels, k=3, ts=TS).set_index("metric")
+    served = recs["user"].nunique()
+    for metric in ("ranking.coverage", "ranking.entropy", "ranking.novelty", "ranking.users_no_relevant"):
+        assert points.loc[metric, "n"] == served and np.isnan(points.loc[metric, "stderr"]), metric
+    assert points.loc["ranking.users", "n"] == points.loc["ranking.users", "value"]

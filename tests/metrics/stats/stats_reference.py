@@ -45,7 +45,11 @@ def _is_null(v: object) -> bool:
 
 
 def _epoch(v: object) -> float:
-    return pd.Timestamp(v).tz_localize("UTC").timestamp() if pd.Timestamp(v).tzinfo is None else pd.Timestamp(v).timestamp()
+    return (
+        pd.Timestamp(v).tz_localize("UTC").timestamp()
+        if pd.Timestamp(v).tzinfo is None
+        else pd.Timestamp(v).timestamp()
+    )
 
 
 def _length(v: object) -> int:
@@ -109,3 +113,24 @@ def topk(values: pd.Series, k: int, *, elements: bool) -> tuple[list[tuple[str, 
     top = [(value, n, n / total) for value, n in ranked]
     other = 1 - sum(n for _, n, _ in top) / total if total else math.nan
     return top, other
+
+
+RATES = frozenset({"null_rate", "zero_rate", "true_rate", "empty_rate"})
+ROW_COUNTS = frozenset({"count", "null_count", "null_rate"})
+
+
+def support(values: pd.Series, name: str, *, ts: pd.Timestamp | None = None) -> tuple[float, float]:
+    """``(n, stderr)`` of one stat, from the definitions in docs/stats.md.
+
+    n is the group's rows for counts and the null rate, its non-null values otherwise; rates
+    have the Wald standard error, means sd/√n (sample sd), every other stat none (NaN).
+    """
+    rows, x = len(values), present(values)
+    n = float(rows if name in ROW_COUNTS else len(x))
+    if name in RATES:
+        p = stat(values, name, ts=ts)
+        return n, math.sqrt(p * (1 - p) / n) if n else math.nan
+    if name in ("mean", "length_mean"):
+        data = [len(v) for v in x] if name == "length_mean" else [float(v) for v in x]
+        return n, float(np.std(data, ddof=1) / math.sqrt(len(data))) if len(data) > 1 else math.nan
+    return n, math.nan

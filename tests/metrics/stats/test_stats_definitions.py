@@ -15,7 +15,9 @@ from metrics.stats.stats_fixtures import COLUMNS, TS, profile_frame
 from lupus_metrics.frames import normalize_points
 from lupus_metrics.stats import ProfileSpec, compute_profile
 
-SCALAR_CASES = [(c, s) for c, stats in COLUMNS.items() for s in stats if not s.startswith("topk") and s != "other_share"]
+SCALAR_CASES = [
+    (c, s) for c, stats in COLUMNS.items() for s in stats if not s.startswith("topk") and s != "other_share"
+]
 SPEC = ProfileSpec(group_by=["region"], columns=COLUMNS)
 
 
@@ -25,9 +27,18 @@ def frame() -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def points(frame: pd.DataFrame) -> dict[tuple[str, tuple], float]:
-    out = compute_profile(frame, SPEC, ts=TS)
-    return {(p.metric, tuple(sorted(p.labels.items()))): p.value for p in out.itertuples()}
+def profiled(frame: pd.DataFrame) -> pd.DataFrame:
+    return compute_profile(frame, SPEC, ts=TS)
+
+
+@pytest.fixture(scope="module")
+def points(profiled: pd.DataFrame) -> dict[tuple[str, tuple], float]:
+    return {(p.metric, tuple(sorted(p.labels.items()))): p.value for p in profiled.itertuples()}
+
+
+@pytest.fixture(scope="module")
+def supports(profiled: pd.DataFrame) -> dict[tuple[str, tuple], tuple[float, float]]:
+    return {(p.metric, tuple(sorted(p.labels.items()))): (p.n, p.stderr) for p in profiled.itertuples()}
 
 
 def assert_same(actual: float, expected: float, what: str) -> None:
@@ -44,9 +55,37 @@ def test_stat_matches_independent_computation_in_every_group(points, frame, colu
         assert_same(points[(f"{column}.{stat}", tuple(sorted(labels.items())))], expected, f"{column}.{stat} {labels}")
 
 
-def test_rows_count_is_the_number_of_rows_of_each_group(points, frame):
+@pytest.mark.parametrize(("column", "stat"), SCALAR_CASES, ids=[f"{c}.{s}" for c, s in SCALAR_CASES])
+def test_n_and_stderr_match_their_definitions_in_every_group(supports, frame, column, stat):
     for labels, group in ref.groups(frame, ["region"]):
-        assert points[("rows.count", tuple(sorted(labels.items())))] == len(group)
+        n, stderr = supports[(f"{column}.{stat}", tuple(sorted(labels.items())))]
+        expected_n, expected_stderr = ref.support(group[column], stat, ts=TS)
+        assert n == expected_n, f"{column}.{stat} n {labels}"
+        assert_same(stderr, expected_stderr, f"{column}.{stat} stderr {labels}")
+
+
+def test_rows_count_is_the_number_of_rows_of_each_group(points, supports, frame):
+    for labels, group in ref.groups(frame, ["region"]):
+        key = ("rows.count", tuple(sorted(labels.items())))
+        assert points[key] == len(group)
+        assert supports[key][0] == len(group) and math.isnan(supports[key][1])
+
+
+@pytest.mark.parametrize(("column", "k", "elements"), [("category", 3, False), ("tags", 4, True)])
+def test_topk_shares_are_rates_over_the_non_null_values_or_elements(supports, frame, column, k, elements):
+    for labels, group in ref.groups(frame, ["region"]):
+        top, other = ref.topk(group[column], k, elements=elements)
+        total = sum(n for _, n, _ in top) / (1 - other) if top and other < 1 else None
+        for rank, (value, count, share) in enumerate(top, start=1):
+            key = tuple(sorted({**labels, "value": value, "rank": str(rank)}.items()))
+            n, stderr = supports[(f"{column}.topk_share", key)]
+            assert n == pytest.approx(count / share)
+            assert stderr == pytest.approx(math.sqrt(share * (1 - share) / n), rel=1e-12)
+            assert supports[(f"{column}.topk_count", key)][0] == n
+        n, stderr = supports[(f"{column}.other_share", tuple(sorted(labels.items())))]
+        if total is not None:
+            assert n == pytest.approx(total)
+            assert stderr == pytest.approx(math.sqrt(other * (1 - other) / n), rel=1e-12, abs=1e-15)
 
 
 @pytest.mark.parametrize(("column", "k", "elements"), [("category", 3, False), ("tags", 4, True)])

@@ -47,11 +47,34 @@ def frames(spark):
     return frame, to_spark(spark, frame)
 
 
+def supports(points: pd.DataFrame) -> dict[tuple[str, tuple], tuple[float, float]]:
+    return {(p.metric, tuple(sorted(p.labels.items()))): (p.n, p.stderr) for p in points.itertuples()}
+
+
 @pytest.fixture(scope="module")
-def both(frames):
+def profiles(frames):
     frame, spark_frame = frames
     spec = ProfileSpec(group_by=["region"], columns=COLUMNS)
-    return keyed(compute_profile(frame, spec, ts=TS)), keyed(compute_profile(spark_frame, spec, ts=TS)), spec
+    return compute_profile(frame, spec, ts=TS), compute_profile(spark_frame, spec, ts=TS), spec
+
+
+@pytest.fixture(scope="module")
+def both(profiles):
+    pandas_points, spark_points, spec = profiles
+    return keyed(pandas_points), keyed(spark_points), spec
+
+
+def test_n_and_stderr_are_equal_in_both_engines(profiles):
+    pandas_points, spark_points, _ = profiles
+    pandas_support, spark_support = supports(pandas_points), supports(spark_points)
+    assert set(pandas_support) == set(spark_support)
+    for key, (n, stderr) in pandas_support.items():
+        assert spark_support[key][0] == n, key
+        if math.isnan(stderr):
+            assert math.isnan(spark_support[key][1]), key
+        else:
+            assert spark_support[key][1] == pytest.approx(stderr, rel=1e-9, abs=1e-12), key
+    assert pandas_points["stderr"].notna().sum() > 50
 
 
 def group_values(frame: pd.DataFrame, labels: dict[str, str], column: str, *, length: bool) -> np.ndarray:
@@ -59,7 +82,11 @@ def group_values(frame: pd.DataFrame, labels: dict[str, str], column: str, *, le
     if "region" in labels:
         region = labels["region"]
         rows = frame[frame["region"].isna()] if region == "__null__" else frame[frame["region"] == region]
-    values = [v for v in rows[column].tolist() if v is not None and not (isinstance(v, float) and math.isnan(v)) and v is not pd.NA]
+    values = [
+        v
+        for v in rows[column].tolist()
+        if v is not None and not (isinstance(v, float) and math.isnan(v)) and v is not pd.NA
+    ]
     return np.sort(np.asarray([len(v) for v in values] if length else values, dtype="float64"))
 
 
@@ -122,7 +149,11 @@ def test_empty_spark_frame_gives_the_overall_group_with_zero_counts(spark):
 
 def test_spark_filter_and_nan_as_null(spark):
     frame = spark.createDataFrame([(1.0,), (float("nan"),), (None,), (5.0,)], "score double")
-    points = keyed(compute_profile(frame, {"columns": {"score": ["count", "mean"]}, "filter": "score <> 5 OR score IS NULL"}, ts=TS))
+    points = keyed(
+        compute_profile(
+            frame, {"columns": {"score": ["count", "mean"]}, "filter": "score <> 5 OR score IS NULL"}, ts=TS
+        )
+    )
     assert (points[("rows.count", ())], points[("score.count", ())], points[("score.mean", ())]) == (3, 1, 1.0)
 
 
@@ -135,7 +166,11 @@ def test_untyped_all_null_column_profiles_alike_in_both_engines(spark):
     spark_points = keyed(compute_profile(spark_frame, spec, ts=TS))
     assert set(pandas_points) == set(spark_points)
     assert pandas_points[("note.count", ())] == spark_points[("note.count", ())] == 0
-    assert pandas_points[("note.null_rate", (("region", "JP"),))] == spark_points[("note.null_rate", (("region", "JP"),))] == 1
+    assert (
+        pandas_points[("note.null_rate", (("region", "JP"),))]
+        == spark_points[("note.null_rate", (("region", "JP"),))]
+        == 1
+    )
 
 
 def test_spark_filter_on_an_unknown_column_is_a_validation_error(spark):

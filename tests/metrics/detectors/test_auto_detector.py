@@ -1,0 +1,183 @@
+"""The auto detector: seasonal one-step forecast, noise floor, budget-calibrated thresholds, lasting changes."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from metrics.detectors.synthetic_series import daily
+from pydantic import ValidationError
+
+from lupus_metrics.detectors import AutoDetector
+from lupus_metrics.detectors.budget import Budget
+from lupus_metrics.detectors.noise import SeriesInfo
+
+
+def weekly_counts(n: int = 400, seed: int = 0, level: float = 1000.0) -> np.ndarray:
+    """Daily values from a Monday: weekends 30 % higher, a slow trend, 2 % noise."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(n)
+    return level * (1 + 0.3 * (t % 7 >= 5)) * (1 + 0.0005 * t) * (1 + rng.normal(0, 0.02, n))
+
+
+def flagged(out: pd.DataFrame) -> list[int]:
+    return np.flatnonzero(out["is_anomaly"].to_numpy()).tolist()
+
+
+def test_a_clean_seasonal_series_raises_no_alert():
+    # The default budget allows 0.5 false alerts a year; a tight one, none in five series-years.
+    for seed in range(5):
+        assert flagged(AutoDetector(budget="0.02/year").detect(daily(weekly_counts(seed=seed)))) == [], seed
+
+
+def test_a_spike_and_a_dip_of_eight_noise_units_alert_on_their_day():
+    values = weekly_counts()
+    noise = 0.02 * values
+    values[200] += 8 * noise[200]
+    values[300] -= 8 * noise[300]
+    assert flagged(AutoDetector().detect(daily(values))) == [200, 300]
+
+
+def test_a_lasting_shift_alerts_within_three_days_then_becomes_the_new_normal():
+    values = weekly_counts()
+    values[250:] *= 1.10  # +5 noise units, for good
+    out = AutoDetector().detect(daily(values))
+    alerts = flagged(out)
+    assert alerts and 250 <= alerts[0] <= 252
+    assert all(a < 257 for a in alerts), alerts
+    assert out["expected"].iloc[280] == pytest.approx(values[280], rel=0.05)
+
+
+def test_weekly_seasonality_is_found_in_daily_data_and_a_daily_one_in_hourly_data():
+    out = AutoDetector().judge(daily(weekly_counts()))
+    assert out.details == {"period": 7, "step": "1d"}
+    hours = pd.date_range("2026-01-05", periods=24 * 60, freq="h", tz="UTC")
+    rng = np.random.default_rng(1)
+    values = 100 + 30 * np.sin(2 * np.pi * hours.hour.to_numpy() / 24) + rng.normal(0, 2, len(hours))
+    values[24 * 50 + 3] += 20  # ten noise units at 03:00 on day 50
+    hourly = AutoDetector().judge(pd.Series(values, index=hours))
+    assert hourly.details == {"period": 24, "step": "1h"}
+    assert np.flatnonzero(hourly.is_anomaly).tolist() == [24 * 50 + 3]
+
+
+def test_the_stderr_of_a_point_widens_its_band():
+    rng = np.random.default_rng(2)
+    users = np.where(np.arange(300) % 7 >= 5, 200, 20_000)  # few users at weekends
+    rate = rng.binomial(users, 0.3) / users
+    stderr = np.sqrt(rate * (1 - rate) / users)
+    with_noise = AutoDetector().detect(daily(rate), info=SeriesInfo(stderr=stderr, n=users.astype(float)))
+    assert flagged(with_noise) == []
+    weekend = with_noise.index.dayofweek >= 5
+    width = (with_noise["upper"] - with_noise["lower"]).iloc[100:]
+    assert width[weekend[100:]].median() > 5 * width[~weekend[100:]].median()
+
+
+def test_a_flat_history_gives_a_bounded_score():
+    values = np.full(200, 5.0)
+    values[150] = 5.5
+    out = AutoDetector().detect(daily(values))
+    assert flagged(out) == [150]
+    assert 1 < abs(out["score"].iloc[150]) < 1e5
+
+
+def test_a_sticky_metric_learns_its_steps():
+    rng = np.random.default_rng(4)
+    steps = np.where(rng.random(500) < 0.1, rng.normal(0, 50, 500), 0.0)
+    values = np.round(10_000 + np.cumsum(steps))
+    values[450:] += 600  # a step of twelve typical steps
+    out = AutoDetector().detect(daily(values))
+    alerts = flagged(out)
+    assert alerts and alerts[0] == 450
+    assert [a for a in alerts if a < 400] == []
+
+
+def test_small_counts_are_scored_by_their_distribution():
+    rng = np.random.default_rng(5)
+    errors = rng.poisson(0.5, 400).astype(float)
+    errors[300] = 9.0
+    out = AutoDetector().detect(daily(errors), info=SeriesInfo(metric="errors.count"))
+    assert flagged(out) == [300]
+    later = out.iloc[200:]  # once a few months of history calibrate the threshold
+    assert (later["lower"] >= 0).all() and 2 < later["upper"].median() < 8
+    # As a Gaussian the same spike is far more extreme than its Poisson probability says.
+    assert out["score"].iloc[300] < (9.0 - 0.5) / np.sqrt(0.5)
+
+
+def test_flagged_and_excluded_points_stay_out_of_later_baselines():
+    incident, broken = weekly_counts(), weekly_counts()
+    incident[200] *= 3  # flagged: it enters later baselines as its own forecast
+    broken[200] *= 1.05  # within the band, but its check failed: excluded the same way
+    excluded = np.zeros(len(broken), bool)
+    excluded[200] = True
+    detector = AutoDetector(budget="0.05/year")
+    flagged_out = detector.detect(daily(incident))
+    checked = detector.detect(daily(broken), info=SeriesInfo(excluded=excluded))
+    unchecked = detector.detect(daily(broken))
+    assert flagged(flagged_out) == [200] and flagged(checked) == []
+    pd.testing.assert_series_equal(flagged_out["expected"].iloc[201:260], checked["expected"].iloc[201:260])
+    assert not np.allclose(unchecked["expected"].iloc[201:215], checked["expected"].iloc[201:215])
+
+
+def test_holidays_are_neither_alerted_nor_learned_from():
+    days = pd.date_range("2024-01-01", periods=420, freq="D", tz="UTC")
+    values = weekly_counts(420)
+    christmas = days.get_loc(pd.Timestamp("2024-12-25", tz="UTC"))
+    values[christmas] *= 0.5
+    quiet = {"budget": "0.05/year"}
+    assert christmas in flagged(AutoDetector(**quiet).detect(pd.Series(values, index=days)))
+    assert flagged(AutoDetector(holidays="US", **quiet).detect(pd.Series(values, index=days))) == []
+
+
+def test_direction_up_ignores_dips():
+    values = weekly_counts()
+    values[200] *= 1.3
+    values[300] *= 0.7
+    assert flagged(AutoDetector(direction="up").detect(daily(values))) == [200]
+
+
+def test_min_delta_is_the_smallest_deviation_that_may_alert():
+    values = weekly_counts()
+    values[200] += 200  # ten noise units, but below the practical minimum
+    out = AutoDetector(min_delta=250).detect(daily(values))
+    assert flagged(out) == []
+    assert out["upper"].iloc[200] - out["expected"].iloc[200] >= 250
+
+
+def test_no_verdict_before_min_history():
+    out = AutoDetector(min_history=60).detect(daily(weekly_counts(100)))
+    assert out["score"].iloc[:60].isna().all() and out["score"].iloc[61:].notna().all()
+
+
+def test_a_verdict_never_depends_on_later_points():
+    values = weekly_counts()
+    values[320] *= 2
+    full = AutoDetector().detect(daily(values))
+    prefix = AutoDetector().detect(daily(values[:300]))
+    pd.testing.assert_frame_equal(prefix, full.iloc[:300])
+
+
+def test_judging_many_series_at_once_equals_judging_each():
+    detector = AutoDetector()
+    series = [daily(weekly_counts(n, seed=n)) for n in (120, 400, 15)]
+    series.append(daily(weekly_counts(200), start="2025-06-02"))  # another calendar
+    together = detector.judge_many(series)
+    for s, verdict in zip(series, together, strict=True):
+        pd.testing.assert_frame_equal(verdict.frame(s.index), detector.detect(s))
+
+
+def test_a_positional_series_uses_the_given_period():
+    values = weekly_counts()
+    values[250] *= 1.3
+    out = AutoDetector(budget="0.05/year").detect(pd.Series(values), period=7)
+    assert flagged(out) == [250]
+
+
+@pytest.mark.parametrize("budget", ["often", "0/year", "1/decade", -1, True])
+def test_a_malformed_budget_is_rejected_by_name(budget):
+    with pytest.raises(ValidationError, match="budget"):
+        AutoDetector(budget=budget)
+
+
+def test_budgets_are_read_per_span():
+    assert Budget.parse("1/quarter").per_year == pytest.approx(4.0)
+    assert Budget.parse("2 per month").per_year == pytest.approx(24.0)
+    assert Budget.parse(0.5).per_year == pytest.approx(0.5)
+    assert str(AutoDetector(budget="1/quarter").budget) == "1/quarter"
