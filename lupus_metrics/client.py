@@ -60,7 +60,7 @@ def points_payload(points: pd.DataFrame | Iterable[Mapping[str, Any]]) -> dict[s
     missing = [c for c in ("metric", "ts", "value") if c not in frame.columns]
     if missing:
         raise ValueError(f"points need columns metric, ts, value (labels, n, stderr optional); missing {missing}")
-    ts = pd.to_datetime(frame["ts"], utc=True)
+    ts = _timestamps(frame["ts"])
     absent = [None] * len(frame)
     labels = frame["labels"] if "labels" in frame.columns else absent
     noise = [frame[c] if c in frame.columns else absent for c in NOISE_COLUMNS]
@@ -75,6 +75,15 @@ def points_payload(points: pd.DataFrame | Iterable[Mapping[str, Any]]) -> dict[s
                 point[name] = _number(given)
         out.append(point)
     return {"points": out}
+
+
+def _timestamps(column: pd.Series) -> pd.Series:
+    """``ts`` as UTC timestamps; numbers are epoch seconds, as the server reads them (not pandas' nanoseconds)."""
+    if pd.api.types.is_bool_dtype(column) or any(isinstance(v, bool) for v in column):
+        raise ValueError("ts: true/false are not timestamps")
+    if pd.api.types.is_numeric_dtype(column):
+        return pd.to_datetime(column, unit="s", utc=True)
+    return pd.to_datetime(column, utc=True)
 
 
 def _missing(value: Any) -> bool:

@@ -123,3 +123,11 @@ def test_the_client_refuses_bad_names_and_booleans_before_sending_anything(live,
         with pytest.raises(LupusValidationError):
             client.query(datasource if datasource != "ds-a" else "ds-a\n")
     assert sent == []
+
+
+def test_the_client_sends_numbers_as_ts_as_epoch_seconds_as_the_server_reads_them():
+    from lupus_metrics.client import points_payload
+
+    assert points_payload([{"metric": "m", "ts": 1767225600, "value": 1.0}])["points"][0]["ts"] == "2026-01-01T00:00:00+00:00"
+    with pytest.raises(ValueError, match="ts"):
+        points_payload([{"metric": "m", "ts": True, "value": 1.0}])

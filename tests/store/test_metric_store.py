@@ -307,3 +307,13 @@ def test_negative_or_infinite_support_is_refused_naming_column_and_row(store, co
         store.write_points("demo", frame, day="2026-01-01", writer="metrics")
     assert caught.value.where == column and caught.value.row == 3
     assert store.read_points("demo").empty
+
+
+def test_numbers_as_ts_are_epoch_seconds_as_in_the_api_and_booleans_are_refused(store):
+    frame = pd.DataFrame({"metric": ["m", "m"], "labels": [{}, {}], "ts": [1767225600, 1767225660], "value": [1.0, 2.0]})
+    store.write_points("demo", frame, day="2026-01-01", writer="epoch")
+    assert store.read_points("demo")["ts"].tolist() == [pd.Timestamp("2026-01-01T00:00:00Z"), pd.Timestamp("2026-01-01T00:01:00Z")]
+    with pytest.raises(LupusValidationError, match="ts"):
+        store.write_points("demo", frame.assign(ts=[True, False]), day="2026-01-01", writer="bools")
+    with pytest.raises(LupusValidationError, match="value"):
+        store.write_points("demo", frame.assign(value=[True, 1.0]), day="2026-01-01", writer="bools")
