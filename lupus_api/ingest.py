@@ -19,8 +19,10 @@ The path of a batch, and why each step is where it is:
    (under a lock shared by every API process, leaving out batches another manifest claims; a lone
    batch's group id is its batch id). So after a crash exactly the same group is written again
    under the same writer (idempotent), and no batch is ever written by two writers, which would
-   store its points twice. If a group cannot be written as one (two of its batches hold the same
-   series and timestamp), its files are removed and each batch is written on its own.
+   store its points twice. Every row is written with its batch's acceptance time as its write
+   order (``seq``), so that of two pushes of one point the later accepted is read back, whichever
+   group, process or retry writes it; two batches of one group that hold the same point leave the
+   group's file only the later one.
 5. At start-up unfinished groups are written again, then every row still ``staged`` is queued
    again. A staged file without a row (the process died between staging and commit, the client got
    no 202) is removed after a grace time.
@@ -41,7 +43,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TypeVar
 
@@ -50,9 +52,9 @@ import pandas as pd
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from lupus_api.cardinality import insert_series
 from lupus_api.payloads import parse_batch
 from lupus_api.staged import STAGED_FORMAT, decode_staged
-from lupus_metrics.errors import LupusValidationError
 from lupus_metrics.frames import NormalizedPoints
 from lupus_store import MetricStore
 from lupus_store.location import StoreLocation
@@ -73,6 +75,7 @@ GROUP_GAP_SECONDS = 0.05
 GROUP_WAIT_SECONDS = 0.25
 _DAY_MICROS = 86_400_000_000
 _EPOCH_DAY = date(1970, 1, 1)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 GROUPS_DIR = "_groups"  # datasource names start with a letter or digit, so this never clashes
 RESWEEP_SECONDS = 30
 # A group's manifest lives while its batches are written (well under a second unless the store fails);
@@ -141,9 +144,13 @@ class Ingestor:
 
     def stage(
         self, datasource: str, body: bytes, fmt: str, *, points: int, idempotency_key: str | None,
-        payload_sha256: str, token_id: int | None,
+        payload_sha256: str, token_id: int | None, new_series: list[dict[str, str]] | None = None,
     ) -> Staged:
-        """Write the batch durably and record it; returns once it is safe to answer 202."""
+        """Write the batch durably and record it; returns once it is safe to answer 202.
+
+        ``new_series`` (``ingest_series`` rows) are recorded in the same transaction as the batch,
+        so a batch refused here (its idempotency key was used before) records none.
+        """
         batch_id = uuid.uuid4().hex
         key = idempotency_key or batch_id
         path = self._write_durably(datasource, batch_file_name(batch_id, fmt), body)
@@ -154,6 +161,7 @@ class Ingestor:
                     id=batch_id, datasource=datasource, idempotency_key=key, payload_sha256=payload_sha256,
                     points=points, token_id=token_id,
                 ))  # fmt: skip
+                insert_series(session, new_series or [])
         except IntegrityError:
             # Another request with the same key committed first: keep its batch, drop ours.
             path.unlink(missing_ok=True)
@@ -349,40 +357,34 @@ class Ingestor:
 
     def _ingest_group(self, group_id: str, datasource: str, batch_ids: list[str]) -> None:
         with self.db.session() as session:
+            accepted = dict(session.execute(
+                select(IngestBatch.id, IngestBatch.created_at).where(IngestBatch.id.in_(batch_ids))
+            ).all())  # fmt: skip
             staged = set(session.scalars(
                 select(IngestBatch.id).where(IngestBatch.id.in_(batch_ids), IngestBatch.status == "staged")
             ).all())
         if staged:  # after a crash between marking and clean-up there is nothing left to write
             parts = [self._read_staged(self._staged_file(datasource, batch_id), datasource) for batch_id in batch_ids]
+            # Each row's write order is its batch's acceptance time: of two pushes of the same point, the
+            # one accepted later is the point, whichever process, group or retry writes it to the store.
+            seq = np.concatenate([np.full(len(part), acceptance_ns(accepted[batch_id]), dtype=np.int64)
+                                  for batch_id, part in zip(batch_ids, parts, strict=True)])  # fmt: skip
             points = NormalizedPoints.concat(parts) if len(parts) > 1 else parts[0]
-            try:
-                self._write_points(datasource, points, writer_name(group_id), run_id=group_id)
-            except LupusValidationError as err:
-                if len(batch_ids) == 1:
-                    raise
-                # Two batches hold the same series and timestamp: each keeps its own file instead.
-                log.info("group %s of %d batches written batch by batch: %s", group_id, len(batch_ids), err)
-                for day in _days(points):
-                    self.store.delete_points(datasource, day=day, writer=writer_name(group_id))
-                for batch_id, part in zip(batch_ids, parts, strict=True):
-                    self._write_points(datasource, part, writer_name(batch_id), run_id=batch_id)
+            points, seq = latest_of_each_point(points, seq)
+            self._write_points(datasource, points, writer_name(group_id), run_id=group_id, seq=seq)
             self._mark_ingested(batch_ids)
         for batch_id in batch_ids:
             self._remove_staged(datasource, batch_id)
         self._manifest_path(group_id).unlink(missing_ok=True)
 
-    def _write_points(self, datasource: str, points: NormalizedPoints, writer: str, *, run_id: str) -> None:
-        """Every day's points as ``writer``'s files (a group that fails on a later day removes its
-        earlier days' files before falling back to one writer per batch)."""
-        # Each batch was validated on its own (on arrival); a group is checked here for the one rule
-        # batches can break together: the same series and ts twice.
-        row = points.first_repeat()
-        if row is not None:
-            raise LupusValidationError("ts", "the same series and ts in two batches", row=row)
+    def _write_points(self, datasource: str, points: NormalizedPoints, writer: str, *, run_id: str,
+                      seq: np.ndarray) -> None:  # fmt: skip
+        """Every day's points as ``writer``'s files."""
         days = points.ts // _DAY_MICROS  # the UTC day of each row, as days since the epoch
         for day in np.unique(days).tolist():
-            self.store.write_points(datasource, points.take(days == day), day=_EPOCH_DAY + timedelta(days=day),
-                                    writer=writer, source="push", run_id=run_id)
+            rows = days == day
+            self.store.write_points(datasource, points.take(rows), day=_EPOCH_DAY + timedelta(days=day),
+                                    writer=writer, source="push", run_id=run_id, seq=seq[rows])  # fmt: skip
 
     def _mark_ingested(self, batch_ids: list[str]) -> None:
         with self.db.session() as session:
@@ -459,9 +461,33 @@ class Ingestor:
             self._ingest_group(group_id, datasource, batch_ids)
 
 
-def _days(points: NormalizedPoints) -> list[date]:
-    """The UTC days of ``points``, in order."""
-    return [_EPOCH_DAY + timedelta(days=day) for day in np.unique(points.ts // _DAY_MICROS).tolist()]
+def acceptance_ns(moment: datetime) -> int:
+    """A batch's acceptance time (``created_at``; naive means UTC, as SQLite returns it) in ns since the epoch."""
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return (aware - _EPOCH) // timedelta(microseconds=1) * 1000
+
+
+def latest_of_each_point(points: NormalizedPoints, seq: np.ndarray) -> tuple[NormalizedPoints, np.ndarray]:
+    """``points`` with each (series, ts) once: the row with the highest ``seq`` (the later row on a tie).
+
+    Two batches of one group may hold the same point (a retried push); the store keeps one row per
+    point and write, and reads would return the later one anyway.
+
+    >>> p = NormalizedPoints.from_columns("ds", ["m", "m"], [{}, {}], ts=np.array([0, 60_000_000]), values=np.array([1.0, 2.0]))
+    >>> both = NormalizedPoints.concat([p, p.take(np.array([0]))])
+    >>> kept, order = latest_of_each_point(both, np.array([5, 5, 9]))
+    >>> kept.ts.tolist(), order.tolist()
+    ([60000000, 0], [5, 9])
+    """
+    if points.first_repeat() is None:
+        return points, seq
+    rows = np.arange(len(points))
+    # Sorted by series, ts, then seq and position descending: the first row of each point is the one kept.
+    order = np.lexsort((-rows, -seq, points.ts, points.codes))
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = (points.codes[order][1:] != points.codes[order][:-1]) | (points.ts[order][1:] != points.ts[order][:-1])
+    keep = np.sort(order[first])
+    return points.take(keep), seq[keep]
 
 
 def payload_digest(body: bytes) -> str:

@@ -8,6 +8,7 @@ Example:
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -16,25 +17,35 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lupus_api.problems import Problem, problem_response
 
+#: Bodies of every other operation (datasources, tokens, detection requests...) are small documents.
+SMALL_BODY_BYTES = 1024 * 1024
+#: The operations that take batches of points, up to ``max_bytes``.
+BATCH_PATHS = re.compile(r"/api/v1/datasources/[^/]+/points(/upload)?")
+
 
 class BodySizeLimit:
-    """Reject request bodies larger than ``max_bytes`` with 413, whether announced or streamed.
+    """Reject request bodies larger than the limit with 413, whether announced or streamed.
 
-    A ``Content-Length`` over the limit is refused before reading; a chunked body is counted
+    The limit is ``max_bytes`` for the push operations (:data:`BATCH_PATHS`) and at most
+    :data:`SMALL_BODY_BYTES` for every other one: FastAPI reads a body before the token is
+    checked, so an anonymous caller can make the server hold no more than that. A
+    ``Content-Length`` over the limit is refused before reading; a chunked body is counted
     as it arrives and refused as soon as it passes the limit.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int):
+    def __init__(self, app: ASGIApp, max_bytes: int, small_max_bytes: int = SMALL_BODY_BYTES):
         self.app = app
         self.max_bytes = max_bytes
+        self.small_max_bytes = min(small_max_bytes, max_bytes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.max_bytes if BATCH_PATHS.fullmatch(scope.get("path", "")) else self.small_max_bytes
         declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._reject(scope, receive, send)
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await self._reject(scope, receive, send, limit)
             return
         received = 0
         exceeded = False
@@ -45,7 +56,7 @@ class BodySizeLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > limit:
                     exceeded = True
                     raise _TooLargeError
             return message
@@ -56,7 +67,7 @@ class BodySizeLimit:
             if exceeded:
                 if not replaced:
                     replaced = True
-                    await self._reject(scope, receive, send)
+                    await self._reject(scope, receive, send, limit)
                 return
             await send(message)
 
@@ -64,10 +75,10 @@ class BodySizeLimit:
             await self.app(scope, counting_receive, guarded_send)
         except _TooLargeError:
             if not replaced:
-                await self._reject(scope, receive, send)
+                await self._reject(scope, receive, send, limit)
 
-    async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
-        detail = f"request body larger than {self.max_bytes} bytes; split the batch"
+    async def _reject(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+        detail = f"request body larger than {limit} bytes" + ("; split the batch" if limit == self.max_bytes else "")
         response = problem_response(Problem(status=413, title="Content Too Large", detail=detail))
         await response(scope, receive, send)
 

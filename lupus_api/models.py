@@ -5,11 +5,30 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from lupus_metrics.schema import AnomalyRecord, validate_datasource
+from lupus_metrics.errors import LupusValidationError
+from lupus_metrics.names import validate_account_name, validate_datasource
+from lupus_metrics.schema import AnomalyRecord
 
 Scope = Literal["read", "write", "admin"]
+
+
+def _rule(check: Any) -> Any:
+    """A pydantic after-validator applying one of :mod:`lupus_metrics.names`' rules (the message is the rule)."""
+
+    def validate(value: Any) -> Any:
+        try:
+            return None if value is None else check(value)
+        except LupusValidationError as err:
+            raise ValueError(err.rule) from None
+
+    return AfterValidator(validate)
+
+
+DatasourceName = Annotated[str, _rule(validate_datasource)]
+TeamName = Annotated[str, _rule(lambda v: validate_account_name(v, field="team"))]
+TokenName = Annotated[str, _rule(lambda v: validate_account_name(v, field="name"))]
 # SQLite hands back naive datetimes (written in UTC); answers always carry the zone.
 Utc = Annotated[datetime, AfterValidator(lambda d: d if d.tzinfo else d.replace(tzinfo=UTC))]
 
@@ -19,17 +38,10 @@ class DatasourceCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(description="1-63 characters of a-z 0-9 - _, starting with a letter or digit.", max_length=63)
-    owner_team: str = Field(description="Name of the owning team.", max_length=100)
+    name: DatasourceName = Field(description="1-63 characters of a-z 0-9 - _, starting with a letter or digit.",
+                                 max_length=63)
+    owner_team: TeamName = Field(description="Name of the owning team.", max_length=100)
     description: str | None = Field(default=None, max_length=2000)
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v: str) -> str:
-        try:
-            return validate_datasource(v)
-        except ValueError as err:
-            raise ValueError(getattr(err, "rule", str(err))) from None
 
 
 class DatasourceUpdate(BaseModel):
@@ -37,7 +49,7 @@ class DatasourceUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    owner_team: str | None = Field(default=None, max_length=100, description="Hand the datasource to this team.")
+    owner_team: TeamName | None = Field(default=None, max_length=100, description="Hand the datasource to this team.")
     description: str | None = Field(default=None, max_length=2000)
 
 
@@ -138,10 +150,10 @@ class TokenCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=100)
+    name: TokenName = Field(min_length=1, max_length=100)
     scopes: list[Scope] = Field(min_length=1)
-    team: str | None = Field(default=None, min_length=1, max_length=100)
-    datasource: str | None = Field(default=None, min_length=1, max_length=63)
+    team: TeamName | None = Field(default=None, min_length=1, max_length=100)
+    datasource: DatasourceName | None = Field(default=None, min_length=1, max_length=63)
     expires_at: datetime | None = None
 
 

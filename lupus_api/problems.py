@@ -94,6 +94,12 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        unreadable = next((e for e in exc.errors() if e.get("type") == "json_invalid"), None)
+        if unreadable is not None:
+            # Not a JSON document at all: a 400, as for a body that is not UTF-8 or nested too deeply.
+            message = str((unreadable.get("ctx") or {}).get("error") or unreadable.get("msg") or "invalid JSON")
+            return problem_response(Problem(status=400, title="Bad Request", detail=f"body is not valid JSON: {message}"[:400],
+                                            where=Where(field="body")))  # fmt: skip
         errors = []
         for error in exc.errors():
             field, row = _location(error.get("loc", ()))
@@ -112,6 +118,11 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         problem = Problem(status=exc.status_code, title=HTTPStatus(exc.status_code).phrase, detail=str(exc.detail))
+        cause = exc.__cause__
+        if isinstance(cause, UnicodeDecodeError):  # FastAPI's "error parsing the body": say which
+            problem.detail, problem.where = f"body is not valid UTF-8: byte at position {cause.start}", Where(field="body")
+        elif isinstance(cause, RecursionError):
+            problem.detail, problem.where = "body is nested too deeply to read", Where(field="body")
         return problem_response(problem, getattr(exc, "headers", None))
 
     @app.exception_handler(Exception)

@@ -22,5 +22,8 @@ def register(app: typer.Typer, serve: typer.Typer) -> None:
         """
         import uvicorn
 
+        # Each worker process re-imports the `lupus` command (Lupus, pandas, DuckDB...) before it answers
+        # uvicorn's health check; on a busy machine that took longer than uvicorn's 5 s, and the
+        # supervisor killed and restarted workers forever.
         uvicorn.run("lupus_api.app:create_app", factory=True, host=host, port=port, workers=workers,
-                    log_level=log_level, access_log=False)
+                    log_level=log_level, access_log=False, timeout_worker_healthcheck=60)

@@ -6,6 +6,8 @@ from typing import Annotated
 
 import typer
 
+from lupus_cli.names import check_datasource
+
 
 def register(app: typer.Typer, serve: typer.Typer) -> None:
     """Add this part's commands to the top-level app and to `lupus serve`."""
@@ -15,7 +17,7 @@ def register(app: typer.Typer, serve: typer.Typer) -> None:
 
     @index_app.command("rebuild")
     def rebuild_command(
-        datasource: Annotated[str | None, typer.Option(help="Re-index only this datasource (default: all).")] = None,
+        datasource: Annotated[str | None, typer.Option(help="Re-index only this datasource (default: all).", callback=check_datasource)] = None,
     ) -> None:
         """Re-index points and anomalies from the Parquet store (LUPUS_STORE) into LUPUS_SEARCH_URL."""
         from lupus_store import MetricStore
@@ -35,7 +37,7 @@ def register(app: typer.Typer, serve: typer.Typer) -> None:
 
     @index_app.command("catch-up")
     def catch_up_command(
-        datasource: Annotated[str | None, typer.Option(help="Retry only this datasource's queued writes.")] = None,
+        datasource: Annotated[str | None, typer.Option(help="Retry only this datasource's queued writes.", callback=check_datasource)] = None,
     ) -> None:
         """Retry the index writes queued while the index was down or rejected documents."""
         from lupus_store import MetricStore

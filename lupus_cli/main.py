@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from lupus_cli import api_commands, backfill_commands, incident_commands, index_commands, ui_commands
+from lupus_cli.names import check_datasource, check_team, check_token_name
 from lupus_store import MetricStore
 from lupus_store.config import lupus_home, store_root
 from lupus_store.metadata import MetadataDB
@@ -93,7 +94,7 @@ def store_ls() -> None:
 
 
 @store_app.command("series")
-def store_series(datasource: str) -> None:
+def store_series(datasource: Annotated[str, typer.Argument(callback=check_datasource)]) -> None:
     """List the series of a datasource with their point counts and time span."""
     frame = MetricStore(store_root()).list_series(datasource)
     for row in frame.itertuples():
@@ -102,7 +103,7 @@ def store_series(datasource: str) -> None:
 
 
 @store_app.command("compact")
-def store_compact(datasource: str) -> None:
+def store_compact(datasource: Annotated[str, typer.Argument(callback=check_datasource)]) -> None:
     """Merge a datasource's day files into monthly files (query results do not change)."""
     report = MetricStore(store_root()).compact(datasource)
     for line in report.details:
@@ -122,10 +123,10 @@ def db_upgrade() -> None:
 
 @token_app.command("create")
 def token_create(
-    name: str,
+    name: Annotated[str, typer.Argument(callback=check_token_name)],
     scope: Annotated[list[str], typer.Option(help="read, write or admin; repeat for several.")],
-    team: Annotated[str | None, typer.Option(help="Bind the token to this team's datasources.")] = None,
-    datasource: Annotated[str | None, typer.Option(help="Bind the token to one datasource.")] = None,
+    team: Annotated[str | None, typer.Option(help="Bind the token to this team's datasources.", callback=check_team)] = None,
+    datasource: Annotated[str | None, typer.Option(help="Bind the token to one datasource.", callback=check_datasource)] = None,
     expires_in_days: Annotated[int | None, typer.Option(help="Expire after this many days.")] = None,
 ) -> None:
     """Create an API token and print it once."""

@@ -10,11 +10,13 @@ from typing import Annotated
 
 import typer
 
+from lupus_cli.names import check_datasource, check_team, check_user
+
 # The ASGI entry (Streamlit plus the sign-in cookie route); streamlit_app/.streamlit/config.toml next to it
 # turns usage statistics and the Deploy button off, however the app is started.
 APP = Path(__file__).resolve().parents[1] / "streamlit_app" / "server.py"
 
-user_app = typer.Typer(help="Local accounts of the app (passwords stored as scrypt hashes).", no_args_is_help=True)
+user_app = typer.Typer(help="Local accounts of the app (passwords stored as Argon2id hashes).", no_args_is_help=True)
 team_app = typer.Typer(help="Teams: own datasources, group users.", no_args_is_help=True)
 
 
@@ -43,8 +45,10 @@ def serve_ui(
 
 
 def user_add(
-    username: str,
-    team: Annotated[list[str], typer.Option(help="Team to join (created when missing); repeat for several.")] = [],  # noqa: B006
+    username: Annotated[str, typer.Argument(callback=check_user)],
+    team: Annotated[
+        list[str], typer.Option(help="Team to join (created when missing); repeat for several.", callback=check_team)
+    ] = [],  # noqa: B006
     password_stdin: Annotated[
         bool, typer.Option("--password-stdin", help="Read the password from standard input.")
     ] = False,
@@ -71,7 +75,7 @@ def user_add(
     )
 
 
-def team_add(name: str) -> None:
+def team_add(name: Annotated[str, typer.Argument(callback=check_team)]) -> None:
     """Create a team."""
     from lupus_store.metadata import MetadataDB
     from streamlit_app.accounts import ensure_team
@@ -82,8 +86,8 @@ def team_add(name: str) -> None:
 
 
 def grant(
-    datasource: str,
-    team: str,
+    datasource: Annotated[str, typer.Argument(callback=check_datasource)],
+    team: Annotated[str, typer.Argument(callback=check_team)],
     level: Annotated[str, typer.Option(help="read, write or admin.")] = "read",
     owner: Annotated[bool, typer.Option("--owner", help="Register DATASOURCE as owned by TEAM instead.")] = False,
 ) -> None:

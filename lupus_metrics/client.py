@@ -1,6 +1,9 @@
 """HTTP client of the Lupus REST API: push points from any job, query, request detection.
 
 Uses only httpx and pandas (no store, no Dagster), so any job can install ``lupus`` and push.
+Names are checked here by the server's own rules (:mod:`lupus_metrics.names`) before anything
+is sent: a datasource name is a URL path segment, and a bad metric name or label fails the job
+at once with the row named instead of after a round trip.
 Every pushed batch gets an idempotency key, kept across retries, so a retry after a timeout or a
 server restart never stores a batch twice. 5xx answers, 429 and connection errors are retried
 with exponential backoff; other errors raise :class:`LupusApiError` with the server's problem body.
@@ -27,6 +30,8 @@ from typing import Any
 
 import httpx
 import pandas as pd
+
+from lupus_metrics.names import validate_datasource, validate_labels, validate_metric_name
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 NOISE_COLUMNS = ("n", "stderr")
@@ -55,13 +60,15 @@ def points_payload(points: pd.DataFrame | Iterable[Mapping[str, Any]]) -> dict[s
     missing = [c for c in ("metric", "ts", "value") if c not in frame.columns]
     if missing:
         raise ValueError(f"points need columns metric, ts, value (labels, n, stderr optional); missing {missing}")
-    ts = pd.to_datetime(frame["ts"], utc=True)
+    ts = _timestamps(frame["ts"])
     absent = [None] * len(frame)
     labels = frame["labels"] if "labels" in frame.columns else absent
     noise = [frame[c] if c in frame.columns else absent for c in NOISE_COLUMNS]
     out = []
-    for metric, label, stamp, value, n, stderr in zip(frame["metric"], labels, ts, frame["value"], *noise, strict=True):
-        point = {"metric": metric, "labels": dict(label) if isinstance(label, Mapping) else {},
+    rows = zip(frame["metric"], labels, ts, frame["value"], *noise, strict=True)
+    for row, (metric, label, stamp, value, n, stderr) in enumerate(rows):
+        point = {"metric": validate_metric_name(metric, row=row),
+                 "labels": validate_labels(label if isinstance(label, Mapping) or not _missing(label) else None, row=row),
                  "ts": stamp.isoformat(), "value": _number(value)}  # fmt: skip
         for name, given in (("n", n), ("stderr", stderr)):
             if _number(given) is not None:
@@ -70,7 +77,22 @@ def points_payload(points: pd.DataFrame | Iterable[Mapping[str, Any]]) -> dict[s
     return {"points": out}
 
 
+def _timestamps(column: pd.Series) -> pd.Series:
+    """``ts`` as UTC timestamps; numbers are epoch seconds, as the server reads them (not pandas' nanoseconds)."""
+    if pd.api.types.is_bool_dtype(column) or any(isinstance(v, bool) for v in column):
+        raise ValueError("ts: true/false are not timestamps")
+    if pd.api.types.is_numeric_dtype(column):
+        return pd.to_datetime(column, unit="s", utc=True)
+    return pd.to_datetime(column, utc=True)
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
 def _number(value: Any) -> float | None:
+    if isinstance(value, bool):  # the server refuses booleans as numbers: refuse them here, before sending
+        raise ValueError(f"{value!r} is not a number")
     return None if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
 
 
@@ -117,14 +139,14 @@ class LupusClient:
             chunk = frame.iloc[start:start + self.batch_size]
             key = f"{idempotency_key}-{number}" if idempotency_key else uuid.uuid4().hex
             body = json.dumps(points_payload(chunk), separators=(",", ":")).encode()
-            response = self._request("POST", f"/datasources/{datasource}/points", content=body,
+            response = self._request("POST", f"/datasources/{validate_datasource(datasource)}/points", content=body,
                                      headers={"Content-Type": "application/json", "Idempotency-Key": key})
             batch_ids.append(response["batch_id"])
         return batch_ids
 
     def batch_status(self, datasource: str, batch_id: str) -> dict[str, Any]:
         """``{"status": "staged" | "ingested" | "failed", ...}`` of a pushed batch."""
-        return self._request("GET", f"/datasources/{datasource}/batches/{batch_id}")
+        return self._request("GET", f"/datasources/{validate_datasource(datasource)}/batches/{batch_id}")
 
     def wait_for_batches(self, datasource: str, batch_ids: Iterable[str], *, timeout: float = 60.0) -> None:
         """Block until every batch is in the store (queryable); TimeoutError otherwise."""
@@ -141,7 +163,7 @@ class LupusClient:
               labels: Mapping[str, str] | None = None, start: str | date | datetime | None = None,
               end: str | date | datetime | None = None, page_size: int = 10_000) -> pd.DataFrame:
         """Points (``metric, labels, series_id, ts, value, n, stderr``) matching the filters, every page."""
-        rows = self._pages(f"/datasources/{datasource}/points", "points",
+        rows = self._pages(f"/datasources/{validate_datasource(datasource)}/points", "points",
                            self._filters(metrics, labels, start, end, page_size))
         frame = _frame(rows, ["metric", "labels", "series_id", "ts", "value", *NOISE_COLUMNS], ["ts"])
         for column in ("value", *NOISE_COLUMNS):
@@ -151,7 +173,7 @@ class LupusClient:
     def series(self, datasource: str, *, metrics: str | Sequence[str] | None = None,
                labels: Mapping[str, str] | None = None, page_size: int = 10_000) -> pd.DataFrame:
         """Series of a datasource with point counts and first/last ts."""
-        rows = self._pages(f"/datasources/{datasource}/series", "series",
+        rows = self._pages(f"/datasources/{validate_datasource(datasource)}/series", "series",
                            self._filters(metrics, labels, None, None, page_size))
         return _frame(rows, ["series_id", "metric", "labels", "points", "first_ts", "last_ts"], ["first_ts", "last_ts"])
 
@@ -162,7 +184,7 @@ class LupusClient:
         """Anomaly records (only flagged points unless ``only_anomalies=False``)."""
         params = self._filters(metrics, labels, start, end, page_size)
         params.append(("only_anomalies", str(only_anomalies).lower()))
-        rows = self._pages(f"/datasources/{datasource}/anomalies", "anomalies", params)
+        rows = self._pages(f"/datasources/{validate_datasource(datasource)}/anomalies", "anomalies", params)
         columns = ["series_id", "metric", "labels", "ts", "value", "expected", "lower", "upper", "score",
                    "is_anomaly", "detector", "params", "run_id"]
         return _frame(rows, columns, ["ts"])
@@ -173,11 +195,11 @@ class LupusClient:
                           rules: Sequence[Mapping[str, Any]], lookback_days: int = 120) -> str:
         """Launch detection over ``start..end``; returns the request id (a Dagster run id when Dagster runs it)."""
         body = {"start": str(start), "end": str(end), "rules": list(rules), "lookback_days": lookback_days}
-        return self._request("POST", f"/datasources/{datasource}/detections", json=body)["id"]
+        return self._request("POST", f"/datasources/{validate_datasource(datasource)}/detections", json=body)["id"]
 
     def detection_status(self, datasource: str, request_id: str) -> dict[str, Any]:
         """``{"status": "queued" | "running" | "succeeded" | "failed", "result": ..., ...}``."""
-        return self._request("GET", f"/datasources/{datasource}/detections/{request_id}")
+        return self._request("GET", f"/datasources/{validate_datasource(datasource)}/detections/{request_id}")
 
     def wait_for_detection(self, datasource: str, request_id: str, *, timeout: float = 300.0) -> dict[str, Any]:
         """Block until the request finished; returns its final status."""

@@ -170,7 +170,7 @@ def normalize_points(points: pd.DataFrame, datasource: str) -> pd.DataFrame:
     """Validate a points frame and return a new one with ``series_id`` added and types fixed.
 
     Input columns: ``metric`` (str), ``labels`` (dict[str, str] or None), ``ts``
-    (datetime-like; naive means UTC), ``value`` (float; NaN/None mean missing and are kept), and
+    (datetime-like; naive means UTC; numbers are epoch seconds, as in the API), ``value`` (float; NaN/None mean missing and are kept), and
     optionally ``n`` and ``stderr`` (finite floats >= 0; NaN/None mean unknown; absent columns
     come back as NaN). Raises :class:`LupusValidationError` for a missing column, a malformed metric or
     label, an unparsable timestamp, a non-numeric or infinite value, or a duplicate
@@ -288,6 +288,9 @@ def _series_identity(datasource: str, metric: Any, labels_key: Any) -> tuple[dic
 def _ts_column(ts: pd.Series) -> pd.Series:
     if isinstance(ts.dtype, pd.DatetimeTZDtype) and ts.dtype == _UTC_MICROS and not ts.isna().any():
         return ts.reset_index(drop=True)  # already what the store keeps (the API's frames are)
+    if _numbers(ts):
+        # Numbers are epoch seconds, as the API reads them in JSON and Arrow (not pandas' nanoseconds).
+        ts = pd.Series(pd.to_datetime(pd.to_numeric(ts), unit="s", utc=True, errors="coerce"), index=ts.index)
     if pd.api.types.is_datetime64_any_dtype(ts):
         parsed = ts.dt.tz_localize("UTC") if ts.dt.tz is None else ts.dt.tz_convert("UTC")
         if not parsed.isna().any():
@@ -306,6 +309,17 @@ def _ts_column(ts: pd.Series) -> pd.Series:
         except (ValueError, TypeError):
             raise LupusValidationError("ts", "must be a timestamp (naive timestamps are read as UTC)", row=row, value=value) from None
     raise LupusValidationError("ts", "must be timestamps")  # unreachable in practice: every row parsed alone
+
+
+def _numbers(column: pd.Series) -> bool:
+    """Whether ``column`` holds numbers (not booleans) rather than times or text."""
+    if pd.api.types.is_bool_dtype(column):
+        return False
+    if pd.api.types.is_numeric_dtype(column):
+        return True
+    return column.dtype == object and len(column) > 0 and all(
+        isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_)) for v in column
+    )
 
 
 def _float_column(frame: pd.DataFrame, column: str) -> np.ndarray:

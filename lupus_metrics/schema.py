@@ -23,7 +23,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -32,15 +31,18 @@ import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from lupus_metrics.errors import LupusValidationError
+from lupus_metrics.names import (  # re-exported: callers import the name rules from here too
+    DATASOURCE_PATTERN,  # noqa: F401
+    LABEL_KEY_PATTERN,  # noqa: F401
+    MAX_LABEL_VALUE_LENGTH,  # noqa: F401
+    MAX_LABELS,  # noqa: F401
+    MAX_METRIC_LENGTH,  # noqa: F401
+    validate_datasource,  # noqa: F401
+    validate_labels,
+    validate_metric_name,
+)
 
-# Datasource names become path segments (`datasource=<ds>`) and URL parts, hence the strict charset.
-DATASOURCE_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
-# Label keys become query parameters and column-like names; values may be any text (unicode categories).
-LABEL_KEY_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
-MAX_LABELS = 16
-MAX_LABEL_VALUE_LENGTH = 256
-MAX_METRIC_LENGTH = 200
-_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+# The name rules live in lupus_metrics.names (one rule for every front door); re-exported here.
 
 LABELS_TYPE = pa.map_(pa.string(), pa.string())
 TS_TYPE = pa.timestamp("us", tz="UTC")
@@ -59,6 +61,10 @@ POINT_SCHEMA = pa.schema(
         pa.field("run_id", pa.string()),
         pa.field("writer", pa.string(), nullable=False),
         pa.field("day", pa.date32(), nullable=False),  # the partition day the writer wrote
+        # Write order (nanoseconds since the epoch: when the row was written, or when its pushed batch
+        # was accepted): of two rows of one series and ts, the later write is the point. Null in files
+        # written before it existed, which sort as oldest.
+        pa.field("seq", pa.int64()),
     ]
 )
 
@@ -95,68 +101,6 @@ ANOMALY_COLUMNS = (
 )  # fmt: skip
 
 
-def validate_datasource(name: object) -> str:
-    """Return ``name`` if it is a valid datasource name, else raise :class:`LupusValidationError`.
-
-    >>> validate_datasource("service1-recommend")
-    'service1-recommend'
-    """
-    if not isinstance(name, str) or not DATASOURCE_PATTERN.match(name):
-        raise LupusValidationError(
-            "datasource", "must be 1-63 characters of a-z, 0-9, '-' or '_', starting with a letter or digit", value=name
-        )
-    return name
-
-
-def validate_metric_name(name: object, *, row: int | None = None) -> str:
-    """Return ``name`` if it is a valid metric name (non-empty text, no control characters, <= 200 chars).
-
-    >>> validate_metric_name("age.null_rate")
-    'age.null_rate'
-    """
-    if not isinstance(name, str) or not name or name != name.strip():
-        raise LupusValidationError("metric", "must be a non-empty string without surrounding spaces", row=row, value=name)
-    if len(name) > MAX_METRIC_LENGTH or _CONTROL_CHARS.search(name):
-        raise LupusValidationError(
-            "metric", f"must be at most {MAX_METRIC_LENGTH} characters with no control characters", row=row, value=name
-        )
-    return name
-
-
-def validate_labels(labels: object, *, row: int | None = None) -> dict[str, str]:
-    """Return ``labels`` as a plain ``dict[str, str]`` if it obeys the label rules.
-
-    Rules: at most 16 labels; keys match ``[A-Za-z_][A-Za-z0-9_.-]{0,63}``; values are
-    strings of at most 256 characters without control characters. ``None`` means no labels.
-
-    >>> validate_labels({"region": "JP"})
-    {'region': 'JP'}
-    """
-    if labels is None:
-        return {}
-    if not isinstance(labels, Mapping):
-        raise LupusValidationError("labels", "must be a mapping of string keys to string values", row=row, value=labels)
-    if len(labels) > MAX_LABELS:
-        raise LupusValidationError("labels", f"at most {MAX_LABELS} labels per point", row=row, value=len(labels))
-    clean: dict[str, str] = {}
-    for key, value in labels.items():
-        if not isinstance(key, str) or not LABEL_KEY_PATTERN.match(key):
-            raise LupusValidationError(
-                "labels", "key must match [A-Za-z_][A-Za-z0-9_.-]{0,63}", row=row, value=key
-            )
-        if not isinstance(value, str):
-            raise LupusValidationError("labels", f"value of {key!r} must be a string", row=row, value=value)
-        if len(value) > MAX_LABEL_VALUE_LENGTH or _CONTROL_CHARS.search(value):
-            raise LupusValidationError(
-                "labels",
-                f"value of {key!r} must be at most {MAX_LABEL_VALUE_LENGTH} characters with no control characters",
-                row=row,
-                value=value,
-            )
-        clean[key] = value
-    return clean
-
-
 def canonical_labels(labels: Mapping[str, str]) -> str:
     """Labels as compact JSON with sorted keys: the form hashed by :func:`series_id`.
 
@@ -177,6 +121,20 @@ def series_id(datasource: str, metric: str, labels: Mapping[str, str] | None = N
     """
     payload = json.dumps([datasource, metric, canonical_labels(labels or {})], separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:16]
+
+
+def not_a_boolean(value: Any) -> Any:
+    """A pydantic before-validator: ``true``/``false`` are refused where a number or a time is expected.
+
+    pydantic's lax mode reads ``true`` as ``1.0``; a boolean pushed as a value is a bug in the
+    sender, not a measurement.
+
+    >>> not_a_boolean(1.5)
+    1.5
+    """
+    if isinstance(value, bool):
+        raise ValueError("must not be a boolean (true/false are not numbers or times)")
+    return value
 
 
 class MetricPoint(BaseModel):
@@ -201,6 +159,11 @@ class MetricPoint(BaseModel):
         description="Optional standard error of the value as an estimate (e.g. sd/sqrt(n) for a mean over users): "
         "finite and >= 0; null means unknown. Detectors never treat a change smaller than this as anomalous.",
     )
+
+    @field_validator("ts", "value", "n", "stderr", mode="before")
+    @classmethod
+    def _not_boolean(cls, v: Any) -> Any:
+        return not_a_boolean(v)
 
     @field_validator("metric")
     @classmethod

@@ -15,13 +15,15 @@ import re
 from datetime import date, datetime
 
 from lupus_metrics.errors import LupusValidationError
+from lupus_metrics.names import DATASOURCE_PATTERN
 
 TABLES = ("points", "anomalies")
 COMPACTED_WRITER = "_compacted"
-WRITER_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
-_DATE_DIR = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
-_MONTH_DIR = re.compile(r"^month=(\d{4})-(\d{2})$")
-_DATASOURCE_DIR = re.compile(r"^datasource=(.+)$")
+# Whole-string patterns (fullmatch): `$` would also match before a final newline.
+WRITER_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
+_DATE_DIR = re.compile(r"date=(\d{4}-\d{2}-\d{2})")
+_MONTH_DIR = re.compile(r"month=(\d{4})-(\d{2})")
+_DATASOURCE_DIR = re.compile(r"datasource=(.+)")
 
 
 def validate_writer(writer: object) -> str:
@@ -30,7 +32,7 @@ def validate_writer(writer: object) -> str:
     >>> validate_writer("metrics-2026-01-01")
     'metrics-2026-01-01'
     """
-    if not isinstance(writer, str) or not WRITER_PATTERN.match(writer) or writer.endswith(".tmp"):
+    if not isinstance(writer, str) or not WRITER_PATTERN.fullmatch(writer) or writer.endswith(".tmp"):
         raise LupusValidationError(
             "writer", "must be 1-128 characters of letters, digits, '_', '.', '-', starting with a letter or digit",
             value=writer,
@@ -77,13 +79,13 @@ def file_path(table: str, datasource: str, day: date, writer: str) -> str:
 
 
 def parse_day_dir(name: str) -> date | None:
-    match = _DATE_DIR.match(name)
+    match = _DATE_DIR.fullmatch(name)
     return date.fromisoformat(match.group(1)) if match else None
 
 
 def parse_month_dir(name: str) -> date | None:
     """``month=2026-01`` -> the first day of that month."""
-    match = _MONTH_DIR.match(name)
+    match = _MONTH_DIR.fullmatch(name)
     return date(int(match.group(1)), int(match.group(2)), 1) if match else None
 
 
@@ -97,8 +99,9 @@ def month_end(month: date) -> date:
 
 
 def parse_datasource_dir(name: str) -> str | None:
-    match = _DATASOURCE_DIR.match(name)
-    return match.group(1) if match else None
+    match = _DATASOURCE_DIR.fullmatch(name)
+    # Only directories a valid name could have made: never a stray `datasource=dsa\n`.
+    return match.group(1) if match and DATASOURCE_PATTERN.fullmatch(match.group(1)) else None
 
 
 def writer_of(file_name: str) -> str:

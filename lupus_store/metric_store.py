@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -177,6 +178,7 @@ class MetricStore:
         writer: str,
         source: str | None = None,
         run_id: str | None = None,
+        seq: int | np.ndarray | None = None,
     ) -> WriteResult:
         """Replace ``writer``'s points of ``datasource`` on ``day`` with ``points``, atomically.
 
@@ -185,16 +187,23 @@ class MetricStore:
         first; on any error nothing is written. An empty frame removes the writer's file.
         ``source`` (``asset``, ``push``, ``mlflow``...) and ``run_id`` record provenance.
 
+        ``seq`` is the write order of the rows (nanoseconds since the epoch, one for all rows or
+        one per row; default: now). When writers store the same series and ts, reads return the
+        row with the highest ``seq`` (last write wins); the API passes each pushed batch's
+        acceptance time, so a retried push replaces the earlier one however the batches were grouped.
+
         ``points`` may also be :class:`~lupus_metrics.frames.NormalizedPoints` of this
         datasource, validated when they were built (the API's ingest worker stages pushed
         batches in that form): the point rules are not checked again (they cost as much as
         the write), the day range is, and no DataFrame is built.
         """
+        seq = time.time_ns() if seq is None else seq
         if isinstance(points, NormalizedPoints):
-            return self._write_normalized(datasource, points, day, writer, source, run_id)
+            return self._write_normalized(datasource, points, day, writer, source, run_id, seq)
         frame = self._prepare(POINTS, datasource, points, day, writer)
         frame["source"] = source
         frame["run_id"] = run_id
+        frame["seq"] = _seq_column(seq, len(frame))
         return self._write(POINTS, datasource, frame, layout.as_day(day), writer)
 
     def write_anomalies(
@@ -252,12 +261,13 @@ class MetricStore:
         return self._write_table(table, datasource, arrow, day, writer)
 
     def _write_normalized(self, datasource: str, points: NormalizedPoints, day: Any, writer: str,
-                          source: str | None, run_id: str | None) -> WriteResult:  # fmt: skip
+                          source: str | None, run_id: str | None, seq: int | np.ndarray) -> WriteResult:  # fmt: skip
         validate_datasource(datasource)
         writer = layout.validate_writer(writer)
         partition = layout.as_day(day)
         _check_day_range(points.ts, partition)
-        arrow = _points_table(points, source=source, run_id=run_id, writer=writer, day=partition) if len(points) else None
+        arrow = (_points_table(points, source=source, run_id=run_id, writer=writer, day=partition,
+                               seq=_seq_column(seq, len(points))) if len(points) else None)  # fmt: skip
         return self._write_table(POINTS, datasource, arrow, partition, writer)
 
     def _write_table(self, table: _Table, datasource: str, arrow: pa.Table | None, day: date, writer: str) -> WriteResult:
@@ -340,11 +350,23 @@ class MetricStore:
             return _empty_frame([*columns, "labels"])
         sql, params = scan
         cursor = self._cursor()
-        frame = _select_tolerating_old_files(cursor, columns, sql, params)
+        frame = _select_tolerating_old_files(cursor, columns, _escape_braces(sql), params)
         catalog = dict(cursor.execute(f"SELECT series_id, any_value(labels) {sql} GROUP BY series_id", params).fetchall())
         frame["labels"] = [dict(catalog[sid]) for sid in frame["series_id"]]
         frame["ts"] = frame["ts"].dt.tz_convert("UTC")
         return frame
+
+    def superseded_points(self, datasource: str) -> set[tuple[str, str, str, int]]:
+        """``(writer, day, series_id, ts in µs)`` of every stored points row that a later write replaced
+        (reads skip them: last write wins). Usually none or few; for maintenance such as re-indexing."""
+        scan = self._scan(POINTS, datasource, _Filters())
+        if scan is None:
+            return set()
+        sql, params = scan
+        rest = f"{_escape_braces(sql)} QUALIFY NOT ({_CURRENT_ROWS})"
+        columns = ["writer", "strftime(day, '%Y-%m-%d') AS day", "series_id", "epoch_us(ts) AS ts"]
+        frame = _select_tolerating_old_files(self._cursor(), columns, rest, params)
+        return set(zip(frame["writer"], frame["day"], frame["series_id"], frame["ts"].astype("int64"), strict=True))
 
     def list_datasources(self) -> list[str]:
         """Every datasource that has points or anomalies, sorted."""
@@ -363,8 +385,8 @@ class MetricStore:
         if scan is None:
             return _empty_frame(columns)
         sql, params = scan
-        select = (
-            "SELECT series_id, metric, any_value(labels) AS labels, count(*) AS points, "
+        select = (  # count(DISTINCT ts): a (series, ts) written twice is one point, as read_points returns it
+            "SELECT series_id, metric, any_value(labels) AS labels, count(DISTINCT ts) AS points, "
             f"min(ts) AS first_ts, max(ts) AS last_ts {sql} GROUP BY series_id, metric ORDER BY metric, series_id"
         )
         return _fix_dtypes(self._cursor().execute(select, params).df(), columns)
@@ -397,7 +419,12 @@ class MetricStore:
         sql, params = scan
         plain = [c for c in columns if c != "labels"]
         cursor = self._cursor()
-        frame = _select_tolerating_old_files(cursor, plain, f"{sql} ORDER BY metric, series_id, ts, writer", params)
+        # Points: one row per series and ts, the last write (see _CURRENT_ROWS). The filters all keep
+        # or drop a (series, ts) whole, so they can run before the choice.
+        current = f" QUALIFY {_CURRENT_ROWS}" if table is POINTS else ""
+        frame = _select_tolerating_old_files(
+            cursor, plain, f"{_escape_braces(sql)}{current} ORDER BY metric, series_id, ts, writer", params
+        )
         if frame.empty:
             return _empty_frame(columns)  # the same dtypes whether nothing matched or nothing exists
         if "labels" in columns:
@@ -551,12 +578,23 @@ class MetricStore:
                     pass
 
 
-# Columns added to the point schema after the first release: files written before lack them.
-_LATER_COLUMNS = ("n", "stderr")
+# Columns added to the point schema after the first release, and their SQL types: files written
+# before lack them.
+_LATER_COLUMNS = {"n": "DOUBLE", "stderr": "DOUBLE", "seq": "BIGINT"}
 _READ_FILES = "read_parquet(?, filename = true)"
 # union_by_name fills a column that some files lack with nulls, but binds every file's schema before
 # reading: on a year of day files that doubled the query time, so reads use it only when needed.
 _READ_FILES_OF_ANY_RELEASE = "read_parquet(?, filename = true, union_by_name = true)"
+# DuckDB names the missing column quoted in most messages, unquoted in others (a window's ORDER BY).
+_UNKNOWN_COLUMN = re.compile(r'[Cc]olumn "?(\w+)"? not found')
+# The current row of each (series, ts): the last write (files without seq are oldest), then a fixed
+# tie-break (writer, partition day) so that every reader, and the search index, picks the same row.
+_LATEST_FIRST = "{seq} DESC NULLS LAST, writer DESC, day DESC"
+_CURRENT_ROWS = f"row_number() OVER (PARTITION BY series_id, ts ORDER BY {_LATEST_FIRST}) = 1"
+
+
+def _later_columns_named(message: str) -> set[str]:
+    return {c for c in _LATER_COLUMNS if f'"{c}"' in message} | (set(_UNKNOWN_COLUMN.findall(message)) & set(_LATER_COLUMNS))
 
 
 def _select_tolerating_old_files(
@@ -564,24 +602,33 @@ def _select_tolerating_old_files(
 ) -> pd.DataFrame:
     """``SELECT columns rest`` as a frame, also over files written before a later column existed.
 
+    ``rest`` may name a later column as ``{seq}`` (in a QUALIFY clause, say; other braces doubled).
     Plain reads take DuckDB's first file's schema: a later file that lacks a column, or a first file
     that lacks a selected one, fails. Then the query is repeated reading the files by name (nulls
     where a file lacks a column), and a later column that no file has at all reads as null.
     """
-    select, union = list(columns), False
+    missing: set[str] = set()
+    union = False
     while True:
+        select = [f"NULL::{_LATER_COLUMNS[c]} AS {c}" if c in missing else c for c in columns]
+        later = {c: f"NULL::{kind}" if c in missing else c for c, kind in _LATER_COLUMNS.items()}
+        sql = f"SELECT {', '.join(select)} {rest.format(**later)}"
         try:
-            sql = f"SELECT {', '.join(select)} {rest}"
             return cursor.execute(sql.replace(_READ_FILES, _READ_FILES_OF_ANY_RELEASE) if union else sql, params).df()
         except (duckdb.BinderException, duckdb.InvalidInputException) as err:
-            message = str(err)
-            if not union and any(f'"{c}"' in message for c in _LATER_COLUMNS):
+            named = _later_columns_named(str(err))
+            if not named:
+                raise
+            if not union:
                 union = True
                 continue
-            nulled = [f"NULL::DOUBLE AS {c}" if c in _LATER_COLUMNS and f'"{c}"' in message else c for c in select]
-            if nulled == select:
+            if named <= missing:
                 raise
-            select = nulled
+            missing |= named
+
+
+def _escape_braces(sql: str) -> str:
+    return sql.replace("{", "{{").replace("}", "}}")
 
 
 def _with_schema(table: pa.Table, schema: pa.Schema) -> pa.Table:
@@ -634,7 +681,8 @@ def _check_day_range(micros: np.ndarray, partition: date) -> None:
         )
 
 
-def _points_table(points: NormalizedPoints, *, source: str | None, run_id: str | None, writer: str, day: date) -> pa.Table:
+def _points_table(points: NormalizedPoints, *, source: str | None, run_id: str | None, writer: str, day: date,
+                  seq: np.ndarray) -> pa.Table:  # fmt: skip
     """The points file's rows, sorted as every writer sorts them (metric, series_id, ts), built column by
     column from each series once: no frame, no labels dict per row."""
     series = points.series
@@ -655,8 +703,19 @@ def _points_table(points: NormalizedPoints, *, source: str | None, run_id: str |
         "run_id": pa.array([run_id] * rows, pa.string()),
         "writer": pa.array([writer] * rows, pa.string()),
         "day": pa.array([day] * rows, pa.date32()),
+        "seq": pa.array(seq[order], pa.int64()),
     }
     return pa.table(columns, schema=POINT_SCHEMA)
+
+
+def _seq_column(seq: int | np.ndarray, rows: int) -> np.ndarray:
+    """The write order of each row: one number for all rows, or one per row."""
+    if np.ndim(seq) == 0:
+        return np.full(rows, int(seq), dtype=np.int64)
+    column = np.asarray(seq, dtype=np.int64)
+    if len(column) != rows:
+        raise LupusValidationError("seq", f"must be one number or one per row ({rows})", value=len(column))
+    return column
 
 
 def _optional_floats(values: np.ndarray | None, order: np.ndarray) -> pa.Array:

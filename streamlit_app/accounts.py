@@ -1,7 +1,7 @@
 """Local accounts and teams: what `lupus user add`, `lupus team add` and `lupus grant` do.
 
 Plain functions over the metadata database so the CLI, the tests and the screenshot
-script share them. Passwords are stored only as scrypt hashes.
+script share them. Passwords are stored only as Argon2id hashes.
 """
 
 from __future__ import annotations
@@ -9,7 +9,8 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from lupus_store.metadata import Datasource, DatasourcePermission, Membership, MetadataDB, Team, User
-from lupus_store.metadata.secrets import hash_password, verify_password
+from lupus_store.metadata.secrets import hash_password
+from lupus_store.metadata.sign_in import sign_in
 
 
 def ensure_team(db: MetadataDB, name: str) -> int:
@@ -60,12 +61,11 @@ def add_user(
 
 
 def authenticate(db: MetadataDB, username: str, password: str) -> int | None:
-    """The id of the active local user whose password matches, else None (same answer for unknown users)."""
-    with db.session() as session:
-        user = session.scalar(select(User).where(User.username == username))
-        stored = user.password_hash if user is not None and user.is_active else None
-        ok = verify_password(password, stored) if stored else False
-        return user.id if ok and user is not None else None
+    """The id of the active local user whose password matches, else None (same answer for unknown users).
+
+    The check is :func:`lupus_store.metadata.sign_in.sign_in`, which also upgrades older password hashes.
+    """
+    return sign_in(db, username, password)
 
 
 def oidc_user(db: MetadataDB, subject: str, *, email: str | None, name: str | None) -> int:

@@ -1,4 +1,4 @@
-"""Sign-in: local accounts (scrypt-hashed passwords in the metadata database) and OpenID Connect, kept across
+"""Sign-in: local accounts (Argon2id-hashed passwords in the metadata database) and OpenID Connect, kept across
 reloads and tabs by a server-side session and an HttpOnly cookie (:mod:`streamlit_app.sessions`).
 
 OpenID Connect goes through ``st.login`` and is offered only when ``.streamlit/secrets.toml``

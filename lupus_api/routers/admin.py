@@ -91,11 +91,11 @@ def revoke_token(
     state: Annotated[ApiState, Depends(api_state)],
 ) -> TokenOut:
     with state.db.session() as session:
-        row = session.get(ApiToken, token_id)
+        # One look-up, one answer: a token of another team is as unknown to the caller as a free id,
+        # so revoking cannot be used to learn which ids exist.
+        row = session.scalar(select(ApiToken).where(ApiToken.id == token_id, _managed(principal)))
         if row is None:
-            raise ProblemError(404, f"no token {token_id}", field="token_id")
-        if session.scalar(select(ApiToken.id).where(ApiToken.id == token_id, _managed(principal))) is None:
-            raise ProblemError(403, f"token {token_id} is not bound to this token's team or datasource", field="token_id")
+            raise ProblemError(404, f"no token {token_id} among the tokens this token manages", field="token_id")
         row.revoked_at = row.revoked_at or utcnow()
         session.flush()
         return TokenOut(**_out(row))

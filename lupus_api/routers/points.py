@@ -8,13 +8,12 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import ValidationError
 
-from lupus_api.auth import DatasourceAccess, authorize_datasource, bearer, datasource_access
+from lupus_api.auth import DatasourceAccess, datasource_access
 from lupus_api.ingest import IdempotencyConflictError, payload_digest
 from lupus_api.models import BatchAccepted, BatchStatus
-from lupus_api.payloads import MEDIA_TYPES, decode_json_points, parse_batch, point_batch_schema
+from lupus_api.payloads import MEDIA_TYPES, BodyError, decode_json_points, parse_batch, point_batch_schema
 from lupus_api.problems import Problem, ProblemError, from_validation_error
 from lupus_api.staged import STAGED_FORMAT, encode_staged
 from lupus_api.state import ApiState, api_state
@@ -30,10 +29,12 @@ IdempotencyKey = Annotated[
                        "original batch id and stores nothing twice."),
 ]
 ERRORS = {
+    400: {"model": Problem, "description": "Body is not a readable document (not UTF-8, not JSON, nested too deeply)"},
     401: {"model": Problem, "description": "Missing, unknown, revoked or expired token"},
     403: {"model": Problem, "description": "Token may not write this datasource"},
     409: {"model": Problem, "description": "Idempotency key reused with a different payload"},
     413: {"model": Problem, "description": "Body or batch too large"},
+    415: {"model": Problem, "description": "Content-Type other than the documented ones"},
     422: {"model": Problem, "description": "Invalid points (field and row named) or too many series"},
     429: {"model": Problem, "description": "Rate limit of the token exceeded"},
 }
@@ -41,6 +42,10 @@ ERRORS = {
 
 def _invalid(err: LupusValidationError) -> ProblemError:
     return ProblemError(422, str(err), field=from_validation_error(err, prefix="points").where.field, row=err.row)
+
+
+def _unreadable(err: BodyError) -> ProblemError:
+    return ProblemError(400, str(err), field="body")
 
 
 def _accept(state: ApiState, access: DatasourceAccess, normalize: Callable[[], NormalizedPoints], count: int,
@@ -54,12 +59,15 @@ def _accept(state: ApiState, access: DatasourceAccess, normalize: Callable[[], N
         raise _invalid(err) from None
     digest = payload_digest(body)
     try:
-        state.series.admit(ds, normalized)
-        # The validated points are staged, not the body: the worker then need not parse it again.
-        # No look-up of the idempotency key first: re-sends are rare, and stage() answers one when
-        # the key's unique constraint refuses the new row (a database round trip less per push).
-        staged = state.ingestor.stage(ds, encode_staged(normalized), STAGED_FORMAT, points=count,
-                                      idempotency_key=key, payload_sha256=digest, token_id=access.principal.token_id)
+        # New series count against the limit only if the batch is accepted: they are recorded in
+        # the transaction that records the batch (a 409 or a failed staging records none).
+        with state.series.admission(ds, normalized) as new_series:
+            # The validated points are staged, not the body: the worker then need not parse it again.
+            # No look-up of the idempotency key first: re-sends are rare, and stage() answers one when
+            # the key's unique constraint refuses the new row (a database round trip less per push).
+            staged = state.ingestor.stage(ds, encode_staged(normalized), STAGED_FORMAT, points=count,
+                                          idempotency_key=key, payload_sha256=digest,
+                                          token_id=access.principal.token_id, new_series=new_series)  # fmt: skip
     except IdempotencyConflictError as err:
         raise ProblemError(409, f"Idempotency-Key {key!r} was used for batch {err.batch_id} with a different payload",
                            field="Idempotency-Key") from None
@@ -73,23 +81,27 @@ def _accept(state: ApiState, access: DatasourceAccess, normalize: Callable[[], N
              openapi_extra={"requestBody": {"required": True,
                                             "content": {"application/json": {"schema": point_batch_schema()}}}})
 async def push_points(
-    ds: Annotated[str, Path(description="Datasource name, e.g. `service1-recommend`.", max_length=63)],
     request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    # The token and the datasource are checked (a dependency) before the body is read: an unknown
+    # caller never makes the server hold a batch of up to LUPUS_API_MAX_BODY_BYTES.
+    access: Annotated[DatasourceAccess, Depends(datasource_access("write"))],
     state: Annotated[ApiState, Depends(api_state)],
     idempotency_key: IdempotencyKey = None,
 ) -> BatchAccepted:
-    body = await request.body()
+    body = await request.body()  # the Content-Type was checked before (lupus_api.media: 415)
+    ds = access.datasource.name
 
     def parse_and_accept() -> BatchAccepted:
-        # Authorisation runs here, in the one worker thread of the request, rather than as a
-        # dependency in a thread of its own: the hop cost as much as the check, on every push.
-        access = authorize_datasource(state, request, credentials, ds, "write")
         # The body is validated here rather than by a FastAPI body parameter: FastAPI would decode
         # it with the json module and then validate the Python objects, twice pydantic's cost.
         try:
             points = decode_json_points(body)
+        except BodyError as err:
+            raise _unreadable(err) from None
         except ValidationError as err:
+            if any(e.get("type") == "json_invalid" for e in err.errors()):
+                raise ProblemError(400, f"body is not valid JSON: {err.errors()[0].get('msg')}"[:400],
+                                   field="body") from None  # fmt: skip
             raise RequestValidationError(err.errors(include_url=False, include_context=False)) from None
         except LupusValidationError as err:
             raise _invalid(err) from None
@@ -127,6 +139,8 @@ async def upload_points(
     def parse_and_accept() -> BatchAccepted:
         try:
             frame = parse_batch(body, fmt)
+        except BodyError as err:
+            raise _unreadable(err) from None
         except LupusValidationError as err:
             raise _invalid(err) from None
         return _accept(state, access, lambda: NormalizedPoints.from_frame(frame, access.datasource.name), len(frame),

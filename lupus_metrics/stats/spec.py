@@ -22,7 +22,7 @@ Example:
     >>> ProfileSpec(columns={"score": ["topk:x"]})
     Traceback (most recent call last):
     ...
-    lupus_metrics.errors.LupusValidationError: profile.columns.score: stat 'topk:x' is malformed: K must be a positive integer, as in topk:10; got 'topk:x'
+    lupus_metrics.errors.LupusValidationError: profile.columns.score: stat 'topk:x' is malformed: K must be a positive integer, as in topk:10; got "topk:x"
 """
 
 from __future__ import annotations
@@ -194,7 +194,7 @@ class ProfileSpec(BaseModel):
         if not isinstance(value, list):
             raise LupusValidationError("profile.group_by", "must be a list of column names", value=value)
         for name in value:
-            if not isinstance(name, str) or not LABEL_KEY_PATTERN.match(name):
+            if not isinstance(name, str) or not LABEL_KEY_PATTERN.fullmatch(name):
                 raise LupusValidationError(
                     "profile.group_by", "each column name becomes a label key and must match [A-Za-z_][A-Za-z0-9_.-]{0,63}", value=name
                 )

@@ -23,7 +23,9 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, validates
+
+from lupus_metrics.names import validate_account_name, validate_datasource
 
 # Stable constraint names, so migrations can refer to them on every backend.
 NAMING = {
@@ -57,6 +59,11 @@ class Team(Base):
 
     memberships: Mapped[list[Membership]] = relationship(back_populates="team", cascade="all, delete-orphan")
 
+    @validates("name")
+    def _name(self, _: str, name: str) -> str:
+        # The name rules of lupus_metrics.names, whichever front door (API, CLI, app) sets the name.
+        return validate_account_name(name, field="team")
+
 
 class User(Base):
     """A person: a local account (hashed password) or one signed in through OpenID Connect."""
@@ -74,6 +81,10 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     memberships: Mapped[list[Membership]] = relationship(back_populates="user", cascade="all, delete-orphan")
+
+    @validates("username")
+    def _username(self, _: str, name: str) -> str:
+        return validate_account_name(name, field="username")
 
 
 class Membership(Base):
@@ -106,6 +117,10 @@ class Datasource(Base):
     permissions: Mapped[list[DatasourcePermission]] = relationship(
         back_populates="datasource", cascade="all, delete-orphan"
     )
+
+    @validates("name")
+    def _name(self, _: str, name: str) -> str:
+        return validate_datasource(name, field="name")
 
 
 class DatasourcePermission(Base):
@@ -153,6 +168,10 @@ class ApiToken(Base):
 
     team: Mapped[Team | None] = relationship()
     datasource: Mapped[Datasource | None] = relationship()
+
+    @validates("name")
+    def _name(self, _: str, name: str) -> str:
+        return validate_account_name(name, field="name")
 
     @property
     def scope_set(self) -> frozenset[str]:

@@ -46,13 +46,25 @@ class Filters:
         return {"bool": {"filter": clauses}}
 
 
+#: Points rows of a (series, ts) that a later write replaced: kept (the later row may be removed again)
+#: but not read, as the store's reads keep the last write.
+SUPERSEDED = {"term": {"superseded": True}}
+
+
 def search_body(
-    filters: Filters, *, table: str, size: int, fields: Iterable[str] | None = None, after: list[Any] | None = None
+    filters: Filters, *, table: str, size: int, fields: Iterable[str] | None = None, after: list[Any] | None = None,
+    current_only: bool = True,
 ) -> dict[str, Any]:
-    """One page of a read, sorted like ``MetricStore`` and paged with ``search_after``."""
+    """One page of a read, sorted like ``MetricStore`` and paged with ``search_after``.
+
+    Points read only current rows (not ``superseded``) unless ``current_only=False``.
+    """
+    query = filters.query()
+    if table == "points" and current_only:
+        query["bool"]["must_not"] = [SUPERSEDED]
     body: dict[str, Any] = {
         "size": size,
-        "query": filters.query(),
+        "query": query,
         "sort": [{name: "asc"} for name in _SORT[table]],
         "track_total_hits": False,
     }
@@ -73,7 +85,7 @@ def series_body(datasource: str, *, size: int, after: Mapping[str, Any] | None =
         composite["after"] = dict(after)
     return {
         "size": 0,
-        "query": {"bool": {"filter": [{"term": {"datasource": datasource}}]}},
+        "query": {"bool": {"filter": [{"term": {"datasource": datasource}}], "must_not": [SUPERSEDED]}},
         "aggs": {
             "series": {
                 "composite": composite,

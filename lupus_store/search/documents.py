@@ -28,7 +28,7 @@ from lupus_metrics.schema import ANOMALY_COLUMNS, POINT_COLUMNS
 
 _FLOATS = ("value", "n", "stderr", "expected", "lower", "upper", "score")
 _PROVENANCE = {"points": ("source", "run_id"), "anomalies": ("run_id",)}
-_EXTRA = {"points": (), "anomalies": ("is_anomaly", "detector", "params")}
+_EXTRA = {"points": ("seq",), "anomalies": ("is_anomaly", "detector", "params")}
 
 #: dtypes of the frames the reads return, as ``MetricStore`` returns them.
 DTYPES: dict[str, str] = {
@@ -60,6 +60,8 @@ def documents(
     }
     for name in (*(c for c in _FLOATS if c in frame.columns), *_PROVENANCE[table], *_EXTRA[table]):
         columns[name] = frame[name].tolist() if name in frame.columns else [None] * n
+    if table == "points" and "superseded" in frame.columns:
+        columns["superseded"] = frame["superseded"].tolist()
     docs = []
     for i in range(n):
         labels = columns["labels"][i] or {}
@@ -80,6 +82,10 @@ def documents(
                 doc[name] = _json_value(columns[name][i])
         if table == "anomalies":
             doc["is_anomaly"] = bool(doc["is_anomaly"])
+        else:
+            # A new row is current until SearchIndex.replace compares it with other writers' rows of its
+            # (series, ts); a rebuild knows it from the store and passes the column.
+            doc["superseded"] = bool(columns["superseded"][i]) if "superseded" in columns else False
         detector = doc.get("detector") or ""
         doc["_id"] = doc_id(table, datasource, writer, day, doc["series_id"], doc["ts_us"], detector)
         docs.append(doc)
@@ -94,6 +100,8 @@ def _json_value(value: Any) -> Any:
         return None if np.isnan(value) else float(value)
     if isinstance(value, np.bool_):
         return bool(value)
+    if isinstance(value, np.integer):
+        return int(value)
     return value
 
 

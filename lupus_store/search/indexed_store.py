@@ -9,12 +9,14 @@ re-indexes from Parquet whatever happened.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from lupus_metrics.frames import NormalizedPoints, normalize_anomalies, normalize_points
@@ -77,12 +79,16 @@ class IndexedMetricStore:
         writer: str,
         source: str | None = None,
         run_id: str | None = None,
+        seq: int | np.ndarray | None = None,
     ) -> IndexedWriteResult:
-        """:meth:`MetricStore.write_points`, then the same rows to the index."""
-        written = self.store.write_points(datasource, points, day=day, writer=writer, source=source, run_id=run_id)
+        """:meth:`MetricStore.write_points`, then the same rows (with the same write order) to the index."""
+        seq = time.time_ns() if seq is None else seq
+        written = self.store.write_points(datasource, points, day=day, writer=writer, source=source, run_id=run_id,
+                                          seq=seq)  # fmt: skip
         frame = points.to_frame() if isinstance(points, NormalizedPoints) else normalize_points(points, datasource)
         frame["source"] = source
         frame["run_id"] = run_id
+        frame["seq"] = np.broadcast_to(np.asarray(seq, dtype=np.int64), len(frame))
         return self._index("points", datasource, frame, day, writer, written)
 
     def write_anomalies(

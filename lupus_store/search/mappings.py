@@ -9,6 +9,9 @@ Fields mirror the Parquet files (``lupus_metrics.schema``) plus what the index n
 - ``ts`` as a ``date`` for dashboards and ``ts_us`` (epoch microseconds, ``long``) for exact
   range filters and sorting: Parquet keeps microseconds, a ``date`` only milliseconds.
 - ``writer``, ``day`` and ``generation`` let a writer's rewrite of a day replace exactly its rows.
+- Points: ``seq`` (the write order of the Parquet row) and ``superseded`` (another writer's later
+  row of the same series and ts exists): reads skip superseded rows, as the store's reads keep the
+  last write of each (series, ts).
 
 Example:
     >>> body = index_template("lupus", "points", labels_type="flat_object")
@@ -40,7 +43,8 @@ _COMMON: dict[str, dict[str, Any]] = {
 }
 
 _PROPERTIES: dict[str, dict[str, dict[str, Any]]] = {
-    "points": {**_COMMON, "n": _DOUBLE, "stderr": _DOUBLE, "source": _KEYWORD},
+    "points": {**_COMMON, "n": _DOUBLE, "stderr": _DOUBLE, "source": _KEYWORD, "seq": {"type": "long"},
+               "superseded": {"type": "boolean"}},
     "anomalies": {
         **_COMMON,
         "expected": _DOUBLE,

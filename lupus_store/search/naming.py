@@ -22,12 +22,12 @@ from lupus_metrics.errors import LupusValidationError
 
 TABLES = ("points", "anomalies")
 # Index names must be lowercase and may not contain most punctuation; datasource names already obey.
-PREFIX_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_]{0,39}$")
+PREFIX_PATTERN = re.compile(r"[a-z0-9][a-z0-9_]{0,39}")
 
 
 def validate_prefix(prefix: str) -> str:
     """Return ``prefix`` if it can start an index name (lowercase letters, digits, ``_``; no ``-``)."""
-    if not isinstance(prefix, str) or not PREFIX_PATTERN.match(prefix):
+    if not isinstance(prefix, str) or not PREFIX_PATTERN.fullmatch(prefix):
         raise LupusValidationError("prefix", "must be 1-40 characters of a-z, 0-9 or '_', starting with a letter or digit", value=prefix)
     return prefix
 

@@ -66,11 +66,20 @@ def rebuild(
 
 def _index_table(store: MetricStore, index: SearchIndex, table: str, datasource: str, generation: str) -> BulkReport:
     total = BulkReport()
+    # Points rows another write replaced (last write wins, as the store reads) are indexed marked
+    # superseded. Few, so listed once for the whole datasource (a replaced row and its successor may
+    # sit in different months).
+    superseded = store.superseded_points(datasource) if table == "points" else set()
     for month in store.stored_months(table, datasource):
         last = (pd.Timestamp(month) + pd.offsets.MonthEnd(0)).date()
         frame = store.stored_rows(table, datasource, first=month, last=last)
         if frame.empty:
             continue
+        if table == "points":
+            frame["seq"] = frame["seq"].astype("Int64").astype(object).where(frame["seq"].notna(), None)
+            keys = zip(frame["writer"], pd.to_datetime(frame["day"]).dt.strftime("%Y-%m-%d"), frame["series_id"],
+                       frame["ts"].dt.as_unit("us").astype("int64"), strict=True)  # fmt: skip
+            frame["superseded"] = [key in superseded for key in keys]
         docs = []
         for (writer, day), rows in frame.groupby(["writer", "day"], sort=False):
             day_text = pd.Timestamp(day).date().isoformat()

@@ -9,6 +9,8 @@ Example (request bodies only; a live cluster is needed to run a read):
 
 from __future__ import annotations
 
+import json
+import uuid
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
@@ -128,22 +130,102 @@ class SearchIndex:
             self.ensure_templates()
         report = self.sender.send(docs, self.index_of(table, datasource)) if docs else BulkReport()
         if report.ok:
-            self._delete(table, datasource, replace_delete_body(datasource, writer=writer, day=day, keep_generation=generation))
+            body = replace_delete_body(datasource, writer=writer, day=day, keep_generation=generation)
+            self._refresh(table, datasource)
+            # Points: the (series, ts) of the rows going away and of the new ones may change which
+            # writer's row is current (last write wins), for them and for other writers' rows.
+            touched = self._keys(datasource, body["query"]) if table == "points" else set()
+            self._delete(table, datasource, body, refresh=False)
+            if table == "points":
+                self.reconcile(datasource, touched | {(doc["series_id"], doc["ts_us"]) for doc in docs})
         return report
 
+    def reconcile(self, datasource: str, keys: set[tuple[str, int]]) -> int:
+        """Mark, for each (series id, ts in µs) of ``keys``, every row but the last write as ``superseded``.
+
+        The last write is the store's: the highest ``seq`` (rows indexed without one are the oldest),
+        then the greater writer name, then the greater partition day. Computed from the rows in the
+        index, so replaying queued writes in any order ends in the same state. Returns how many
+        rows changed.
+        """
+        if not keys:
+            return 0
+        by_series: dict[str, list[int]] = {}
+        for sid, ts in keys:
+            by_series.setdefault(sid, []).append(ts)
+        series = sorted(by_series)
+        rows: dict[tuple[str, int], list[dict[str, Any]]] = {}
+        for start in range(0, len(series), 500):
+            chunk = series[start : start + 500]
+            times = [ts for sid in chunk for ts in by_series[sid]]
+            filters = Filters(datasource=datasource, series_ids=chunk, start_us=min(times), end_us=max(times))
+            for hit in self._hits("points", filters, ["series_id", "ts_us", "seq", "writer", "day", "superseded"]):
+                key = (hit["_source"]["series_id"], hit["_source"]["ts_us"])
+                if key in keys:
+                    rows.setdefault(key, []).append(hit)
+        lines = []
+        for hits in rows.values():
+            latest = max(hits, key=_write_order)
+            for hit in hits:
+                superseded = hit is not latest
+                if bool(hit["_source"].get("superseded")) != superseded:
+                    lines.append(json.dumps({"update": {"_index": hit["_index"], "_id": hit["_id"]}}))
+                    lines.append(json.dumps({"doc": {"superseded": superseded}}))
+        if lines:
+            response = self.backend.request("POST", "/_bulk", body="\n".join(lines) + "\n", ndjson=True,
+                                            params={"refresh": "true"})  # fmt: skip
+            if response.get("errors"):
+                failed = next(i for i in response["items"] if next(iter(i.values())).get("error"))
+                raise SearchRequestError(500, {"reason": f"marking superseded rows failed: {failed}"[:500]})
+        return len(lines) // 2
+
+    def _keys(self, datasource: str, query: dict[str, Any]) -> set[tuple[str, int]]:
+        """(series id, ts) of the points rows ``query`` matches (the rows a replace removes)."""
+        pattern = family_pattern(self.prefix, "points", datasource)
+        keys: set[tuple[str, int]] = set()
+        after = None
+        while True:
+            body = {"size": self.page_size, "query": query, "_source": ["series_id", "ts_us"],
+                    "sort": [{"series_id": "asc"}, {"ts_us": "asc"}, {"writer": "asc"}, {"day": "asc"}],
+                    "track_total_hits": False, **({"search_after": after} if after else {})}  # fmt: skip
+            hits = self._search(pattern, body, filter_path="hits.hits._source,hits.hits.sort").get("hits", {}).get("hits", [])
+            keys.update((h["_source"]["series_id"], h["_source"]["ts_us"]) for h in hits)
+            if len(hits) < self.page_size:
+                return keys
+            after = hits[-1]["sort"]
+
+    def _hits(self, table: str, filters: Filters, fields: list[str]) -> list[dict[str, Any]]:
+        """Every row ``filters`` match, superseded or not, with its index and id."""
+        pattern = family_pattern(self.prefix, table, filters.datasource)
+        found: list[dict[str, Any]] = []
+        after = None
+        while True:
+            body = search_body(filters, table=table, size=self.page_size, fields=fields, after=after, current_only=False)
+            response = self._search(pattern, body, filter_path="hits.hits._index,hits.hits._id,hits.hits._source,hits.hits.sort")
+            hits = response.get("hits", {}).get("hits", [])
+            found.extend(hits)
+            if len(hits) < self.page_size:
+                return found
+            after = hits[-1]["sort"]
+
     def delete_rows(self, table: str, datasource: str, *, day: str, writer: str) -> None:
-        """Remove ``writer``'s rows of ``datasource`` on ``day``."""
-        self._delete(table, datasource, replace_delete_body(datasource, writer=writer, day=day, keep_generation=None))
+        """Remove ``writer``'s rows of ``datasource`` on ``day`` (points: other writers' rows are reconciled)."""
+        self.replace(table, datasource, [], day=day, writer=writer, generation=f"delete-{uuid.uuid4().hex}")
 
     def delete_other_generations(self, table: str, datasource: str, *, keep_generation: str) -> None:
         """Remove every row of ``datasource`` not written by ``keep_generation`` (the end of a rebuild)."""
         self._delete(table, datasource, datasource_delete_body(datasource, keep_generation=keep_generation))
 
-    def _delete(self, table: str, datasource: str, body: dict[str, Any]) -> None:
+    def _refresh(self, table: str, datasource: str) -> None:
+        pattern = family_pattern(self.prefix, table, datasource)
+        self.backend.request("POST", f"/{pattern}/_refresh", params={"allow_no_indices": "true"})
+
+    def _delete(self, table: str, datasource: str, body: dict[str, Any], *, refresh: bool = True) -> None:
         pattern = family_pattern(self.prefix, table, datasource)
         # Delete-by-query only sees refreshed documents: without this, rows indexed by the previous
         # write a moment ago would survive their replacement.
-        self.backend.request("POST", f"/{pattern}/_refresh", params={"allow_no_indices": "true"})
+        if refresh:
+            self._refresh(table, datasource)
         self.backend.request(
             "POST",
             f"/{pattern}/_delete_by_query",
@@ -262,6 +344,12 @@ class SearchIndex:
         if filter_path is not None:
             params["filter_path"] = filter_path
         return self.backend.request("POST", f"/{pattern}/_search", body=body, params=params)
+
+
+def _write_order(hit: dict[str, Any]) -> tuple[int, str, str]:
+    """The store's order of rows of one (series, ts): seq (none: oldest), then writer, then partition day."""
+    source = hit["_source"]
+    return (-1 if source.get("seq") is None else int(source["seq"]), source.get("writer") or "", str(source.get("day") or ""))
 
 
 def _epoch_us(ts: pd.Timestamp) -> int:

@@ -68,7 +68,8 @@ ENDPOINTS = [
     Endpoint("GET", "/datasources", "token", "read_a", 200, per_datasource=False),
     Endpoint("POST", "/admin/tokens", "admin", "team_admin", 201, {"name": "t", "scopes": ["read"], "datasource": "ds-a"}),
     Endpoint("GET", "/admin/tokens", "admin", "admin", 200, per_datasource=False),
-    Endpoint("DELETE", "/admin/tokens/{victim}", "admin", "team_admin", 200),
+    # Another team's token id answers as an unknown id does (404, tested apart): nothing to tell apart.
+    Endpoint("DELETE", "/admin/tokens/{victim}", "admin", "team_admin", 200, per_datasource=False),
 ]
 IDS = [f"{e.method} {e.path}" for e in ENDPOINTS]
 
@@ -178,3 +179,15 @@ def test_token_listing_never_shows_hashes_and_a_bound_admin_sees_only_its_bindin
     assert {t["name"] for t in everything} >= {"admin", "push job", "other ds"}
     assert {t["datasource"] for t in own} == {"ds-b"}
     assert all("hash" not in key and key != "token" for t in everything for key in t)
+
+
+def test_revoking_another_teams_token_answers_exactly_as_revoking_an_unknown_id(live, ids):
+    with live.client("other") as client:  # an admin token of ds-b; the victim is a ds-a token
+        theirs = client.delete(f"/admin/tokens/{ids['victim']}")
+        unknown = client.delete("/admin/tokens/999999")
+    assert theirs.status_code == unknown.status_code == 404
+    assert theirs.json()["detail"].replace(ids["victim"], "N") == unknown.json()["detail"].replace("999999", "N")
+    assert theirs.json()["where"] == unknown.json()["where"] == {"field": "token_id"}
+    with live.client("admin") as admin:  # and the other team's token was not revoked
+        victim = next(t for t in admin.get("/admin/tokens").json()["tokens"] if str(t["id"]) == ids["victim"])
+    assert victim["revoked_at"] is None

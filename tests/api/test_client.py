@@ -103,3 +103,31 @@ def test_the_client_pushes_and_reads_support_and_standard_error(live):
         got = reader.query("ds-a", metrics="client.noise").sort_values("value").reset_index(drop=True)
     np.testing.assert_array_equal(got["n"].to_numpy(), frame["n"].to_numpy())
     np.testing.assert_array_equal(got["stderr"].to_numpy(), frame["stderr"].to_numpy())
+
+
+@pytest.mark.parametrize(("datasource", "frame"), [
+    ("ds-a\n", _frame(2, "client.names")),  # the datasource becomes a URL path segment
+    ("../admin", _frame(2, "client.names")),
+    ("ds-a", _frame(2, "client.names\x85")),
+    ("ds-a", _frame(2, "client.names").assign(labels=[{"region\n": "JP"}, {"region": "US"}])),
+    ("ds-a", _frame(2, "client.names").assign(value=[1.0, True])),
+])  # fmt: skip
+def test_the_client_refuses_bad_names_and_booleans_before_sending_anything(live, datasource, frame):
+    from lupus_metrics.errors import LupusValidationError
+
+    sent = []
+    with LupusClient(live.url, live.tokens["write_a"]) as client:
+        client._http.event_hooks["request"].append(sent.append)
+        with pytest.raises((LupusValidationError, ValueError)):
+            client.push(datasource, frame)
+        with pytest.raises(LupusValidationError):
+            client.query(datasource if datasource != "ds-a" else "ds-a\n")
+    assert sent == []
+
+
+def test_the_client_sends_numbers_as_ts_as_epoch_seconds_as_the_server_reads_them():
+    from lupus_metrics.client import points_payload
+
+    assert points_payload([{"metric": "m", "ts": 1767225600, "value": 1.0}])["points"][0]["ts"] == "2026-01-01T00:00:00+00:00"
+    with pytest.raises(ValueError, match="ts"):
+        points_payload([{"metric": "m", "ts": True, "value": 1.0}])

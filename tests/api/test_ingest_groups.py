@@ -57,15 +57,32 @@ def test_queued_batches_are_written_as_one_group_spanning_days(ingestor):
     assert not list((ingestor.staging_dir / GROUPS_DIR).glob("*.manifest"))
 
 
-def test_batches_repeating_a_series_and_timestamp_fall_back_to_one_writer_each(ingestor):
+def test_batches_repeating_a_series_and_timestamp_are_one_group_keeping_the_later_batchs_points(ingestor):
     # The first as an earlier version staged it (the JSON body): both forms are read.
     first = stage(ingestor, body("group.dup", range(22, 26), value=1.0), fmt="json")
     second = stage(ingestor, body("group.dup", range(22, 26), value=2.0))  # the same points again, both days
     ingestor.ingest_many([first, second])
     stored = ingestor.store.read_points("ds-a", provenance=True)
-    assert sorted(stored["writer"].unique()) == sorted([writer_name(first), writer_name(second)])
-    assert sorted(stored["value"].tolist()) == [1.0] * 4 + [2.0] * 4
+    assert stored["writer"].nunique() == 1 and stored["value"].tolist() == [2.0] * 4
+    assert len(pq_rows(ingestor)) == 4  # the group's files hold each point once
     assert statuses(ingestor, [first, second]) == {"ingested"}
+
+
+def test_the_batch_accepted_later_wins_even_when_it_is_written_first(ingestor):
+    first = stage(ingestor, body("group.order", range(0, 3), value=1.0))
+    second = stage(ingestor, body("group.order", range(0, 3), value=2.0))
+    ingestor.ingest_many([second])  # e.g. another process wrote it first, or the first was retried
+    ingestor.ingest_many([first])
+    stored = ingestor.store.read_points("ds-a", provenance=True)
+    assert stored["value"].tolist() == [2.0] * 3 and set(stored["writer"]) == {writer_name(second)}
+    assert ingestor.store.list_series("ds-a")["points"].sum() == 3
+
+
+def pq_rows(ingestor: Ingestor):
+    import pyarrow.parquet as pq
+
+    return [row for path in Path(ingestor.store.location.path("points")).rglob("*.parquet")
+            for row in pq.read_table(path).to_pylist()]  # fmt: skip
 
 
 def test_a_group_interrupted_by_a_crash_is_written_again_under_the_same_writer(ingestor):

@@ -209,3 +209,29 @@ def test_a_rule_broken_by_a_repeated_pair_names_its_first_row():
         NormalizedPoints.from_columns("ds", points.metrics, points.labels, ts=points.ts, values=points.values,
                                       rows=points.rows)  # fmt: skip
     assert caught.value.row == 3
+
+
+POINT = '"metric": "m", "ts": "2026-01-01T00:00:00Z", "value": 1'
+
+
+@pytest.mark.parametrize("body", [
+    '{"points": [{' + POINT + ', "value": 2}]}',
+    '{"points": [{' + POINT + ', "value" : 2}]}',
+    '{"points": [{' + POINT + ', "val\\u0075e": 2}]}',
+    '{"points": [{' + POINT + ', "n": 1, "n": 2}]}',
+    '{"points": [{' + POINT + ', "labels": {"k": "a", "k": "b"}}]}',
+    '{"points": [{' + POINT + ', "labels": {"k": ":", "k": "b"}}]}',
+    '{"points": [{' + POINT + ', "labels": {"k" :"a", "k": "b"}}]}',
+    '{"points": [{' + POINT + ', "labels": {"\\u006b": "a", "k": "b"}}]}',
+    '{"points": [{' + POINT + '}], "points": []}',
+])  # fmt: skip
+def test_a_repeated_key_never_takes_the_plain_path_and_is_refused(body):
+    assert _plain_json_points(body.encode()) is None
+    with pytest.raises(LupusValidationError, match="appears twice"):
+        decode_json_points(body.encode())
+
+
+@pytest.mark.parametrize("labels", ['{"k": ":"}', '{"k": ":a", "j": ","}', '{"k": "a\\"b"}', '{"k": "a :"}'])
+def test_label_values_that_look_like_keys_are_decoded_alike_on_both_paths(labels):
+    body = ('{"points": [{' + POINT + ', "labels": ' + labels + "}]}").encode()
+    assert decode_json_points(body).labels == _typed_json_points(validate_json_batch(body)).labels

@@ -78,10 +78,11 @@ def test_a_duplicate_series_and_ts_in_one_batch_is_rejected_naming_the_row(live)
     assert response.json()["where"]["row"] == 2 and "duplicate" in response.json()["detail"]
 
 
-def test_malformed_json_is_a_problem_not_a_crash(live):
+def test_malformed_json_is_a_400_problem_not_a_crash(live):
     with live.client("write_a") as client:
         response = client.post("/datasources/ds-a/points", content=b'{"points": [', headers={"Content-Type": "application/json"})
-    assert response.status_code == 422 and response.json()["title"]
+    assert response.status_code == 400 and response.json()["where"] == {"field": "body"}
+    assert "not valid JSON" in response.json()["detail"]
 
 
 def _arrow_stream(table: pa.Table) -> bytes:

@@ -28,3 +28,21 @@ def test_token_workflow_prints_the_token_once_and_revokes_it(tmp_path):
     assert "revoked" in lupus(tmp_path, "token", "list").stdout
     missing = lupus(tmp_path, "token", "revoke", "99")
     assert missing.returncode == 1 and "no token with id 99" in missing.stderr
+
+
+import pytest  # noqa: E402
+
+
+@pytest.mark.parametrize("args", [
+    ("team", "add", "recsys\n"),
+    ("user", "add", "alice\x1b[31m", "--password-stdin"),
+    ("token", "create", "job\u202e", "--scope", "admin"),
+    ("token", "create", "job", "--scope", "write", "--datasource", "dsa\n"),
+    ("grant", "ds-a", "team\u2028x"),
+    ("store", "compact", "ds\n"),
+])  # fmt: skip
+def test_names_breaking_the_name_rule_are_usage_errors_and_nothing_is_created(tmp_path, args):
+    done = lupus(tmp_path, *args)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "Invalid value" in done.stderr and "got " in done.stderr
+    assert not (tmp_path / "metadata.db").exists() and not (tmp_path / "store").exists()

@@ -17,7 +17,7 @@ def test_the_job_compacts_every_datasource_and_reads_stay_the_same(tmp_path):
     for datasource in ("ds-a", "ds-b"):
         for day in pd.date_range("2026-01-01", periods=10, tz="UTC"):
             frame = pd.DataFrame({"metric": ["rows.count"], "labels": [{}], "ts": [day], "value": [1.0]})
-            for writer in ("metrics", "push-1"):  # two writers of the same series: both rows are kept
+            for writer in ("metrics", "push-1"):  # two writers of the same series: compaction keeps both rows
                 store.write_points(datasource, frame, day=day.date(), writer=writer)
     before = {ds: store.read_points(ds, provenance=True) for ds in ("ds-a", "ds-b")}
     files_before = _files(tmp_path, "ds-a")

@@ -37,7 +37,7 @@ def es_index(receiver: HttpReceiver, **options) -> SearchIndex:
 
 def sample_docs():
     frame = normalize_points(points_of_day(DAY), DATASOURCE)
-    frame["source"], frame["run_id"] = "asset", None
+    frame["source"], frame["run_id"], frame["seq"] = "asset", None, 0
     return documents("points", DATASOURCE, frame, day=DAY.isoformat(), writer="metrics", generation="g")
 
 
@@ -55,8 +55,9 @@ def test_a_tee_write_sends_the_shared_bulk_lines_then_deletes_the_writers_older_
     bulk = receiver.find("POST", "/_bulk")[0]
     assert bulk.headers["content-type"] == NDJSON
     sent = bulk.body.decode().splitlines()
-    generation = bulk.ndjson()[1]["generation"]
-    expected = [{**d, "generation": generation} for d in sample_docs()]
+    generation, seq = bulk.ndjson()[1]["generation"], bulk.ndjson()[1]["seq"]
+    assert all(doc["seq"] == seq and doc["superseded"] is False for doc in bulk.ndjson()[1::2])
+    expected = [{**d, "generation": generation, "seq": seq} for d in sample_docs()]
     assert sent == bulk_lines(expected, store.index.index_of("points", DATASOURCE))
     assert {line["index"]["_index"] for line in bulk.ndjson()[::2]} == {"lupus-points-shop-2025"}
     delete = receiver.find("POST", "/lupus-points-shop-*/_delete_by_query")[0]

@@ -90,7 +90,45 @@ def test_the_index_lists_the_same_datasources(written):
 def test_a_rewrite_replaces_exactly_the_writers_rows_of_that_day(written):
     frame = written.read_points(DATASOURCE, start="2025-12-31", end="2025-12-31", provenance=True)
     assert set(frame["metric"]) == {"rows.count"}  # the rewrite dropped score.p95 of that day
-    assert len(written.read_points(DATASOURCE, start="2025-12-28", end="2025-12-28")) == 24  # two writers kept
+    # Two writers of the same points that day: both stores read each point once, the later write (push-1's).
+    first_day = written.read_points(DATASOURCE, start="2025-12-28", end="2025-12-28", provenance=True)
+    assert len(first_day) == 12 and set(first_day["writer"]) == {"push-1"}
+
+
+def test_when_the_later_writer_removes_its_rows_both_stores_read_the_earlier_write_again(indexed_store):
+    two_days(indexed_store)
+    day = days()[0]
+    indexed_store.write_points(DATASOURCE, points_of_day(day, scale=3.0), day=day, writer="push-2")
+    indexed_store.index.refresh()
+    assert set(indexed_store.read_points(DATASOURCE, start=day, end=day, provenance=True)["writer"]) == {"push-2"}
+    assert_same_frame(indexed_store.store.list_series(DATASOURCE), indexed_store.index.list_series(DATASOURCE))
+    indexed_store.write_points(DATASOURCE, points_of_day(day).iloc[0:0], day=day, writer="push-2")
+    indexed_store.index.refresh()
+    both = [store.read_points(DATASOURCE, start=day, end=day, provenance=True)
+            for store in (indexed_store.store, indexed_store)]  # fmt: skip
+    assert_same_frame(*both)
+    assert set(both[1]["writer"]) == {"metrics"}
+    assert_same_frame(indexed_store.store.list_series(DATASOURCE), indexed_store.index.list_series(DATASOURCE))
+
+
+def test_an_older_write_replayed_after_a_newer_one_does_not_win_in_the_index(indexed_store):
+    # What the retry queue does when the index was down: the older write lands last.
+    day = days()[0]
+    index = indexed_store.index
+    from lupus_metrics.frames import normalize_points
+    from lupus_store.search.documents import documents
+
+    newer = normalize_points(points_of_day(day, scale=5.0), DATASOURCE).assign(source=None, run_id=None, seq=2_000)
+    older = normalize_points(points_of_day(day), DATASOURCE).assign(source=None, run_id=None, seq=1_000)
+    indexed_store.store.write_points(DATASOURCE, points_of_day(day, scale=5.0), day=day, writer="new", seq=2_000)
+    indexed_store.store.write_points(DATASOURCE, points_of_day(day), day=day, writer="old", seq=1_000)
+    for writer, frame in (("new", newer), ("old", older)):
+        docs = documents("points", DATASOURCE, frame, day=day.isoformat(), writer=writer, generation=writer)
+        index.replace("points", DATASOURCE, docs, day=day.isoformat(), writer=writer, generation=writer)
+    index.refresh()
+    assert set(indexed_store.read_points(DATASOURCE, provenance=True)["writer"]) == {"new"}
+    assert_same_frame(indexed_store.store.read_points(DATASOURCE, provenance=True),
+                      indexed_store.read_points(DATASOURCE, provenance=True))  # fmt: skip
 
 
 def test_an_empty_write_removes_the_writers_day_from_both(indexed_store):

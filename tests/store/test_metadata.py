@@ -22,7 +22,8 @@ from lupus_store.metadata import (
     User,
 )
 from lupus_store.metadata.models import utcnow
-from lupus_store.metadata.secrets import hash_password, hash_token, verify_password
+from lupus_store.metadata.secrets import hash_password, hash_token, legacy_scrypt_hash, verify_password
+from lupus_store.metadata.sign_in import sign_in
 from lupus_store.metadata.tokens import issue_token, list_tokens, revoke_token, verify_token
 
 TABLES = {
@@ -155,9 +156,57 @@ def test_token_scopes_and_binding_are_validated(recsys):
         issue_token(recsys, name="x", scopes=["read"], team="nobody")
 
 
-def test_passwords_are_salted_scrypt_hashes():
+def test_passwords_are_salted_argon2id_hashes_at_owasps_parameters():
     first, second = hash_password("correct horse"), hash_password("correct horse")
-    assert first != second and first.startswith("scrypt$")
+    assert first != second and first.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
     assert verify_password("correct horse", first)
     assert not verify_password("wrong", first)
     assert not verify_password("x", None)
+    assert not verify_password("x", "scrypt$not-base64$!") and not verify_password("x", "$argon2id$garbage")
+
+
+def test_a_scrypt_hash_of_an_earlier_release_is_replaced_by_argon2id_at_the_next_sign_in(db):
+    with db.session() as session:
+        session.add(User(username="old-timer", password_hash=legacy_scrypt_hash("correct horse")))
+    assert sign_in(db, "old-timer", "wrong horse") is None
+    with db.session() as session:  # a failed sign-in changes nothing
+        assert session.scalar(select(User.password_hash).where(User.username == "old-timer")).startswith("scrypt$")
+    user_id = sign_in(db, "old-timer", "correct horse")
+    with db.session() as session:
+        stored = session.scalar(select(User.password_hash).where(User.username == "old-timer"))
+    assert user_id is not None and stored.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+    assert sign_in(db, "old-timer", "correct horse") == user_id  # and the new hash signs in
+
+
+def test_a_hash_with_weaker_argon2_parameters_is_upgraded_too(db):
+    from argon2 import PasswordHasher, Type
+
+    weak = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1, type=Type.ID).hash("pw")
+    with db.session() as session:
+        session.add(User(username="weak", password_hash=weak))
+    assert sign_in(db, "weak", "pw") is not None
+    with db.session() as session:
+        assert session.scalar(select(User.password_hash).where(User.username == "weak")) != weak
+
+
+def test_unknown_inactive_and_passwordless_users_get_no_and_cost_a_check(db, monkeypatch):
+    import lupus_store.metadata.sign_in as module
+
+    checks = []
+    monkeypatch.setattr(module, "waste_a_check", lambda password: checks.append(password))
+    with db.session() as session:
+        session.add_all([User(username="gone", password_hash=hash_password("pw"), is_active=False),
+                         User(username="oidc-only", oidc_subject="sub-1")])  # fmt: skip
+    assert [sign_in(db, name, "pw") for name in ("nobody", "gone", "oidc-only")] == [None, None, None]
+    assert checks == ["pw", "pw", "pw"]
+
+
+@pytest.mark.parametrize(("model", "field", "name"), [
+    ("Team", "name", "recsys\n"), ("User", "username", "alice\x00"), ("Datasource", "name", "dsa\n"),
+    ("ApiToken", "name", "job\u202e"), ("Team", "name", "x" * 101), ("User", "username", " alice"),
+])  # fmt: skip
+def test_names_of_every_account_record_follow_the_name_rule(model, field, name):
+    import lupus_store.metadata.models as models
+
+    with pytest.raises(LupusValidationError):
+        getattr(models, model)(**{field: name})
