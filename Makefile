@@ -48,10 +48,12 @@ services:
 
 test: $(DEV) services
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/python -m pytest
 
 lint: $(DEV)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 bench: $(DEV)
 	$(VENV)/bin/python benchmarks/store_bench.py

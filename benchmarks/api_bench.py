@@ -64,8 +64,11 @@ def _client(url: str, token: str, client: int, points: int, start_at: float, sto
         n = 0
         while time.time() < stop_at:
             began = time.perf_counter()
-            response = http.post("/datasources/ds-a/points", content=bodies[n % len(bodies)],
-                                 headers={"Idempotency-Key": uuid.uuid4().hex})
+            response = http.post(
+                "/datasources/ds-a/points",
+                content=bodies[n % len(bodies)],
+                headers={"Idempotency-Key": uuid.uuid4().hex},
+            )
             latencies.append(time.perf_counter() - began)
             if response.status_code == 202:
                 accepted += points
@@ -86,26 +89,41 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--points", type=int, default=1000)
-    parser.add_argument("--server-workers", type=int, default=os.cpu_count() or 1,
-                        help="uvicorn processes (lupus serve api --workers); default: one per core, as deployed")
+    parser.add_argument(
+        "--server-workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="uvicorn processes (lupus serve api --workers); default: one per core, as deployed",
+    )
     args = parser.parse_args()
 
     home = Path(tempfile.mkdtemp(prefix="lupus-api-bench-"))
     url = f"sqlite:///{home / 'metadata.db'}"
     tokens = seed(url)
     # The per-token rate limit is lifted: this measures throughput, not the limiter.
-    server = ApiServer(home, url, env={"LUPUS_API_RATE": "1000000", "LUPUS_API_BURST": "1000000"},
-                       args=["--workers", str(args.server_workers)]).start()
+    server = ApiServer(
+        home,
+        url,
+        env={"LUPUS_API_RATE": "1000000", "LUPUS_API_BURST": "1000000"},
+        args=["--workers", str(args.server_workers)],
+    ).start()
     try:
-        with httpx.Client(base_url=f"{server.url}/api/v1", headers={"Authorization": f"Bearer {tokens['admin']}"}) as warm:
-            warm.post("/datasources/ds-a/points", content=_bodies(0, args.points, 1)[0],
-                      headers={"Content-Type": "application/json"}).raise_for_status()
+        with httpx.Client(
+            base_url=f"{server.url}/api/v1", headers={"Authorization": f"Bearer {tokens['admin']}"}
+        ) as warm:
+            warm.post(
+                "/datasources/ds-a/points",
+                content=_bodies(0, args.points, 1)[0],
+                headers={"Content-Type": "application/json"},
+            ).raise_for_status()
         time.sleep(1)
         out: mp.Queue = mp.Queue()
         start_at = time.time() + 3.0  # every client has encoded its batches and connected
         stop_at = start_at + args.seconds
-        procs = [mp.Process(target=_client, args=(server.url, tokens["write_a"], c, args.points, start_at, stop_at, out))
-                 for c in range(args.clients)]
+        procs = [
+            mp.Process(target=_client, args=(server.url, tokens["write_a"], c, args.points, start_at, stop_at, out))
+            for c in range(args.clients)
+        ]
         for proc in procs:
             proc.start()
         results = [out.get() for _ in procs]
@@ -123,7 +141,9 @@ def main() -> None:
         drain = time.time() - load_end
 
         visible = []
-        with httpx.Client(base_url=f"{server.url}/api/v1", headers={"Authorization": f"Bearer {tokens['admin']}"}) as http:
+        with httpx.Client(
+            base_url=f"{server.url}/api/v1", headers={"Authorization": f"Bearer {tokens['admin']}"}
+        ) as http:
             for i in range(10):
                 metric = f"bench.fresh{i}"
                 body = {"points": [{"metric": metric, "ts": "2026-02-01T00:00:00Z", "value": 1.0}] * 1}

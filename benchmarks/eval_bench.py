@@ -66,7 +66,9 @@ def ranking_data(n_users: int, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFram
     relevant = np.hstack([np.take_along_axis(items, hit_slots, axis=1), (base[:, None] + 100 + np.arange(2)) % CATALOG])
     relevant[:, 1] = np.where(hit_slots[:, 1] == hit_slots[:, 0], (base + 200) % CATALOG, relevant[:, 1])
     relevant[:, 2] = np.where(
-        (hit_slots[:, 2] == hit_slots[:, 0]) | (hit_slots[:, 2] == hit_slots[:, 1]), (base + 300) % CATALOG, relevant[:, 2]
+        (hit_slots[:, 2] == hit_slots[:, 0]) | (hit_slots[:, 2] == hit_slots[:, 1]),
+        (base + 300) % CATALOG,
+        relevant[:, 2],
     )
     rels = pd.DataFrame(
         {
@@ -108,10 +110,14 @@ def bench_ranking(n_users: int, repeats: int) -> dict[str, float]:
     print(f"  ranx evaluate (18 metrics, built structures): {_fmt(ranx_times)}")
 
     ours = points.set_index([points["metric"], points["labels"].map(lambda d: d.get("k"))])["value"]
-    gap = max(abs(ours[f"ranking.{m}", k_label] - theirs[f"{m}@{k_label}"]) for m in USER_METRICS for k_label in map(str, KS))
+    gap = max(
+        abs(ours[f"ranking.{m}", k_label] - theirs[f"{m}@{k_label}"]) for m in USER_METRICS for k_label in map(str, KS)
+    )
     print(f"  largest difference of the means, Lupus vs ranx: {gap:.2e}")
     lupus, ranx_eval = statistics.median(lupus_times), statistics.median(ranx_times)
-    print(f"  ratio ranx evaluate / lupus: {ranx_eval / lupus:.2f}x; (ranx build + evaluate) / lupus: {(build + ranx_eval) / lupus:.2f}x")
+    print(
+        f"  ratio ranx evaluate / lupus: {ranx_eval / lupus:.2f}x; (ranx build + evaluate) / lupus: {(build + ranx_eval) / lupus:.2f}x"
+    )
     return {"lupus": lupus, "ranx_evaluate": ranx_eval, "ranx_build": build}
 
 
@@ -129,7 +135,9 @@ def drift_data(n_rows: int, seed: int = 1) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def bench_drift(n_rows: int, repeats: int, peer_python: str | None) -> dict[str, float]:
     ref, cur = drift_data(n_rows)
-    print(f"drift: {n_rows:,} rows x {ref.shape[1]} columns (10 numeric, 10 categorical), methods={list(DRIFT_METHODS)}")
+    print(
+        f"drift: {n_rows:,} rows x {ref.shape[1]} columns (10 numeric, 10 categorical), methods={list(DRIFT_METHODS)}"
+    )
     timings: dict[bool, list[float]] = {True: [], False: []}
     for pvalues in (True, False):
         for _ in range(repeats):
@@ -156,7 +164,9 @@ def bench_drift(n_rows: int, repeats: int, peer_python: str | None) -> dict[str,
     gap = max(abs(ours[c] - peer["values"][c]) for c in shared) if shared else float("nan")
     print(f"  evidently DataDriftPreset (one run): {peer['seconds']:.2f} s")
     print(f"  largest difference of wasserstein_norm, Lupus vs Evidently ({len(shared)} numeric columns): {gap:.2e}")
-    print(f"  ratio evidently / lupus: {peer['seconds'] / lupus:.1f}x with p-values, {peer['seconds'] / lupus_no_p:.1f}x without")
+    print(
+        f"  ratio evidently / lupus: {peer['seconds'] / lupus:.1f}x with p-values, {peer['seconds'] / lupus_no_p:.1f}x without"
+    )
     result["evidently"] = peer["seconds"]
     return result
 

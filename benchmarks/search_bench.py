@@ -127,7 +127,9 @@ def main() -> None:
     url = args.url or node.url
     index = SearchIndex(make_backend("opensearch", url), prefix=f"bench{uuid.uuid4().hex[:6]}", replicas=0)
     try:
-        print(f"{args.datasources} datasources x {args.series} series x {args.days} days; load average {os.getloadavg()}")
+        print(
+            f"{args.datasources} datasources x {args.series} series x {args.days} days; load average {os.getloadavg()}"
+        )
         store = MetricStore(args.root / "store")
         write_store(store, args.datasources, args.series, args.days)
         bench_rebuild(store, index)
@@ -136,7 +138,9 @@ def main() -> None:
         sizes = index.backend.request("GET", f"/_cat/indices/{index.prefix}-*", params={"format": "json", "bytes": "b"})
         stored = sum(int(row["store.size"]) for row in sizes)
         docs = sum(int(row["docs.count"]) for row in sizes)
-        print(f"index size after force-merge: {stored / 1e6:.1f} MB for {docs:,} documents = {stored / docs:.0f} bytes per point")
+        print(
+            f"index size after force-merge: {stored / 1e6:.1f} MB for {docs:,} documents = {stored / docs:.0f} bytes per point"
+        )
         bench_query(store, index, args.days, args.repeats, "day files")
         store.compact("ds00")
         bench_query(store, index, args.days, args.repeats, "compacted")

@@ -167,7 +167,9 @@ def child(mode: str, path: str, limit: int) -> dict:
             return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
 
         recs, rels = load("recommendations"), load("clicks")
-        points = evaluate_ranking(recs[["user", "item", "score"]], rels[["user", "item", "relevance"]], k=KS, ts=str(DAY))
+        points = evaluate_ranking(
+            recs[["user", "item", "score"]], rels[["user", "item", "relevance"]], k=KS, ts=str(DAY)
+        )
     else:
         raise SystemExit(f"unknown mode {mode}")
     seconds = time.perf_counter() - started

@@ -43,7 +43,9 @@ TS = "2026-01-01"
 
 def make_frame(rows: int, seed: int = 0, *, arrow_dtypes: bool = True) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
-    columns: dict[str, pa.Array] = {"segment": pa.array(np.array([f"s{i}" for i in range(5)])[rng.integers(0, 5, rows)])}
+    columns: dict[str, pa.Array] = {
+        "segment": pa.array(np.array([f"s{i}" for i in range(5)])[rng.integers(0, 5, rows)])
+    }
     for name in NUMERIC:
         values = np.round(rng.normal(100, 15, rows), 2)  # rounded so distinct_count has work to do
         columns[name] = pa.array(values, mask=rng.random(rows) < 0.05)
@@ -164,7 +166,10 @@ def spark_rows_per_second(rows: int, repeats: int, distinct: str) -> tuple[list[
         ],
         sf.concat(sf.lit("cat"), sf.lpad((sf.abs(sf.hash("id")) % 50).cast("string"), 2, "0")).alias("category"),
         sf.slice(
-            sf.transform(sf.sequence(sf.lit(0), sf.lit(9)), lambda i: sf.concat(sf.lit("tag"), (sf.abs(sf.hash(sf.col("id"), i)) % 200).cast("string"))),
+            sf.transform(
+                sf.sequence(sf.lit(0), sf.lit(9)),
+                lambda i: sf.concat(sf.lit("tag"), (sf.abs(sf.hash(sf.col("id"), i)) % 200).cast("string")),
+            ),
             1,
             (sf.abs(sf.hash(sf.col("id"), sf.lit(-1))) % 11).cast("int"),
         ).alias("tags"),
@@ -200,7 +205,9 @@ def compare_pandas_side(rows: int, repeats: int, pandas_repeats: int, *, arrow_d
         print(f"{name:26s} median {median:7.2f} s   runs: {', '.join(f'{t:.2f}' for t in times[name])}")
     spec = results["spec (DuckDB engine)"]
     print(f"speed-up over pandas:        {results['hand-written pandas'] / spec:5.2f}x  (goal >= 3x)")
-    print(f"overhead over DuckDB SQL:    {spec / results['hand-written DuckDB SQL']:5.2f}x  (goal <= 1.30x)", flush=True)
+    print(
+        f"overhead over DuckDB SQL:    {spec / results['hand-written DuckDB SQL']:5.2f}x  (goal <= 1.30x)", flush=True
+    )
 
 
 def main() -> None:

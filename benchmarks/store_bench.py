@@ -73,8 +73,16 @@ def bench_write(store: MetricStore, datasources: int, series: int, days: int) ->
     return total / elapsed
 
 
-def bench_query(store: MetricStore, root: Path, days: int, label: str, repeats: int = 50,
-                baseline_src: Path | None = None, naive_too: bool = True, expect: int = 10 * 365) -> float:
+def bench_query(
+    store: MetricStore,
+    root: Path,
+    days: int,
+    label: str,
+    repeats: int = 50,
+    baseline_src: Path | None = None,
+    naive_too: bool = True,
+    expect: int = 10 * 365,
+) -> float:
     end = date(2024, 1, 1) + timedelta(days=days - 1)
     start = end - timedelta(days=364)
 
@@ -116,7 +124,9 @@ def bench_query(store: MetricStore, root: Path, days: int, label: str, repeats: 
     ours = statistics.median(timings["lupus (DuckDB, pruned)"])
     for name, values in timings.items():
         if name != "lupus (DuckDB, pruned)":
-            print(f"query [{label}] {name} p50 / lupus p50: {statistics.median(values) / ours:.2f}x  ({len(got):,} points)")
+            print(
+                f"query [{label}] {name} p50 / lupus p50: {statistics.median(values) / ours:.2f}x  ({len(got):,} points)"
+            )
     return ours
 
 

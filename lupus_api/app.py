@@ -59,8 +59,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         state.ingestor.start()  # first thing: batches acknowledged before a crash go into the store
         state.detections.start()
-        log.info("Lupus API: store %s, staging %s, detection via %s", state.store.root, settings.staging_dir,
-                 state.detections.backend)
+        log.info(
+            "Lupus API: store %s, staging %s, detection via %s",
+            state.store.root,
+            settings.staging_dir,
+            state.detections.backend,
+        )
         yield
         state.ingestor.stop()
         state.detections.stop()

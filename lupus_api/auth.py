@@ -36,7 +36,9 @@ LEVEL_OPERATIONS = {"read": {"read"}, "write": {"read", "write"}, "admin": {"rea
 # last_used_at is informational: write it at most this often, not on every request.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
-bearer = HTTPBearer(auto_error=False, description="An API token from `lupus token create` or `POST /api/v1/admin/tokens`.")
+bearer = HTTPBearer(
+    auto_error=False, description="An API token from `lupus token create` or `POST /api/v1/admin/tokens`."
+)
 
 
 @dataclass(frozen=True)
@@ -114,8 +116,11 @@ def _authenticate(
     principal = Principal(row.id, row.name, row.scope_set, row.team_id, row.datasource_id)
     wait = state.rate_limiter.take(principal.token_id)
     if wait > 0:
-        raise ProblemError(429, f"rate limit of {state.settings.rate:g} requests/s per token exceeded",
-                           headers={"Retry-After": str(max(1, math.ceil(wait)))})
+        raise ProblemError(
+            429,
+            f"rate limit of {state.settings.rate:g} requests/s per token exceeded",
+            headers={"Retry-After": str(max(1, math.ceil(wait)))},
+        )
     request.state.principal = principal
     return principal
 
@@ -170,8 +175,9 @@ def authorize_datasource(
     if not ops:
         raise ProblemError(403, f"token has no access to datasource {ds!r}", field="ds")
     if operation != "any" and operation not in ops:
-        raise ProblemError(403, f"token may {'/'.join(sorted(ops))} datasource {ds!r}, not {operation}",
-                           field="Authorization")
+        raise ProblemError(
+            403, f"token may {'/'.join(sorted(ops))} datasource {ds!r}, not {operation}", field="Authorization"
+        )
     return DatasourceAccess(principal, row, frozenset(ops))
 
 

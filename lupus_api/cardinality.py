@@ -58,7 +58,8 @@ class SeriesRegistry:
                     422,
                     f"datasource {datasource!r} is at its limit of {self.max_series} series: new series of metric "
                     f"{metric!r} rejected ({len(new)} new, room for {max(room, 0)}); check for unbounded label values",
-                    field="labels", title="Too many series",
+                    field="labels",
+                    title="Too many series",
                 )
             yield [{"datasource": datasource, "series_id": s.series_id, "metric": s.metric} for s in new]
             known.update(s.series_id for s in new)

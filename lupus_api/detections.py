@@ -79,9 +79,9 @@ class DetectionService:
     def _queue_unclaimed(self) -> None:
         with self.db.session() as session:
             unfinished = session.scalars(
-                select(DetectionRequest.id).where(
-                    DetectionRequest.backend == "local", DetectionRequest.status.in_(("queued", "running"))
-                ).order_by(DetectionRequest.created_at)
+                select(DetectionRequest.id)
+                .where(DetectionRequest.backend == "local", DetectionRequest.status.in_(("queued", "running")))
+                .order_by(DetectionRequest.created_at)
             ).all()
         for request_id in unfinished:  # the claim decides who runs each
             self._queue.put(request_id)
@@ -95,11 +95,18 @@ class DetectionService:
         """Launch detection over ``request`` (start, end, rules, lookback_days); returns the stored row."""
         if self.dagster_url:
             run_id = self._submit_to_dagster(datasource, request)
-            row = DetectionRequest(id=run_id, datasource=datasource, backend="dagster", status="queued",
-                                   request=request, token_id=token_id)
+            row = DetectionRequest(
+                id=run_id, datasource=datasource, backend="dagster", status="queued", request=request, token_id=token_id
+            )
         else:
-            row = DetectionRequest(id=uuid.uuid4().hex, datasource=datasource, backend="local", status="queued",
-                                   request=request, token_id=token_id)
+            row = DetectionRequest(
+                id=uuid.uuid4().hex,
+                datasource=datasource,
+                backend="local",
+                status="queued",
+                request=request,
+                token_id=token_id,
+            )
         with self.db.session() as session:
             session.add(row)
         if row.backend == "local":
@@ -126,8 +133,11 @@ class DetectionService:
         url = urlparse(self.dagster_url or "")
         try:
             return DagsterGraphQLClient(
-                url.hostname or "127.0.0.1", port_number=url.port, use_https=url.scheme == "https",
-                path_prefix=url.path.rstrip("/"), timeout=30,
+                url.hostname or "127.0.0.1",
+                port_number=url.port,
+                use_https=url.scheme == "https",
+                path_prefix=url.path.rstrip("/"),
+                timeout=30,
             )
         except Exception as err:
             raise DagsterUnavailableError(f"cannot reach Dagster at {self.dagster_url}: {err}") from err
@@ -140,8 +150,9 @@ class DetectionService:
             "rules_json": json.dumps(request["rules"]), "lookback_days": request["lookback_days"],
         }}}}  # fmt: skip
         try:
-            return self._client().submit_job_execution(JOB_NAME, run_config=run_config,
-                                                       tags={"lupus/datasource": datasource})
+            return self._client().submit_job_execution(
+                JOB_NAME, run_config=run_config, tags={"lupus/datasource": datasource}
+            )
         except DagsterGraphQLClientError as err:
             raise DagsterUnavailableError(f"Dagster refused the run: {err}") from err
         except Exception as err:  # connection errors come from requests/gql with many types
@@ -210,15 +221,29 @@ class DetectionService:
             row = session.get(DetectionRequest, request_id)
             datasource, request = row.datasource, dict(row.request)
         report = detect_and_store(
-            self.store, datasource, request["rules"], start=request["start"], end=request["end"],
-            writer=f"request-{request_id[:12]}", lookback_days=request["lookback_days"], run_id=request_id,
+            self.store,
+            datasource,
+            request["rules"],
+            start=request["start"],
+            end=request["end"],
+            writer=f"request-{request_id[:12]}",
+            lookback_days=request["lookback_days"],
+            run_id=request_id,
             workers=1,
         )
-        result = {"evaluated": report.evaluated, "anomalies": report.anomalies, "by_metric": report.by_metric,
-                  "errors": report.errors[:100], "days_written": [d.isoformat() for d in report.days_written]}
+        result = {
+            "evaluated": report.evaluated,
+            "anomalies": report.anomalies,
+            "by_metric": report.by_metric,
+            "errors": report.errors[:100],
+            "days_written": [d.isoformat() for d in report.days_written],
+        }
         self._finish(request_id, "succeeded", result=result)
 
     def _finish(self, request_id: str, status: str, *, result: dict | None = None, error: str | None = None) -> None:
         with self.db.session() as session:
-            session.execute(update(DetectionRequest).where(DetectionRequest.id == request_id)
-                            .values(status=status, result=result, error=error, finished_at=utcnow()))
+            session.execute(
+                update(DetectionRequest)
+                .where(DetectionRequest.id == request_id)
+                .values(status=status, result=result, error=error, finished_at=utcnow())
+            )

@@ -143,8 +143,16 @@ class Ingestor:
             return Staged(row.id, row.points, True, row.status)
 
     def stage(
-        self, datasource: str, body: bytes, fmt: str, *, points: int, idempotency_key: str | None,
-        payload_sha256: str, token_id: int | None, new_series: list[dict[str, str]] | None = None,
+        self,
+        datasource: str,
+        body: bytes,
+        fmt: str,
+        *,
+        points: int,
+        idempotency_key: str | None,
+        payload_sha256: str,
+        token_id: int | None,
+        new_series: list[dict[str, str]] | None = None,
     ) -> Staged:
         """Write the batch durably and record it; returns once it is safe to answer 202.
 
@@ -222,7 +230,8 @@ class Ingestor:
         cutoff = utcnow() - pd.Timedelta(seconds=min_age_seconds)
         with self.db.session() as session:
             ids = session.scalars(
-                select(IngestBatch.id).where(IngestBatch.status == "staged", IngestBatch.created_at <= cutoff)
+                select(IngestBatch.id)
+                .where(IngestBatch.status == "staged", IngestBatch.created_at <= cutoff)
                 .order_by(IngestBatch.created_at)
             ).all()
         with self._lock:
@@ -247,7 +256,8 @@ class Ingestor:
     def _remove_orphans(self) -> None:
         now = time.time()
         candidates = [
-            p for p in self.staging_dir.glob("*/*")
+            p
+            for p in self.staging_dir.glob("*/*")
             if p.parent.name != GROUPS_DIR and now - p.stat().st_mtime > ORPHAN_GRACE_SECONDS
         ]
         if not candidates:
@@ -360,9 +370,11 @@ class Ingestor:
             accepted = dict(session.execute(
                 select(IngestBatch.id, IngestBatch.created_at).where(IngestBatch.id.in_(batch_ids))
             ).all())  # fmt: skip
-            staged = set(session.scalars(
-                select(IngestBatch.id).where(IngestBatch.id.in_(batch_ids), IngestBatch.status == "staged")
-            ).all())
+            staged = set(
+                session.scalars(
+                    select(IngestBatch.id).where(IngestBatch.id.in_(batch_ids), IngestBatch.status == "staged")
+                ).all()
+            )
         if staged:  # after a crash between marking and clean-up there is nothing left to write
             parts = [self._read_staged(self._staged_file(datasource, batch_id), datasource) for batch_id in batch_ids]
             # Each row's write order is its batch's acceptance time: of two pushes of the same point, the
@@ -389,7 +401,8 @@ class Ingestor:
     def _mark_ingested(self, batch_ids: list[str]) -> None:
         with self.db.session() as session:
             session.execute(
-                update(IngestBatch).where(IngestBatch.id.in_(batch_ids))
+                update(IngestBatch)
+                .where(IngestBatch.id.in_(batch_ids))
                 .values(status="ingested", ingested_at=utcnow(), error=None)
                 .execution_options(synchronize_session=False)  # no ORM objects of these rows are loaded
             )

@@ -70,7 +70,12 @@ class JsonMediaType:
         self._operations: list[tuple[str, re.Pattern[str]]] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] in _BODY_METHODS and _has_body(scope) and self._takes_json(scope):
+        if (
+            scope["type"] == "http"
+            and scope["method"] in _BODY_METHODS
+            and _has_body(scope)
+            and self._takes_json(scope)
+        ):
             header = _header(scope, b"content-type")
             media, params = parse_media_type(header or "")
             if media != JSON or params.get("charset", "utf-8") != "utf-8":

@@ -38,8 +38,9 @@ class DatasourceCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: DatasourceName = Field(description="1-63 characters of a-z 0-9 - _, starting with a letter or digit.",
-                                 max_length=63)
+    name: DatasourceName = Field(
+        description="1-63 characters of a-z 0-9 - _, starting with a letter or digit.", max_length=63
+    )
     owner_team: TeamName = Field(description="Name of the owning team.", max_length=100)
     description: str | None = Field(default=None, max_length=2000)
 
@@ -127,10 +128,13 @@ class DetectionCreate(BaseModel):
     start: date
     end: date
     rules: list[dict[str, Any]] = Field(
-        min_length=1, max_length=100,
+        min_length=1,
+        max_length=100,
         description='Detector rules, e.g. [{"metrics": ["rows.count"], "detector": {"kind": "window", "window": 14}}].',
     )
-    lookback_days: int = Field(default=120, ge=0, le=3650, description="Days of history before `start` fed to detectors.")
+    lookback_days: int = Field(
+        default=120, ge=0, le=3650, description="Days of history before `start` fed to detectors."
+    )
 
 
 class DetectionOut(BaseModel):

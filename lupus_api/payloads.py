@@ -114,7 +114,9 @@ def point_batch_schema() -> dict[str, Any]:
 
 # Timestamps outside these years are typos (and outside what the store's nanosecond reads can hold).
 TS_YEARS = (1900, 2199)
-_TS_BOUNDS = tuple((datetime(year, 1, 1, tzinfo=UTC) - _EPOCH) // _MICROSECOND for year in (TS_YEARS[0], TS_YEARS[1] + 1))
+_TS_BOUNDS = tuple(
+    (datetime(year, 1, 1, tzinfo=UTC) - _EPOCH) // _MICROSECOND for year in (TS_YEARS[0], TS_YEARS[1] + 1)
+)
 
 
 def validate_json_batch(body: bytes) -> list[dict[str, Any]]:
@@ -302,6 +304,8 @@ class _PlainBatch(msgspec.Struct, forbid_unknown_fields=True):  # as PointBatch:
 _PLAIN_BATCH = msgspec.json.Decoder(_PlainBatch)
 _NO_LABELS = b"{}"
 _PLAIN_LABELS = msgspec.json.Decoder(dict[str, str])
+
+
 def _colons(strings: Any) -> int:
     return sum(text.count(":") for text in strings)
 
@@ -421,7 +425,9 @@ def _columns(table: pa.Table) -> pd.DataFrame:
     outside = ((ts.dt.year < TS_YEARS[0]) | (ts.dt.year > TS_YEARS[1])).to_numpy()
     if outside.any():
         row = int(outside.argmax())
-        raise LupusValidationError("ts", f"must lie in the years {TS_YEARS[0]}-{TS_YEARS[1]}", row=row, value=str(ts[row]))
+        raise LupusValidationError(
+            "ts", f"must lie in the years {TS_YEARS[0]}-{TS_YEARS[1]}", row=row, value=str(ts[row])
+        )
     frame["ts"] = ts
     for column in ("value", "n", "stderr"):
         if column in table.column_names:

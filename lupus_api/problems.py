@@ -45,8 +45,16 @@ class Problem(BaseModel):
 class ProblemError(Exception):
     """Raise to answer with a problem body, e.g. ``ProblemError(403, "token is read-only")``."""
 
-    def __init__(self, status: int, detail: str, *, field: str | None = None, row: int | None = None,
-                 headers: dict[str, str] | None = None, title: str | None = None):
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        *,
+        field: str | None = None,
+        row: int | None = None,
+        headers: dict[str, str] | None = None,
+        title: str | None = None,
+    ):
         super().__init__(detail)
         self.problem = Problem(
             status=status,
@@ -59,14 +67,17 @@ class ProblemError(Exception):
 
 def problem_response(problem: Problem, headers: dict[str, str] | None = None) -> JSONResponse:
     """The JSON response for ``problem`` with the problem+json media type."""
-    return JSONResponse(problem.model_dump(exclude_none=True), status_code=problem.status,
-                        media_type=PROBLEM_JSON, headers=headers)
+    return JSONResponse(
+        problem.model_dump(exclude_none=True), status_code=problem.status, media_type=PROBLEM_JSON, headers=headers
+    )
 
 
 def from_validation_error(err: LupusValidationError, *, prefix: str = "", status: int = 422) -> Problem:
     """A problem naming the column/field and row of a :class:`LupusValidationError`."""
     field = err.where if err.row is None else f"{prefix}[{err.row}].{err.where}" if prefix else err.where
-    return Problem(status=status, title=HTTPStatus(status).phrase, detail=str(err), where=Where(field=field, row=err.row))
+    return Problem(
+        status=status, title=HTTPStatus(status).phrase, detail=str(err), where=Where(field=field, row=err.row)
+    )
 
 
 def _location(loc: tuple[Any, ...] | list[Any]) -> tuple[str, int | None]:
@@ -103,8 +114,9 @@ def install(app: FastAPI) -> None:
         errors = []
         for error in exc.errors():
             field, row = _location(error.get("loc", ()))
-            errors.append({"field": field, "row": row,
-                           "message": str(error.get("msg", "invalid")).removeprefix("Value error, ")})
+            errors.append(
+                {"field": field, "row": row, "message": str(error.get("msg", "invalid")).removeprefix("Value error, ")}
+            )
         first = errors[0] if errors else {"field": "body", "row": None, "message": "invalid request"}
         problem = Problem(
             status=422,
@@ -120,7 +132,10 @@ def install(app: FastAPI) -> None:
         problem = Problem(status=exc.status_code, title=HTTPStatus(exc.status_code).phrase, detail=str(exc.detail))
         cause = exc.__cause__
         if isinstance(cause, UnicodeDecodeError):  # FastAPI's "error parsing the body": say which
-            problem.detail, problem.where = f"body is not valid UTF-8: byte at position {cause.start}", Where(field="body")
+            problem.detail, problem.where = (
+                f"body is not valid UTF-8: byte at position {cause.start}",
+                Where(field="body"),
+            )
         elif isinstance(cause, RecursionError):
             problem.detail, problem.where = "body is nested too deeply to read", Where(field="body")
         return problem_response(problem, getattr(exc, "headers", None))

@@ -25,5 +25,13 @@ def register(app: typer.Typer, serve: typer.Typer) -> None:
         # Each worker process re-imports the `lupus` command (Lupus, pandas, DuckDB...) before it answers
         # uvicorn's health check; on a busy machine that took longer than uvicorn's 5 s, and the
         # supervisor killed and restarted workers forever.
-        uvicorn.run("lupus_api.app:create_app", factory=True, host=host, port=port, workers=workers,
-                    log_level=log_level, access_log=False, timeout_worker_healthcheck=60)
+        uvicorn.run(
+            "lupus_api.app:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level=log_level,
+            access_log=False,
+            timeout_worker_healthcheck=60,
+        )

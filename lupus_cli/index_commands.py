@@ -11,13 +11,16 @@ from lupus_cli.names import check_datasource
 
 def register(app: typer.Typer, serve: typer.Typer) -> None:
     """Add this part's commands to the top-level app and to `lupus serve`."""
-    index_app = typer.Typer(help="The optional search index (OpenSearch / Elasticsearch; see docs/search.md).",
-                            no_args_is_help=True)
+    index_app = typer.Typer(
+        help="The optional search index (OpenSearch / Elasticsearch; see docs/search.md).", no_args_is_help=True
+    )
     app.add_typer(index_app, name="index")
 
     @index_app.command("rebuild")
     def rebuild_command(
-        datasource: Annotated[str | None, typer.Option(help="Re-index only this datasource (default: all).", callback=check_datasource)] = None,
+        datasource: Annotated[
+            str | None, typer.Option(help="Re-index only this datasource (default: all).", callback=check_datasource)
+        ] = None,
     ) -> None:
         """Re-index points and anomalies from the Parquet store (LUPUS_STORE) into LUPUS_SEARCH_URL."""
         from lupus_store import MetricStore
@@ -31,13 +34,17 @@ def register(app: typer.Typer, serve: typer.Typer) -> None:
         typer.echo(f"indexed {report.rows:,} documents in {report.seconds:.1f} s")
         if report.failures:
             for failure in report.failures[:10]:
-                typer.echo(f"rejected {failure.doc_id} in {failure.index} ({failure.status}): {failure.reason}", err=True)
+                typer.echo(
+                    f"rejected {failure.doc_id} in {failure.index} ({failure.status}): {failure.reason}", err=True
+                )
             typer.echo(f"{len(report.failures)} document(s) rejected; old rows kept for those datasources", err=True)
             raise typer.Exit(1)
 
     @index_app.command("catch-up")
     def catch_up_command(
-        datasource: Annotated[str | None, typer.Option(help="Retry only this datasource's queued writes.", callback=check_datasource)] = None,
+        datasource: Annotated[
+            str | None, typer.Option(help="Retry only this datasource's queued writes.", callback=check_datasource)
+        ] = None,
     ) -> None:
         """Retry the index writes queued while the index was down or rejected documents."""
         from lupus_store import MetricStore

@@ -125,8 +125,12 @@ def db_upgrade() -> None:
 def token_create(
     name: Annotated[str, typer.Argument(callback=check_token_name)],
     scope: Annotated[list[str], typer.Option(help="read, write or admin; repeat for several.")],
-    team: Annotated[str | None, typer.Option(help="Bind the token to this team's datasources.", callback=check_team)] = None,
-    datasource: Annotated[str | None, typer.Option(help="Bind the token to one datasource.", callback=check_datasource)] = None,
+    team: Annotated[
+        str | None, typer.Option(help="Bind the token to this team's datasources.", callback=check_team)
+    ] = None,
+    datasource: Annotated[
+        str | None, typer.Option(help="Bind the token to one datasource.", callback=check_datasource)
+    ] = None,
     expires_in_days: Annotated[int | None, typer.Option(help="Expire after this many days.")] = None,
 ) -> None:
     """Create an API token and print it once."""

@@ -103,15 +103,29 @@ class LupusClient:
     at most ``max_backoff``, or the server's ``Retry-After``).
     """
 
-    def __init__(self, url: str, token: str, *, timeout: float = 60.0, retries: int = 6, backoff: float = 0.25,
-                 max_backoff: float = 10.0, batch_size: int = 10_000, transport: httpx.BaseTransport | None = None):
+    def __init__(
+        self,
+        url: str,
+        token: str,
+        *,
+        timeout: float = 60.0,
+        retries: int = 6,
+        backoff: float = 0.25,
+        max_backoff: float = 10.0,
+        batch_size: int = 10_000,
+        transport: httpx.BaseTransport | None = None,
+    ):
         self.base_url = url.rstrip("/") + "/api/v1"
         self.retries = retries
         self.backoff = backoff
         self.max_backoff = max_backoff
         self.batch_size = batch_size
-        self._http = httpx.Client(base_url=self.base_url, timeout=timeout, transport=transport,
-                                  headers={"Authorization": f"Bearer {token}", "User-Agent": "lupus-client/1"})
+        self._http = httpx.Client(
+            base_url=self.base_url,
+            timeout=timeout,
+            transport=transport,
+            headers={"Authorization": f"Bearer {token}", "User-Agent": "lupus-client/1"},
+        )
 
     def __enter__(self) -> LupusClient:
         return self
@@ -124,8 +138,9 @@ class LupusClient:
 
     # ---- pushing --------------------------------------------------------------------------------
 
-    def push(self, datasource: str, points: pd.DataFrame | Sequence[Mapping[str, Any]], *,
-             idempotency_key: str | None = None) -> list[str]:
+    def push(
+        self, datasource: str, points: pd.DataFrame | Sequence[Mapping[str, Any]], *, idempotency_key: str | None = None
+    ) -> list[str]:
         """Push points (frame or records with ``metric, labels, ts, value``, optionally ``n, stderr``); returns the batch ids.
 
         Larger inputs are split into batches of ``batch_size``, each with its own idempotency key
@@ -136,11 +151,15 @@ class LupusClient:
             return []
         batch_ids = []
         for number, start in enumerate(range(0, len(frame), self.batch_size)):
-            chunk = frame.iloc[start:start + self.batch_size]
+            chunk = frame.iloc[start : start + self.batch_size]
             key = f"{idempotency_key}-{number}" if idempotency_key else uuid.uuid4().hex
             body = json.dumps(points_payload(chunk), separators=(",", ":")).encode()
-            response = self._request("POST", f"/datasources/{validate_datasource(datasource)}/points", content=body,
-                                     headers={"Content-Type": "application/json", "Idempotency-Key": key})
+            response = self._request(
+                "POST",
+                f"/datasources/{validate_datasource(datasource)}/points",
+                content=body,
+                headers={"Content-Type": "application/json", "Idempotency-Key": key},
+            )
             batch_ids.append(response["batch_id"])
         return batch_ids
 
@@ -159,40 +178,86 @@ class LupusClient:
 
     # ---- reading --------------------------------------------------------------------------------
 
-    def query(self, datasource: str, *, metrics: str | Sequence[str] | None = None,
-              labels: Mapping[str, str] | None = None, start: str | date | datetime | None = None,
-              end: str | date | datetime | None = None, page_size: int = 10_000) -> pd.DataFrame:
+    def query(
+        self,
+        datasource: str,
+        *,
+        metrics: str | Sequence[str] | None = None,
+        labels: Mapping[str, str] | None = None,
+        start: str | date | datetime | None = None,
+        end: str | date | datetime | None = None,
+        page_size: int = 10_000,
+    ) -> pd.DataFrame:
         """Points (``metric, labels, series_id, ts, value, n, stderr``) matching the filters, every page."""
-        rows = self._pages(f"/datasources/{validate_datasource(datasource)}/points", "points",
-                           self._filters(metrics, labels, start, end, page_size))
+        rows = self._pages(
+            f"/datasources/{validate_datasource(datasource)}/points",
+            "points",
+            self._filters(metrics, labels, start, end, page_size),
+        )
         frame = _frame(rows, ["metric", "labels", "series_id", "ts", "value", *NOISE_COLUMNS], ["ts"])
         for column in ("value", *NOISE_COLUMNS):
             frame[column] = pd.to_numeric(frame[column]).astype("float64")  # JSON null -> NaN
         return frame
 
-    def series(self, datasource: str, *, metrics: str | Sequence[str] | None = None,
-               labels: Mapping[str, str] | None = None, page_size: int = 10_000) -> pd.DataFrame:
+    def series(
+        self,
+        datasource: str,
+        *,
+        metrics: str | Sequence[str] | None = None,
+        labels: Mapping[str, str] | None = None,
+        page_size: int = 10_000,
+    ) -> pd.DataFrame:
         """Series of a datasource with point counts and first/last ts."""
-        rows = self._pages(f"/datasources/{validate_datasource(datasource)}/series", "series",
-                           self._filters(metrics, labels, None, None, page_size))
+        rows = self._pages(
+            f"/datasources/{validate_datasource(datasource)}/series",
+            "series",
+            self._filters(metrics, labels, None, None, page_size),
+        )
         return _frame(rows, ["series_id", "metric", "labels", "points", "first_ts", "last_ts"], ["first_ts", "last_ts"])
 
-    def anomalies(self, datasource: str, *, metrics: str | Sequence[str] | None = None,
-                  labels: Mapping[str, str] | None = None, start: str | date | datetime | None = None,
-                  end: str | date | datetime | None = None, only_anomalies: bool = True,
-                  page_size: int = 10_000) -> pd.DataFrame:
+    def anomalies(
+        self,
+        datasource: str,
+        *,
+        metrics: str | Sequence[str] | None = None,
+        labels: Mapping[str, str] | None = None,
+        start: str | date | datetime | None = None,
+        end: str | date | datetime | None = None,
+        only_anomalies: bool = True,
+        page_size: int = 10_000,
+    ) -> pd.DataFrame:
         """Anomaly records (only flagged points unless ``only_anomalies=False``)."""
         params = self._filters(metrics, labels, start, end, page_size)
         params.append(("only_anomalies", str(only_anomalies).lower()))
         rows = self._pages(f"/datasources/{validate_datasource(datasource)}/anomalies", "anomalies", params)
-        columns = ["series_id", "metric", "labels", "ts", "value", "expected", "lower", "upper", "score",
-                   "is_anomaly", "detector", "params", "run_id"]
+        columns = [
+            "series_id",
+            "metric",
+            "labels",
+            "ts",
+            "value",
+            "expected",
+            "lower",
+            "upper",
+            "score",
+            "is_anomaly",
+            "detector",
+            "params",
+            "run_id",
+        ]
         return _frame(rows, columns, ["ts"])
 
     # ---- detection ------------------------------------------------------------------------------
 
-    def request_detection(self, datasource: str, *, start: str | date, end: str | date,
-                          rules: Sequence[Mapping[str, Any]], lookback_days: int = 120) -> str:
+    def request_detection(
+        self,
+        datasource: str,
+        *,
+        start: str | date,
+        end: str | date,
+        rules: Sequence[Mapping[str, Any]],
+        lookback_days: int = 120,
+    ) -> str:
         """Launch detection over ``start..end``; returns the request id (a Dagster run id when Dagster runs it)."""
         body = {"start": str(start), "end": str(end), "rules": list(rules), "lookback_days": lookback_days}
         return self._request("POST", f"/datasources/{validate_datasource(datasource)}/detections", json=body)["id"]
@@ -214,8 +279,14 @@ class LupusClient:
 
     # ---- incidents, silences, feedback ----------------------------------------------------------
 
-    def incidents(self, datasource: str | None = None, *, status: str | None = None,
-                  since: str | date | None = None, limit: int = 200) -> list[dict[str, Any]]:
+    def incidents(
+        self,
+        datasource: str | None = None,
+        *,
+        status: str | None = None,
+        since: str | date | None = None,
+        limit: int = 200,
+    ) -> list[dict[str, Any]]:
         """Incidents (of one datasource, or of every one the token may read), active first.
 
         ``status``: ``active`` (open and acknowledged), ``open``, ``acknowledged`` or ``resolved``.
@@ -228,8 +299,9 @@ class LupusClient:
         """One incident with its alerts (``members``) and root-cause slices (``top_slices``)."""
         return self._request("GET", f"/datasources/{datasource}/incidents/{incident_id}")
 
-    def acknowledge(self, datasource: str, incident_id: int, *, verdict: str, note: str | None = None,
-                    by: str | None = None) -> dict[str, Any]:
+    def acknowledge(
+        self, datasource: str, incident_id: int, *, verdict: str, note: str | None = None, by: str | None = None
+    ) -> dict[str, Any]:
         """Acknowledge with a verdict: ``real``, ``false_alarm`` or ``expected``."""
         body = {"verdict": verdict, "note": note, "by": by}
         return self._request("POST", f"/datasources/{datasource}/incidents/{incident_id}/acknowledge", json=body)
@@ -237,19 +309,36 @@ class LupusClient:
     def resolve(self, datasource: str, incident_id: int, *, note: str | None = None) -> dict[str, Any]:
         return self._request("POST", f"/datasources/{datasource}/incidents/{incident_id}/resolve", json={"note": note})
 
-    def silence(self, datasource: str, *, reason: str, duration_hours: float | None = None,
-                ends_at: str | datetime | None = None, product: str | None = None, metric: str = "*",
-                labels: Mapping[str, str] | None = None, author: str | None = None) -> dict[str, Any]:
+    def silence(
+        self,
+        datasource: str,
+        *,
+        reason: str,
+        duration_hours: float | None = None,
+        ends_at: str | datetime | None = None,
+        product: str | None = None,
+        metric: str = "*",
+        labels: Mapping[str, str] | None = None,
+        author: str | None = None,
+    ) -> dict[str, Any]:
         """Silence matching alerts (metric glob, label globs) for ``duration_hours`` or until ``ends_at``."""
-        body = {"reason": reason, "duration_hours": duration_hours, "product": product, "metric": metric,
-                "labels": dict(labels or {}), "author": author,
-                "ends_at": ends_at.isoformat() if isinstance(ends_at, datetime) else ends_at}
-        return self._request("POST", f"/datasources/{datasource}/silences",
-                             json={k: v for k, v in body.items() if v is not None})
+        body = {
+            "reason": reason,
+            "duration_hours": duration_hours,
+            "product": product,
+            "metric": metric,
+            "labels": dict(labels or {}),
+            "author": author,
+            "ends_at": ends_at.isoformat() if isinstance(ends_at, datetime) else ends_at,
+        }
+        return self._request(
+            "POST", f"/datasources/{datasource}/silences", json={k: v for k, v in body.items() if v is not None}
+        )
 
     def silences(self, datasource: str, *, active: bool = False) -> list[dict[str, Any]]:
-        return self._request("GET", f"/datasources/{datasource}/silences",
-                             params={"active": str(active).lower()})["silences"]
+        return self._request("GET", f"/datasources/{datasource}/silences", params={"active": str(active).lower()})[
+            "silences"
+        ]
 
     def expire_silence(self, datasource: str, silence_id: int) -> dict[str, Any]:
         """End a silence now."""

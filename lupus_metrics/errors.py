@@ -62,5 +62,7 @@ def _visible(text: str) -> str:
     # so that the message shows what was sent instead of acting on the reader's terminal.
     if text.isascii() and "\x7f" not in text:
         return text
-    return "".join(f"\\u{ord(c):04x}" if c == "\x7f" or unicodedata.category(c) in ("Cc", "Cf", "Cs", "Zl", "Zp")
-                   else c for c in text)
+    return "".join(
+        f"\\u{ord(c):04x}" if c == "\x7f" or unicodedata.category(c) in ("Cc", "Cf", "Cs", "Zl", "Zp") else c
+        for c in text
+    )

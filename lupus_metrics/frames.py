@@ -75,8 +75,16 @@ class NormalizedPoints:
 
     @classmethod
     def from_columns(
-        cls, datasource: str, metrics: Sequence[Any], labels: Sequence[Any], *, ts: np.ndarray, values: np.ndarray,
-        rows: np.ndarray | None = None, n: np.ndarray | None = None, stderr: np.ndarray | None = None,
+        cls,
+        datasource: str,
+        metrics: Sequence[Any],
+        labels: Sequence[Any],
+        *,
+        ts: np.ndarray,
+        values: np.ndarray,
+        rows: np.ndarray | None = None,
+        n: np.ndarray | None = None,
+        stderr: np.ndarray | None = None,
     ) -> NormalizedPoints:
         """Validate points given as columns; ``ts`` as int64 microseconds (UTC), ``values`` as floats.
 
@@ -226,7 +234,9 @@ def _require_columns(frame: Any, required: Iterable[str]) -> pd.DataFrame:
     return frame  # columns are read by position below, whatever the index
 
 
-def _series_codes(metrics: Sequence[Any], labels: Sequence[Any], datasource: str) -> tuple[np.ndarray, list[SeriesIdentity]]:
+def _series_codes(
+    metrics: Sequence[Any], labels: Sequence[Any], datasource: str
+) -> tuple[np.ndarray, list[SeriesIdentity]]:
     """Each row's series (a code into the list of distinct series), validating metric and labels."""
     codes: list[int] = []
     series: list[SeriesIdentity] = []
@@ -307,7 +317,9 @@ def _ts_column(ts: pd.Series) -> pd.Series:
             if pd.isna(pd.to_datetime(value, utc=True)):
                 raise ValueError
         except (ValueError, TypeError):
-            raise LupusValidationError("ts", "must be a timestamp (naive timestamps are read as UTC)", row=row, value=value) from None
+            raise LupusValidationError(
+                "ts", "must be a timestamp (naive timestamps are read as UTC)", row=row, value=value
+            ) from None
     raise LupusValidationError("ts", "must be timestamps")  # unreachable in practice: every row parsed alone
 
 
@@ -317,18 +329,26 @@ def _numbers(column: pd.Series) -> bool:
         return False
     if pd.api.types.is_numeric_dtype(column):
         return True
-    return column.dtype == object and len(column) > 0 and all(
-        isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_)) for v in column
+    return (
+        column.dtype == object
+        and len(column) > 0
+        and all(
+            isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_)) for v in column
+        )
     )
 
 
 def _float_column(frame: pd.DataFrame, column: str) -> np.ndarray:
     raw = frame[column]
     if raw.dtype == object:
-        bad_type = raw.map(lambda v: not (v is None or isinstance(v, (int, float, np.integer, np.floating))) or isinstance(v, bool))
+        bad_type = raw.map(
+            lambda v: not (v is None or isinstance(v, (int, float, np.integer, np.floating))) or isinstance(v, bool)
+        )
         if bad_type.any():
             row = int(np.flatnonzero(bad_type.to_numpy())[0])
-            raise LupusValidationError(column, "must be a number (NaN or None mean missing)", row=row, value=raw.iloc[row])
+            raise LupusValidationError(
+                column, "must be a number (NaN or None mean missing)", row=row, value=raw.iloc[row]
+            )
     elif not (pd.api.types.is_numeric_dtype(raw) and not pd.api.types.is_bool_dtype(raw)):
         raise LupusValidationError(column, f"must be numeric, not {raw.dtype}")
     return _finite(pd.to_numeric(raw, errors="coerce").to_numpy(dtype="float64", na_value=np.nan), column)
@@ -338,7 +358,9 @@ def _finite(values: np.ndarray, column: str) -> np.ndarray:
     infinite = np.isinf(values)
     if infinite.any():
         row = int(np.flatnonzero(infinite)[0])
-        raise LupusValidationError(column, "must be finite (NaN means missing; infinity is rejected)", row=row, value=values[row])
+        raise LupusValidationError(
+            column, "must be finite (NaN means missing; infinity is rejected)", row=row, value=values[row]
+        )
     return values
 
 
@@ -357,7 +379,9 @@ def _noise(values: Any, column: str) -> np.ndarray | None:
 def _concat_noise(columns: list[np.ndarray | None], parts: Sequence[NormalizedPoints]) -> np.ndarray | None:
     if all(c is None for c in columns):
         return None
-    return np.concatenate([np.full(len(p.codes), np.nan) if c is None else c for c, p in zip(columns, parts, strict=True)])
+    return np.concatenate(
+        [np.full(len(p.codes), np.nan) if c is None else c for c, p in zip(columns, parts, strict=True)]
+    )
 
 
 def _first_repeat(keys: list[np.ndarray]) -> int | None:

@@ -81,7 +81,9 @@ def validate_text_name(name: object, *, field: str, max_length: int, row: int | 
     if not isinstance(name, str) or not name or name != name.strip():
         raise LupusValidationError(field, "must be a non-empty string without surrounding spaces", row=row, value=name)
     if len(name) > max_length or forbidden_character(name) is not None:
-        raise LupusValidationError(field, f"must be at most {max_length} characters with {RULE_TEXT}", row=row, value=name)
+        raise LupusValidationError(
+            field, f"must be at most {max_length} characters with {RULE_TEXT}", row=row, value=name
+        )
     return name
 
 

@@ -94,7 +94,18 @@ POINT_INPUT_COLUMNS = ("metric", "labels", "ts", "value")
 #: Optional input columns of points (NaN or absent when unknown).
 POINT_NOISE_COLUMNS = ("n", "stderr")
 POINT_COLUMNS = ("metric", "labels", "series_id", "ts", "value", "n", "stderr")
-ANOMALY_INPUT_COLUMNS = ("metric", "labels", "ts", "value", "expected", "lower", "upper", "score", "is_anomaly", "detector")
+ANOMALY_INPUT_COLUMNS = (
+    "metric",
+    "labels",
+    "ts",
+    "value",
+    "expected",
+    "lower",
+    "upper",
+    "score",
+    "is_anomaly",
+    "detector",
+)
 ANOMALY_COLUMNS = (
     "metric", "labels", "series_id", "ts", "value", "expected", "lower", "upper",
     "score", "is_anomaly", "detector", "params", "run_id",
@@ -119,7 +130,9 @@ def series_id(datasource: str, metric: str, labels: Mapping[str, str] | None = N
     >>> series_id("ds", "rows.count") == series_id("ds", "rows.count", {})
     True
     """
-    payload = json.dumps([datasource, metric, canonical_labels(labels or {})], separators=(",", ":"), ensure_ascii=False)
+    payload = json.dumps(
+        [datasource, metric, canonical_labels(labels or {})], separators=(",", ":"), ensure_ascii=False
+    )
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:16]
 
 

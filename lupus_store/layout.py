@@ -34,7 +34,8 @@ def validate_writer(writer: object) -> str:
     """
     if not isinstance(writer, str) or not WRITER_PATTERN.fullmatch(writer) or writer.endswith(".tmp"):
         raise LupusValidationError(
-            "writer", "must be 1-128 characters of letters, digits, '_', '.', '-', starting with a letter or digit",
+            "writer",
+            "must be 1-128 characters of letters, digits, '_', '.', '-', starting with a letter or digit",
             value=writer,
         )
     return writer

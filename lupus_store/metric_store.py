@@ -270,7 +270,9 @@ class MetricStore:
                                seq=_seq_column(seq, len(points))) if len(points) else None)  # fmt: skip
         return self._write_table(POINTS, datasource, arrow, partition, writer)
 
-    def _write_table(self, table: _Table, datasource: str, arrow: pa.Table | None, day: date, writer: str) -> WriteResult:
+    def _write_table(
+        self, table: _Table, datasource: str, arrow: pa.Table | None, day: date, writer: str
+    ) -> WriteResult:
         relative = layout.file_path(table.name, datasource, day, writer)
         with self.location.lock(layout.datasource_dir(table.name, datasource), exclusive=False):
             if arrow is None:  # no rows: the writer's file goes
@@ -334,7 +336,9 @@ class MetricStore:
         if scan is None:
             return []
         sql, params = scan
-        rows = self._cursor().execute(f"SELECT DISTINCT date_trunc('month', day) AS m {sql} ORDER BY m", params).fetchall()
+        rows = (
+            self._cursor().execute(f"SELECT DISTINCT date_trunc('month', day) AS m {sql} ORDER BY m", params).fetchall()
+        )
         return [row[0] if isinstance(row[0], date) else row[0].date() for row in rows]
 
     def stored_rows(self, table: str, datasource: str, *, first: date, last: date) -> pd.DataFrame:
@@ -351,7 +355,9 @@ class MetricStore:
         sql, params = scan
         cursor = self._cursor()
         frame = _select_tolerating_old_files(cursor, columns, _escape_braces(sql), params)
-        catalog = dict(cursor.execute(f"SELECT series_id, any_value(labels) {sql} GROUP BY series_id", params).fetchall())
+        catalog = dict(
+            cursor.execute(f"SELECT series_id, any_value(labels) {sql} GROUP BY series_id", params).fetchall()
+        )
         frame["labels"] = [dict(catalog[sid]) for sid in frame["series_id"]]
         frame["ts"] = frame["ts"].dt.tz_convert("UTC")
         return frame
@@ -429,7 +435,9 @@ class MetricStore:
             return _empty_frame(columns)  # the same dtypes whether nothing matched or nothing exists
         if "labels" in columns:
             # Converting a MAP per row to a Python dict dominates query time; convert once per series.
-            catalog = dict(cursor.execute(f"SELECT series_id, any_value(labels) {sql} GROUP BY series_id", params).fetchall())
+            catalog = dict(
+                cursor.execute(f"SELECT series_id, any_value(labels) {sql} GROUP BY series_id", params).fetchall()
+            )
             frame["labels"] = [dict(catalog[sid]) for sid in frame["series_id"]]
         return _fix_dtypes(frame[list(columns)], columns)
 
@@ -594,7 +602,9 @@ _CURRENT_ROWS = f"row_number() OVER (PARTITION BY series_id, ts ORDER BY {_LATES
 
 
 def _later_columns_named(message: str) -> set[str]:
-    return {c for c in _LATER_COLUMNS if f'"{c}"' in message} | (set(_UNKNOWN_COLUMN.findall(message)) & set(_LATER_COLUMNS))
+    return {c for c in _LATER_COLUMNS if f'"{c}"' in message} | (
+        set(_UNKNOWN_COLUMN.findall(message)) & set(_LATER_COLUMNS)
+    )
 
 
 def _select_tolerating_old_files(
@@ -653,7 +663,9 @@ def _time_range(start: Any, end: Any) -> tuple[pd.Timestamp | None, pd.Timestamp
         try:
             ts = pd.Timestamp(value)
         except (ValueError, TypeError):
-            raise LupusValidationError(field_name, "must be a date, a datetime or an ISO timestamp", value=value) from None
+            raise LupusValidationError(
+                field_name, "must be a date, a datetime or an ISO timestamp", value=value
+            ) from None
         ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
         if date_only and end_of_day:
             ts = ts + pd.Timedelta(days=1) - pd.Timedelta(microseconds=1)

@@ -16,15 +16,22 @@ from lupus_store.metadata import ApiToken, Datasource, Team
 from lupus_store.metadata.models import utcnow
 from lupus_store.metadata.tokens import issue_token
 
-router = APIRouter(prefix="/admin/tokens", tags=["admin"],
-                   responses={401: {"model": Problem}, 403: {"model": Problem}})
+router = APIRouter(prefix="/admin/tokens", tags=["admin"], responses={401: {"model": Problem}, 403: {"model": Problem}})
 
 
 def _out(row: ApiToken) -> dict:
-    return {"id": row.id, "name": row.name, "prefix": row.token_prefix, "scopes": sorted(row.scope_set),
-            "team": row.team.name if row.team else None,
-            "datasource": row.datasource.name if row.datasource else None, "created_at": row.created_at,
-            "expires_at": row.expires_at, "revoked_at": row.revoked_at, "last_used_at": row.last_used_at}
+    return {
+        "id": row.id,
+        "name": row.name,
+        "prefix": row.token_prefix,
+        "scopes": sorted(row.scope_set),
+        "team": row.team.name if row.team else None,
+        "datasource": row.datasource.name if row.datasource else None,
+        "created_at": row.created_at,
+        "expires_at": row.expires_at,
+        "revoked_at": row.revoked_at,
+        "last_used_at": row.last_used_at,
+    }
 
 
 def _managed(principal: Principal):
@@ -37,16 +44,22 @@ def _managed(principal: Principal):
     return or_(ApiToken.team_id == principal.team_id, ApiToken.datasource_id.in_(owned))
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=TokenCreated, responses={422: {"model": Problem}},
-             summary="Issue a token (the clear token is in this response only)")
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=TokenCreated,
+    responses={422: {"model": Problem}},
+    summary="Issue a token (the clear token is in this response only)",
+)
 def create_token(
     body: TokenCreate,
     principal: Annotated[Principal, Depends(require_admin)],
     state: Annotated[ApiState, Depends(api_state)],
 ) -> TokenCreated:
     if body.team is None and body.datasource is None and set(body.scopes) != {"admin"}:
-        raise ProblemError(422, "a token bound to no team or datasource must have exactly the admin scope",
-                           field="scopes")
+        raise ProblemError(
+            422, "a token bound to no team or datasource must have exactly the admin scope", field="scopes"
+        )
     with state.db.session() as session:
         team = session.scalar(select(Team).where(Team.name == body.team)) if body.team else None
         ds = session.scalar(select(Datasource).where(Datasource.name == body.datasource)) if body.datasource else None
@@ -54,19 +67,33 @@ def create_token(
             raise ProblemError(422, f"no team named {body.team!r}", field="team")
         if body.datasource and ds is None:
             raise ProblemError(422, f"no datasource named {body.datasource!r}", field="datasource")
-        allowed = principal.global_admin or (
-            principal.datasource_id is not None and ds is not None and ds.id == principal.datasource_id and team is None
-        ) or (
-            principal.team_id is not None and (
-                (team is not None and team.id == principal.team_id and ds is None)
-                or (ds is not None and ds.owner_team_id == principal.team_id and team is None)
+        allowed = (
+            principal.global_admin
+            or (
+                principal.datasource_id is not None
+                and ds is not None
+                and ds.id == principal.datasource_id
+                and team is None
+            )
+            or (
+                principal.team_id is not None
+                and (
+                    (team is not None and team.id == principal.team_id and ds is None)
+                    or (ds is not None and ds.owner_team_id == principal.team_id and team is None)
+                )
             )
         )
     if not allowed:
         raise ProblemError(403, "this token may only issue tokens bound to its own team or datasource", field="team")
     try:
-        issued = issue_token(state.db, name=body.name, scopes=body.scopes, team=body.team, datasource=body.datasource,
-                             expires_at=body.expires_at)
+        issued = issue_token(
+            state.db,
+            name=body.name,
+            scopes=body.scopes,
+            team=body.team,
+            datasource=body.datasource,
+            expires_at=body.expires_at,
+        )
     except LupusValidationError as err:
         raise ProblemError(422, str(err), field=err.where) from None
     with state.db.session() as session:

@@ -27,8 +27,13 @@ ORDER = ("read", "write", "admin")
 
 
 def _out(row: Datasource, team_name: str, ops: set[str] | frozenset[str]) -> DatasourceOut:
-    return DatasourceOut(name=row.name, owner_team=team_name, description=row.description, created_at=row.created_at,
-                         access=[op for op in ORDER if op in ops])
+    return DatasourceOut(
+        name=row.name,
+        owner_team=team_name,
+        description=row.description,
+        created_at=row.created_at,
+        access=[op for op in ORDER if op in ops],
+    )
 
 
 def _team(session, name: str) -> Team:
@@ -38,8 +43,12 @@ def _team(session, name: str) -> Team:
     return team
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=DatasourceOut,
-             summary="Create a datasource (admin token; a team-bound token creates it for its own team)")
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=DatasourceOut,
+    summary="Create a datasource (admin token; a team-bound token creates it for its own team)",
+)
 def create_datasource(
     body: DatasourceCreate,
     principal: Annotated[Principal, Depends(require_admin)],
@@ -49,7 +58,9 @@ def create_datasource(
         with state.db.session() as session:
             team = _team(session, body.owner_team)
             if principal.datasource_id is not None or (principal.team_id is not None and principal.team_id != team.id):
-                raise ProblemError(403, "this token may only create datasources owned by its own team", field="owner_team")
+                raise ProblemError(
+                    403, "this token may only create datasources owned by its own team", field="owner_team"
+                )
             if session.scalar(select(Datasource.id).where(Datasource.name == body.name)) is not None:
                 raise ProblemError(409, f"datasource {body.name!r} already exists", field="name")
             row = Datasource(name=body.name, owner_team_id=team.id, description=body.description)
@@ -84,7 +95,9 @@ def get_datasource(
         return _out(row, row.owner_team.name, access.operations)
 
 
-@router.patch("/{ds}", response_model=DatasourceOut, summary="Change the owner team or description (admin on the datasource)")
+@router.patch(
+    "/{ds}", response_model=DatasourceOut, summary="Change the owner team or description (admin on the datasource)"
+)
 def update_datasource(
     body: DatasourceUpdate,
     access: Annotated[DatasourceAccess, Depends(datasource_access("admin"))],

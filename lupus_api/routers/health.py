@@ -27,7 +27,9 @@ def ready(state: Annotated[ApiState, Depends(api_state)]):
         with state.db.engine.connect() as connection:
             connection.execute(text("SELECT 1"))
         current, head = state.db.current_revision(), state.db.head_revision()
-        checks["metadata"] = "ok" if current == head else f"schema at {current}, code needs {head}: run `lupus db upgrade`"
+        checks["metadata"] = (
+            "ok" if current == head else f"schema at {current}, code needs {head}: run `lupus db upgrade`"
+        )
     except Exception as err:
         checks["metadata"] = f"unreachable: {type(err).__name__}"
     staging = state.settings.staging_dir

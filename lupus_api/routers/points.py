@@ -24,9 +24,13 @@ router = APIRouter(prefix="/datasources/{ds}", tags=["points"])
 
 IdempotencyKey = Annotated[
     str | None,
-    Header(alias="Idempotency-Key", max_length=200, pattern=r"^[\x21-\x7e]+$",
-           description="Any unique string per batch (e.g. a UUID). A re-send with the same key returns the "
-                       "original batch id and stores nothing twice."),
+    Header(
+        alias="Idempotency-Key",
+        max_length=200,
+        pattern=r"^[\x21-\x7e]+$",
+        description="Any unique string per batch (e.g. a UUID). A re-send with the same key returns the "
+        "original batch id and stores nothing twice.",
+    ),
 ]
 ERRORS = {
     400: {"model": Problem, "description": "Body is not a readable document (not UTF-8, not JSON, nested too deeply)"},
@@ -48,8 +52,15 @@ def _unreadable(err: BodyError) -> ProblemError:
     return ProblemError(400, str(err), field="body")
 
 
-def _accept(state: ApiState, access: DatasourceAccess, normalize: Callable[[], NormalizedPoints], count: int,
-            body: bytes, key: str | None, request: Request) -> BatchAccepted:
+def _accept(
+    state: ApiState,
+    access: DatasourceAccess,
+    normalize: Callable[[], NormalizedPoints],
+    count: int,
+    body: bytes,
+    key: str | None,
+    request: Request,
+) -> BatchAccepted:
     ds = access.datasource.name
     if count > state.settings.max_points:
         raise ProblemError(413, f"{count} points in one batch; at most {state.settings.max_points}", field="points")
@@ -69,17 +80,30 @@ def _accept(state: ApiState, access: DatasourceAccess, normalize: Callable[[], N
                                           idempotency_key=key, payload_sha256=digest,
                                           token_id=access.principal.token_id, new_series=new_series)  # fmt: skip
     except IdempotencyConflictError as err:
-        raise ProblemError(409, f"Idempotency-Key {key!r} was used for batch {err.batch_id} with a different payload",
-                           field="Idempotency-Key") from None
-    return BatchAccepted(batch_id=staged.batch_id, points=staged.points, status=staged.status,
-                         duplicate=staged.duplicate,
-                         status_url=str(request.url_for("batch_status", ds=ds, batch_id=staged.batch_id).path))
+        raise ProblemError(
+            409,
+            f"Idempotency-Key {key!r} was used for batch {err.batch_id} with a different payload",
+            field="Idempotency-Key",
+        ) from None
+    return BatchAccepted(
+        batch_id=staged.batch_id,
+        points=staged.points,
+        status=staged.status,
+        duplicate=staged.duplicate,
+        status_url=str(request.url_for("batch_status", ds=ds, batch_id=staged.batch_id).path),
+    )
 
 
-@router.post("/points", status_code=status.HTTP_202_ACCEPTED, response_model=BatchAccepted, responses=ERRORS,
-             summary="Push a JSON batch of points (staged durably, then ingested)",
-             openapi_extra={"requestBody": {"required": True,
-                                            "content": {"application/json": {"schema": point_batch_schema()}}}})
+@router.post(
+    "/points",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=BatchAccepted,
+    responses=ERRORS,
+    summary="Push a JSON batch of points (staged durably, then ingested)",
+    openapi_extra={
+        "requestBody": {"required": True, "content": {"application/json": {"schema": point_batch_schema()}}}
+    },
+)
 async def push_points(
     request: Request,
     # The token and the datasource are checked (a dependency) before the body is read: an unknown
@@ -107,8 +131,16 @@ async def push_points(
             raise _invalid(err) from None
 
         def normalize() -> NormalizedPoints:
-            return NormalizedPoints.from_columns(ds, points.metrics, points.labels, ts=points.ts, values=points.values,
-                                                 rows=points.rows, n=points.n, stderr=points.stderr)
+            return NormalizedPoints.from_columns(
+                ds,
+                points.metrics,
+                points.labels,
+                ts=points.ts,
+                values=points.values,
+                rows=points.rows,
+                n=points.n,
+                stderr=points.stderr,
+            )
 
         return _accept(state, access, normalize, len(points.ts), body, idempotency_key, request)
 
@@ -116,24 +148,33 @@ async def push_points(
 
 
 @router.post(
-    "/points/upload", status_code=status.HTTP_202_ACCEPTED, response_model=BatchAccepted, responses=ERRORS,
+    "/points/upload",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=BatchAccepted,
+    responses=ERRORS,
     summary="Push a large batch as an Arrow IPC stream/file or a Parquet file (raw body)",
-    openapi_extra={"requestBody": {"required": True, "content": {
-        media: {"schema": {"type": "string", "format": "binary"}} for media in MEDIA_TYPES}}},
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {media: {"schema": {"type": "string", "format": "binary"}} for media in MEDIA_TYPES},
+        }
+    },
 )
 async def upload_points(
     request: Request,
     access: Annotated[DatasourceAccess, Depends(datasource_access("write"))],
     state: Annotated[ApiState, Depends(api_state)],
     idempotency_key: IdempotencyKey = None,
-    format: Annotated[str | None, Query(pattern="^(arrow|parquet)$",
-                                        description="Overrides the Content-Type: `arrow` or `parquet`.")] = None,
+    format: Annotated[
+        str | None, Query(pattern="^(arrow|parquet)$", description="Overrides the Content-Type: `arrow` or `parquet`.")
+    ] = None,
 ) -> BatchAccepted:
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     fmt = format or MEDIA_TYPES.get(media)
     if fmt is None:
-        raise ProblemError(415, f"Content-Type {media or '(none)'!r} is not one of {', '.join(MEDIA_TYPES)}",
-                           field="Content-Type")
+        raise ProblemError(
+            415, f"Content-Type {media or '(none)'!r} is not one of {', '.join(MEDIA_TYPES)}", field="Content-Type"
+        )
     body = await request.body()
 
     def parse_and_accept() -> BatchAccepted:
@@ -143,8 +184,15 @@ async def upload_points(
             raise _unreadable(err) from None
         except LupusValidationError as err:
             raise _invalid(err) from None
-        return _accept(state, access, lambda: NormalizedPoints.from_frame(frame, access.datasource.name), len(frame),
-                       body, idempotency_key, request)
+        return _accept(
+            state,
+            access,
+            lambda: NormalizedPoints.from_frame(frame, access.datasource.name),
+            len(frame),
+            body,
+            idempotency_key,
+            request,
+        )
 
     return await run_in_threadpool(parse_and_accept)
 
@@ -158,5 +206,12 @@ def batch_status(
     row = state.ingestor.status(access.datasource.name, batch_id)
     if row is None:
         raise ProblemError(404, f"no batch {batch_id!r} in datasource {access.datasource.name!r}", field="batch_id")
-    return BatchStatus(batch_id=row.id, datasource=row.datasource, points=row.points, status=row.status,
-                       created_at=row.created_at, ingested_at=row.ingested_at, error=row.error)
+    return BatchStatus(
+        batch_id=row.id,
+        datasource=row.datasource,
+        points=row.points,
+        status=row.status,
+        created_at=row.created_at,
+        ingested_at=row.ingested_at,
+        error=row.error,
+    )

@@ -62,7 +62,7 @@ def _offset(cursor: str | None) -> int:
 
 
 def _page(frame: pd.DataFrame, offset: int, limit: int) -> tuple[list[dict[str, Any]], str | None]:
-    chunk = frame.iloc[offset:offset + limit]
+    chunk = frame.iloc[offset : offset + limit]
     records = chunk.to_dict("records")
     for record in records:
         for key, value in record.items():
@@ -85,8 +85,12 @@ def _read(call, *args, **kwargs) -> pd.DataFrame:
 async def query_points(
     access: Annotated[DatasourceAccess, Depends(datasource_access("read"))],
     state: Annotated[ApiState, Depends(api_state)],
-    metric: Metrics = None, label: Labels = None, start: Start = None, end: End = None,
-    limit: Limit = 1000, cursor: Cursor = None,
+    metric: Metrics = None,
+    label: Labels = None,
+    start: Start = None,
+    end: End = None,
+    limit: Limit = 1000,
+    cursor: Cursor = None,
 ) -> PointsPage:
     filters = {"metrics": metric, "labels": _labels(label), "start": _time(start, "start"), "end": _time(end, "end")}
     offset = _offset(cursor)
@@ -99,7 +103,10 @@ async def query_points(
 async def query_series(
     access: Annotated[DatasourceAccess, Depends(datasource_access("read"))],
     state: Annotated[ApiState, Depends(api_state)],
-    metric: Metrics = None, label: Labels = None, limit: Limit = 1000, cursor: Cursor = None,
+    metric: Metrics = None,
+    label: Labels = None,
+    limit: Limit = 1000,
+    cursor: Cursor = None,
 ) -> SeriesPage:
     labels, offset = _labels(label), _offset(cursor)
     frame = await run_in_threadpool(_read, state.store.list_series, access.datasource.name)
@@ -115,14 +122,19 @@ async def query_series(
 async def query_anomalies(
     access: Annotated[DatasourceAccess, Depends(datasource_access("read"))],
     state: Annotated[ApiState, Depends(api_state)],
-    metric: Metrics = None, label: Labels = None, start: Start = None, end: End = None,
+    metric: Metrics = None,
+    label: Labels = None,
+    start: Start = None,
+    end: End = None,
     only_anomalies: Annotated[bool, Query(description="False: every evaluated point, with its band.")] = True,
-    limit: Limit = 1000, cursor: Cursor = None,
+    limit: Limit = 1000,
+    cursor: Cursor = None,
 ) -> AnomaliesPage:
     filters = {"metrics": metric, "labels": _labels(label), "start": _time(start, "start"), "end": _time(end, "end")}
     offset = _offset(cursor)
-    frame = await run_in_threadpool(_read, state.store.read_anomalies, access.datasource.name,
-                                    only_anomalies=only_anomalies, **filters)
+    frame = await run_in_threadpool(
+        _read, state.store.read_anomalies, access.datasource.name, only_anomalies=only_anomalies, **filters
+    )
     records, next_cursor = _page(frame, offset, limit)
     for record in records:
         params = record.get("params")

@@ -188,7 +188,13 @@ def build_product_assets(spec: ProductSpec) -> list[Any]:
 
 
 def _each_day(
-    spec: ProductSpec, days: list[date], store: Any, writer: str, spark: Any, run_id: str, workers: int,
+    spec: ProductSpec,
+    days: list[date],
+    store: Any,
+    writer: str,
+    spark: Any,
+    run_id: str,
+    workers: int,
     storage_options: dict[str, Any],
 ) -> Iterator[tuple[date, dict[str, Any] | SourceMissingError]]:
     """Each day's metadata (or why its source is missing), in order; days computed by ``workers`` threads.

@@ -14,7 +14,6 @@ Run config (what `POST /api/v1/datasources/{ds}/detections` submits through Dags
           lookback_days: 120
 """
 
-
 import json
 
 import dagster as dg

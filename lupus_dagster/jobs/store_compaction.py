@@ -16,7 +16,6 @@ Run config (all optional):
           datasources: ["service1-recommend"]   # default: every datasource in the store
 """
 
-
 import dagster as dg
 from pydantic import Field
 
@@ -42,7 +41,9 @@ def store_compaction(context: dg.OpExecutionContext, config: StoreCompactionConf
             context.log.error(f"compacting {name} failed: {type(err).__name__}: {err}")
             failed[name] = f"{type(err).__name__}: {err}"
             continue
-        context.log.info(f"{name}: {report.months_compacted} months, files {report.files_before} -> {report.files_after}")
+        context.log.info(
+            f"{name}: {report.months_compacted} months, files {report.files_before} -> {report.files_after}"
+        )
         totals["datasources"] += 1
         for key in ("months_compacted", "files_before", "files_after"):
             totals[key] += getattr(report, key)

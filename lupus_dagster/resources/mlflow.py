@@ -25,5 +25,7 @@ class MlflowResource(dg.ConfigurableResource):
 
         uri = self.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
         if not uri:
-            raise dg.Failure(description="no MLflow tracking server: set MLFLOW_TRACKING_URI or the resource's tracking_uri")
+            raise dg.Failure(
+                description="no MLflow tracking server: set MLFLOW_TRACKING_URI or the resource's tracking_uri"
+            )
         return mlflow.MlflowClient(tracking_uri=uri)

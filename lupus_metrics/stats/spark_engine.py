@@ -25,7 +25,13 @@ from lupus_metrics.stats.plan import ProfilePlan, TopK, Value
 from lupus_metrics.stats.points import EngineResult, group_columns
 from lupus_metrics.stats.spec import SparkOptions
 
-_CASTS = {"numeric": "double", "string": "string", "boolean": "boolean", "datetime": "timestamp", "array": "array<string>"}
+_CASTS = {
+    "numeric": "double",
+    "string": "string",
+    "boolean": "boolean",
+    "datetime": "timestamp",
+    "array": "array<string>",
+}
 
 
 class SparkEngine:
@@ -54,7 +60,9 @@ class SparkEngine:
             try:
                 source = source.filter(sf.expr(plan.filter))
             except (AnalysisException, ParseException) as err:
-                raise LupusValidationError("profile.filter", f"Spark rejects the filter: {err}", value=plan.filter) from None
+                raise LupusValidationError(
+                    "profile.filter", f"Spark rejects the filter: {err}", value=plan.filter
+                ) from None
         if plan.sample_fraction is not None:
             source = source.sample(withReplacement=False, fraction=plan.sample_fraction, seed=plan.sample_seed)
         scalars = self._scalars(plan, source).toPandas()

@@ -97,7 +97,9 @@ class StatRef(BaseModel):
             percent = match.group(2)
             if not _NUMBER.match(percent) or not 0 <= float(percent) <= 100:
                 raise LupusValidationError(
-                    where, f"stat {text!r} is malformed: a quantile is pNN with NN a percent between 0 and 100", value=text
+                    where,
+                    f"stat {text!r} is malformed: a quantile is pNN with NN a percent between 0 and 100",
+                    value=text,
                 )
             name = "length_quantile" if match.group(1) else "quantile"
             return cls(text=text, name=name, param=float(percent) / 100)
@@ -128,7 +130,8 @@ class SparkOptions(BaseModel):
         description="`accuracy` of Spark's percentile_approx: the rank error is at most 1/accuracy of the group's count.",
     )
     distinct: Literal["exact", "approx"] = Field(
-        default="exact", description="`exact` uses count(DISTINCT); `approx` uses approx_count_distinct (HyperLogLog++)."
+        default="exact",
+        description="`exact` uses count(DISTINCT); `approx` uses approx_count_distinct (HyperLogLog++).",
     )
     distinct_rsd: float = Field(
         default=0.05, gt=0, lt=1, description="Maximum relative standard deviation of approx_count_distinct."
@@ -196,7 +199,9 @@ class ProfileSpec(BaseModel):
         for name in value:
             if not isinstance(name, str) or not LABEL_KEY_PATTERN.fullmatch(name):
                 raise LupusValidationError(
-                    "profile.group_by", "each column name becomes a label key and must match [A-Za-z_][A-Za-z0-9_.-]{0,63}", value=name
+                    "profile.group_by",
+                    "each column name becomes a label key and must match [A-Za-z_][A-Za-z0-9_.-]{0,63}",
+                    value=name,
                 )
             if name in RESERVED_LABELS:
                 raise LupusValidationError(
@@ -235,7 +240,9 @@ class ProfileSpec(BaseModel):
     @model_validator(mode="after")
     def _filter(self) -> ProfileSpec:
         if self.filter is not None and (not self.filter.strip() or ";" in self.filter):
-            raise LupusValidationError("profile.filter", "must be one SQL boolean expression (no ';')", value=self.filter)
+            raise LupusValidationError(
+                "profile.filter", "must be one SQL boolean expression (no ';')", value=self.filter
+            )
         return self
 
 
@@ -243,12 +250,14 @@ def _check_topk_pairing(column: str, refs: list[StatRef]) -> None:
     topks = [r for r in refs if r.name == "topk"]
     if len(topks) > 1:
         raise LupusValidationError(
-            f"profile.columns.{column}", "at most one topk:K per column (its points are named <column>.topk_*)",
+            f"profile.columns.{column}",
+            "at most one topk:K per column (its points are named <column>.topk_*)",
             value=[r.text for r in topks],
         )
     if any(r.name == "other_share" for r in refs) and not topks:
         raise LupusValidationError(
-            f"profile.columns.{column}", "stat 'other_share' needs a topk:K stat on the same column (it is 1 - their share)"
+            f"profile.columns.{column}",
+            "stat 'other_share' needs a topk:K stat on the same column (it is 1 - their share)",
         )
 
 

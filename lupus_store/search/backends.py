@@ -66,7 +66,9 @@ class OpenSearchBackend:
 
         headers = {"content-type": "application/x-ndjson"} if ndjson else None
         try:
-            return self.client.transport.perform_request(method, path, params=dict(params or {}), body=body, headers=headers)
+            return self.client.transport.perform_request(
+                method, path, params=dict(params or {}), body=body, headers=headers
+            )
         except (exceptions.ConnectionError, exceptions.ConnectionTimeout) as err:
             raise IndexUnavailableError(f"OpenSearch unreachable: {err}") from err
         except exceptions.TransportError as err:
@@ -85,7 +87,9 @@ class ElasticsearchBackend:
         from elasticsearch import Elasticsearch
 
         self.url = url
-        self.client = Elasticsearch(url, request_timeout=timeout, max_retries=0, retry_on_timeout=False, **client_options)
+        self.client = Elasticsearch(
+            url, request_timeout=timeout, max_retries=0, retry_on_timeout=False, **client_options
+        )
 
     def request(
         self, method: str, path: str, *, body: Any = None, params: Mapping[str, Any] | None = None, ndjson: bool = False

@@ -17,7 +17,10 @@ from typing import Any
 
 # Rows come back in MetricStore's order (metric, series, ts, writer); day and detector make the
 # sort key unique, which search_after paging needs to never skip or repeat a row.
-_SORT = {"points": ["metric", "series_id", "ts_us", "writer", "day"], "anomalies": ["metric", "series_id", "ts_us", "writer", "day", "detector"]}
+_SORT = {
+    "points": ["metric", "series_id", "ts_us", "writer", "day"],
+    "anomalies": ["metric", "series_id", "ts_us", "writer", "day", "detector"],
+}
 
 
 @dataclass
@@ -52,7 +55,12 @@ SUPERSEDED = {"term": {"superseded": True}}
 
 
 def search_body(
-    filters: Filters, *, table: str, size: int, fields: Iterable[str] | None = None, after: list[Any] | None = None,
+    filters: Filters,
+    *,
+    table: str,
+    size: int,
+    fields: Iterable[str] | None = None,
+    after: list[Any] | None = None,
     current_only: bool = True,
 ) -> dict[str, Any]:
     """One page of a read, sorted like ``MetricStore`` and paged with ``search_after``.
@@ -114,9 +122,7 @@ def replace_delete_body(datasource: str, *, writer: str, day: str, keep_generati
     [{'term': {'generation': 'g2'}}]
     """
     query: dict[str, Any] = {
-        "bool": {
-            "filter": [{"term": {"datasource": datasource}}, {"term": {"writer": writer}}, {"term": {"day": day}}]
-        }
+        "bool": {"filter": [{"term": {"datasource": datasource}}, {"term": {"writer": writer}}, {"term": {"day": day}}]}
     }
     if keep_generation is not None:
         query["bool"]["must_not"] = [{"term": {"generation": keep_generation}}]

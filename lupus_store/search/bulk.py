@@ -109,7 +109,11 @@ class BulkSender:
                     retry.append(doc)
                 else:
                     error = result.get("error") or {}
-                    reason = f"{error.get('type', 'error')}: {error.get('reason', '')}" if isinstance(error, dict) else str(error)
+                    reason = (
+                        f"{error.get('type', 'error')}: {error.get('reason', '')}"
+                        if isinstance(error, dict)
+                        else str(error)
+                    )
                     report.failures.append(BulkFailure(str(doc["_id"]), result.get("_index", ""), status, reason))
             if not retry:
                 return

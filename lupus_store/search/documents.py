@@ -112,7 +112,9 @@ def frame_from_sources(sources: Iterable[Mapping[str, Any]], columns: Iterable[s
     data: dict[str, Any] = {}
     for column in columns:
         if column == "ts":
-            data["ts"] = pd.to_datetime(np.array([r["ts_us"] for r in rows], dtype="int64"), unit="us", utc=True).as_unit("us")
+            data["ts"] = pd.to_datetime(
+                np.array([r["ts_us"] for r in rows], dtype="int64"), unit="us", utc=True
+            ).as_unit("us")
         elif column == "labels":
             data["labels"] = [dict(r.get("labels") or {}) for r in rows]
         elif DTYPES[column] == "float64":

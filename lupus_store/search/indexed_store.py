@@ -126,7 +126,11 @@ class IndexedMetricStore:
         day_text = layout.as_day(day).isoformat()
         key = QueueKey(table, datasource, day_text, writer)
         generation = uuid.uuid4().hex
-        docs = [] if frame is None else documents(table, datasource, frame, day=day_text, writer=writer, generation=generation)
+        docs = (
+            []
+            if frame is None
+            else documents(table, datasource, frame, day=day_text, writer=writer, generation=generation)
+        )
         if len(self.queue):
             self.catch_up()  # older writes first, if the index is back
         try:
@@ -176,7 +180,13 @@ class IndexedMetricStore:
     ) -> pd.DataFrame:
         """:meth:`MetricStore.read_points`, served from the index."""
         return self.index.read_points(
-            datasource, metrics=metrics, start=start, end=end, labels=labels, series_ids=series_ids, provenance=provenance
+            datasource,
+            metrics=metrics,
+            start=start,
+            end=end,
+            labels=labels,
+            series_ids=series_ids,
+            provenance=provenance,
         )
 
     def read_anomalies(

@@ -43,8 +43,14 @@ _COMMON: dict[str, dict[str, Any]] = {
 }
 
 _PROPERTIES: dict[str, dict[str, dict[str, Any]]] = {
-    "points": {**_COMMON, "n": _DOUBLE, "stderr": _DOUBLE, "source": _KEYWORD, "seq": {"type": "long"},
-               "superseded": {"type": "boolean"}},
+    "points": {
+        **_COMMON,
+        "n": _DOUBLE,
+        "stderr": _DOUBLE,
+        "source": _KEYWORD,
+        "seq": {"type": "long"},
+        "superseded": {"type": "boolean"},
+    },
     "anomalies": {
         **_COMMON,
         "expected": _DOUBLE,
@@ -83,7 +89,11 @@ def index_template(
         "priority": 100,
         "template": {
             "settings": {
-                "index": {"number_of_shards": shards, "number_of_replicas": replicas, "refresh_interval": refresh_interval}
+                "index": {
+                    "number_of_shards": shards,
+                    "number_of_replicas": replicas,
+                    "refresh_interval": refresh_interval,
+                }
             },
             # strict: a document with an unknown field is a bug in Lupus, not data to guess a type for.
             "mappings": {"dynamic": "strict", "properties": properties},

@@ -28,7 +28,9 @@ PREFIX_PATTERN = re.compile(r"[a-z0-9][a-z0-9_]{0,39}")
 def validate_prefix(prefix: str) -> str:
     """Return ``prefix`` if it can start an index name (lowercase letters, digits, ``_``; no ``-``)."""
     if not isinstance(prefix, str) or not PREFIX_PATTERN.fullmatch(prefix):
-        raise LupusValidationError("prefix", "must be 1-40 characters of a-z, 0-9 or '_', starting with a letter or digit", value=prefix)
+        raise LupusValidationError(
+            "prefix", "must be 1-40 characters of a-z, 0-9 or '_', starting with a letter or digit", value=prefix
+        )
     return prefix
 
 

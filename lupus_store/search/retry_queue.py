@@ -95,4 +95,6 @@ class RetryQueue:
     def _files(self) -> list[Path]:
         if not self.directory.is_dir():
             return []
-        return sorted((p for p in self.directory.iterdir() if p.name.endswith(_SUFFIX)), key=lambda p: p.stat().st_mtime_ns)
+        return sorted(
+            (p for p in self.directory.iterdir() if p.name.endswith(_SUFFIX)), key=lambda p: p.stat().st_mtime_ns
+        )

@@ -188,7 +188,11 @@ class SearchIndex:
             body = {"size": self.page_size, "query": query, "_source": ["series_id", "ts_us"],
                     "sort": [{"series_id": "asc"}, {"ts_us": "asc"}, {"writer": "asc"}, {"day": "asc"}],
                     "track_total_hits": False, **({"search_after": after} if after else {})}  # fmt: skip
-            hits = self._search(pattern, body, filter_path="hits.hits._source,hits.hits.sort").get("hits", {}).get("hits", [])
+            hits = (
+                self._search(pattern, body, filter_path="hits.hits._source,hits.hits.sort")
+                .get("hits", {})
+                .get("hits", [])
+            )
             keys.update((h["_source"]["series_id"], h["_source"]["ts_us"]) for h in hits)
             if len(hits) < self.page_size:
                 return keys
@@ -200,8 +204,12 @@ class SearchIndex:
         found: list[dict[str, Any]] = []
         after = None
         while True:
-            body = search_body(filters, table=table, size=self.page_size, fields=fields, after=after, current_only=False)
-            response = self._search(pattern, body, filter_path="hits.hits._index,hits.hits._id,hits.hits._source,hits.hits.sort")
+            body = search_body(
+                filters, table=table, size=self.page_size, fields=fields, after=after, current_only=False
+            )
+            response = self._search(
+                pattern, body, filter_path="hits.hits._index,hits.hits._id,hits.hits._source,hits.hits.sort"
+            )
             hits = response.get("hits", {}).get("hits", [])
             found.extend(hits)
             if len(hits) < self.page_size:
@@ -349,7 +357,11 @@ class SearchIndex:
 def _write_order(hit: dict[str, Any]) -> tuple[int, str, str]:
     """The store's order of rows of one (series, ts): seq (none: oldest), then writer, then partition day."""
     source = hit["_source"]
-    return (-1 if source.get("seq") is None else int(source["seq"]), source.get("writer") or "", str(source.get("day") or ""))
+    return (
+        -1 if source.get("seq") is None else int(source["seq"]),
+        source.get("writer") or "",
+        str(source.get("day") or ""),
+    )
 
 
 def _epoch_us(ts: pd.Timestamp) -> int:

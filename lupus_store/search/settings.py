@@ -55,7 +55,9 @@ class SearchSettings:
 
     def index(self) -> SearchIndex:
         """The configured :class:`SearchIndex`."""
-        return SearchIndex(make_backend(self.backend, self.url), prefix=self.prefix, shards=self.shards, replicas=self.replicas)
+        return SearchIndex(
+            make_backend(self.backend, self.url), prefix=self.prefix, shards=self.shards, replicas=self.replicas
+        )
 
     def queue(self) -> RetryQueue:
         """The retry queue (``LUPUS_SEARCH_QUEUE`` or ``$LUPUS_HOME/search-queue``)."""

@@ -65,8 +65,9 @@ class LiveApi:
         raise AssertionError(f"batch {batch_id} not ingested within {timeout} s: {body}")
 
 
-def points(n: int, *, metric: str = "rows.count", day: str = "2026-01-01", labels: dict | None = None,
-           start: float = 0.0) -> list[dict]:
+def points(
+    n: int, *, metric: str = "rows.count", day: str = "2026-01-01", labels: dict | None = None, start: float = 0.0
+) -> list[dict]:
     """``n`` points of one series, one per minute from ``day``, values ``start, start+1, ...``."""
     base = time.mktime(time.strptime(day, "%Y-%m-%d")) - time.timezone
     return [{"metric": metric, "labels": labels or {}, "ts": _iso(base + 60 * i), "value": start + i} for i in range(n)]

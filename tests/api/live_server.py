@@ -40,7 +40,9 @@ def seed(url: str) -> dict[str, str]:
         recsys, search = Team(name="recsys"), Team(name="search")
         session.add_all([recsys, search])
         session.flush()
-        session.add_all([Datasource(name="ds-a", owner_team_id=recsys.id), Datasource(name="ds-b", owner_team_id=search.id)])
+        session.add_all(
+            [Datasource(name="ds-a", owner_team_id=recsys.id), Datasource(name="ds-b", owner_team_id=search.id)]
+        )
     every = ["read", "write", "admin"]
     tokens = {
         "admin": issue_token(db, name="admin", scopes=["admin"]),
@@ -50,8 +52,9 @@ def seed(url: str) -> dict[str, str]:
         "read_a": issue_token(db, name="dashboard", scopes=["read"], datasource="ds-a"),
         "other": issue_token(db, name="other ds", scopes=every, datasource="ds-b"),
         "revoked": issue_token(db, name="revoked", scopes=every, datasource="ds-a"),
-        "expired": issue_token(db, name="expired", scopes=every, datasource="ds-a",
-                               expires_at=datetime.now(UTC) - timedelta(minutes=1)),
+        "expired": issue_token(
+            db, name="expired", scopes=every, datasource="ds-a", expires_at=datetime.now(UTC) - timedelta(minutes=1)
+        ),
     }
     revoke_token(db, tokens["revoked"].id)
     db.dispose()
@@ -79,12 +82,21 @@ class ApiServer:
 
     def start(self, timeout: float = 60.0) -> ApiServer:
         self.port = self.port or free_port()
-        env = {**os.environ, "LUPUS_HOME": str(self.home), "LUPUS_METADATA_URL": self.metadata_url,
-               "LUPUS_STORE": str(self.store_root), **self.env}
+        env = {
+            **os.environ,
+            "LUPUS_HOME": str(self.home),
+            "LUPUS_METADATA_URL": self.metadata_url,
+            "LUPUS_STORE": str(self.store_root),
+            **self.env,
+        }
         log = open(self.home / "server.log", "ab")  # noqa: SIM115 - the server writes it while running
         self.process = subprocess.Popen(
             [str(LUPUS), "serve", "api", "--port", str(self.port), "--log-level", "warning", *self.args],
-            env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            env=env,
+            cwd=REPO,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         if not any(server is self for server in STARTED):
             STARTED.append(self)

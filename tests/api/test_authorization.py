@@ -50,8 +50,11 @@ def _new_ds() -> dict:
     return {"name": f"created-{next(_names)}", "owner_team": "recsys"}
 
 
-DETECT = {"start": "2026-01-01", "end": "2026-01-01",
-          "rules": [{"metrics": ["rows.count"], "detector": {"kind": "threshold", "max": 100}}]}
+DETECT = {
+    "start": "2026-01-01",
+    "end": "2026-01-01",
+    "rules": [{"metrics": ["rows.count"], "detector": {"kind": "threshold", "max": 100}}],
+}
 
 ENDPOINTS = [
     Endpoint("GET", "/datasources/ds-a", "any", "read_a", 200),
@@ -66,7 +69,9 @@ ENDPOINTS = [
     Endpoint("GET", "/datasources/ds-a/detections/{detection}", "any", "read_a", 200),
     Endpoint("POST", "/datasources", "admin", "admin", 201, _new_ds),
     Endpoint("GET", "/datasources", "token", "read_a", 200, per_datasource=False),
-    Endpoint("POST", "/admin/tokens", "admin", "team_admin", 201, {"name": "t", "scopes": ["read"], "datasource": "ds-a"}),
+    Endpoint(
+        "POST", "/admin/tokens", "admin", "team_admin", 201, {"name": "t", "scopes": ["read"], "datasource": "ds-a"}
+    ),
     Endpoint("GET", "/admin/tokens", "admin", "admin", 200, per_datasource=False),
     # Another team's token id answers as an unknown id does (404, tested apart): nothing to tell apart.
     Endpoint("DELETE", "/admin/tokens/{victim}", "admin", "team_admin", 200, per_datasource=False),
@@ -85,11 +90,15 @@ def ids(live) -> dict[str, str]:
 
 def _victim(live) -> str:
     with live.client("admin") as admin:
-        return str(admin.post("/admin/tokens", json={"name": "victim", "scopes": ["read"], "datasource": "ds-a"}).json()["id"])
+        return str(
+            admin.post("/admin/tokens", json={"name": "victim", "scopes": ["read"], "datasource": "ds-a"}).json()["id"]
+        )
 
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS, ids=IDS)
-@pytest.mark.parametrize("token", [None, "lps_not-a-real-token", "revoked", "expired"], ids=["none", "unknown", "revoked", "expired"])
+@pytest.mark.parametrize(
+    "token", [None, "lps_not-a-real-token", "revoked", "expired"], ids=["none", "unknown", "revoked", "expired"]
+)
 def test_requests_without_a_live_token_get_401_problem(live, ids, endpoint, token):
     response = endpoint.request(live, token, ids)
     assert response.status_code == 401, response.text
@@ -98,24 +107,33 @@ def test_requests_without_a_live_token_get_401_problem(live, ids, endpoint, toke
     assert response.json()["where"]["field"] == "Authorization"
 
 
-@pytest.mark.parametrize("endpoint", [e for e in ENDPOINTS if e.per_datasource],
-                         ids=[i for e, i in zip(ENDPOINTS, IDS, strict=True) if e.per_datasource])
+@pytest.mark.parametrize(
+    "endpoint",
+    [e for e in ENDPOINTS if e.per_datasource],
+    ids=[i for e, i in zip(ENDPOINTS, IDS, strict=True) if e.per_datasource],
+)
 def test_a_token_of_another_datasource_gets_403(live, ids, endpoint):
     response = endpoint.request(live, "other", ids)
     assert response.status_code == 403, response.text
     assert response.headers["content-type"] == "application/problem+json"
 
 
-@pytest.mark.parametrize("endpoint", [e for e in ENDPOINTS if e.operation in ("write", "admin")],
-                         ids=[i for e, i in zip(ENDPOINTS, IDS, strict=True) if e.operation in ("write", "admin")])
+@pytest.mark.parametrize(
+    "endpoint",
+    [e for e in ENDPOINTS if e.operation in ("write", "admin")],
+    ids=[i for e, i in zip(ENDPOINTS, IDS, strict=True) if e.operation in ("write", "admin")],
+)
 def test_a_read_only_token_cannot_write_or_administer(live, ids, endpoint):
     response = endpoint.request(live, "read_a", ids)
     assert response.status_code == 403, response.text
     assert response.json()["status"] == 403
 
 
-@pytest.mark.parametrize("endpoint", [e for e in ENDPOINTS if e.operation in ("read", "admin")],
-                         ids=[i for e, i in zip(ENDPOINTS, IDS, strict=True) if e.operation in ("read", "admin")])
+@pytest.mark.parametrize(
+    "endpoint",
+    [e for e in ENDPOINTS if e.operation in ("read", "admin")],
+    ids=[i for e, i in zip(ENDPOINTS, IDS, strict=True) if e.operation in ("read", "admin")],
+)
 def test_a_write_only_token_cannot_read_or_administer(live, ids, endpoint):
     assert endpoint.request(live, "write_a", ids).status_code == 403
 
@@ -164,7 +182,9 @@ def test_a_team_token_reaches_a_datasource_shared_with_its_team_at_the_shared_le
 
 def test_a_token_revoked_through_the_api_stops_working_at_once(live):
     with live.client("admin") as admin:
-        issued = admin.post("/admin/tokens", json={"name": "short-lived", "scopes": ["read"], "datasource": "ds-a"}).json()
+        issued = admin.post(
+            "/admin/tokens", json={"name": "short-lived", "scopes": ["read"], "datasource": "ds-a"}
+        ).json()
         with live.client(issued["token"]) as client:
             assert client.get("/datasources/ds-a/points").status_code == 200
             assert admin.delete(f"/admin/tokens/{issued['id']}").json()["revoked_at"] is not None

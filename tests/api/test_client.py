@@ -30,7 +30,9 @@ def test_the_client_pushes_a_frame_in_batches_and_reads_it_back_page_by_page(liv
         writer.wait_for_batches("ds-a", batch_ids)
     with LupusClient(live.url, live.tokens["read_a"]) as reader:
         got = reader.query("ds-a", metrics="client.rows", page_size=5_000)
-        jp = reader.query("ds-a", metrics=["client.rows"], labels={"region": "JP"}, start="2026-05-01", end="2026-05-01")
+        jp = reader.query(
+            "ds-a", metrics=["client.rows"], labels={"region": "JP"}, start="2026-05-01", end="2026-05-01"
+        )
         series = reader.series("ds-a", metrics="client.rows")
     assert len(batch_ids) == 3 and len(set(batch_ids)) == 3
     assert len(got) == 12_000 and got["value"].sum() == frame["value"].sum()
@@ -52,8 +54,14 @@ def test_rerunning_a_job_with_the_same_idempotency_key_stores_nothing_twice(live
 
 def test_the_client_requests_detection_and_reads_the_anomalies(live):
     values = [100.0] * 20 + [3.0] + [100.0] * 9
-    frame = pd.DataFrame({"metric": "client.daily", "labels": [{}] * 30, "value": values,
-                          "ts": pd.date_range("2026-06-01", periods=30, tz="UTC")})
+    frame = pd.DataFrame(
+        {
+            "metric": "client.daily",
+            "labels": [{}] * 30,
+            "value": values,
+            "ts": pd.date_range("2026-06-01", periods=30, tz="UTC"),
+        }
+    )
     rules = [{"metrics": ["client.daily"], "detector": {"kind": "threshold", "min": 50}}]
     with LupusClient(live.url, live.tokens["team_rw"]) as client:
         client.wait_for_batches("ds-a", client.push("ds-a", frame))
@@ -72,8 +80,9 @@ def test_refusals_raise_with_the_problem_details(live):
         client.push("ds-a", _frame(2, "client.refused"))
     assert refused.value.status == 403 and refused.value.problem["where"]["field"] == "Authorization"
     with LupusClient(live.url, live.tokens["team_rw"]) as client, pytest.raises(LupusApiError) as invalid:
-        client.request_detection("ds-a", start="2026-01-01", end="2026-01-02",
-                                 rules=[{"metrics": ["x"], "detector": {"kind": "nope"}}])
+        client.request_detection(
+            "ds-a", start="2026-01-01", end="2026-01-02", rules=[{"metrics": ["x"], "detector": {"kind": "nope"}}]
+        )
     assert invalid.value.status == 422 and invalid.value.problem["where"]["field"].startswith("rules[0].detector")
 
 
@@ -128,6 +137,9 @@ def test_the_client_refuses_bad_names_and_booleans_before_sending_anything(live,
 def test_the_client_sends_numbers_as_ts_as_epoch_seconds_as_the_server_reads_them():
     from lupus_metrics.client import points_payload
 
-    assert points_payload([{"metric": "m", "ts": 1767225600, "value": 1.0}])["points"][0]["ts"] == "2026-01-01T00:00:00+00:00"
+    assert (
+        points_payload([{"metric": "m", "ts": 1767225600, "value": 1.0}])["points"][0]["ts"]
+        == "2026-01-01T00:00:00+00:00"
+    )
     with pytest.raises(ValueError, match="ts"):
         points_payload([{"metric": "m", "ts": True, "value": 1.0}])

@@ -40,8 +40,11 @@ def test_batches_acknowledged_before_kill_9_are_stored_exactly_once_after_restar
             for number in range(10_000):
                 sent[client] = number + 1
                 try:
-                    response = http.post("/datasources/ds-a/points", json=_batch(client, number),
-                                         headers={"Idempotency-Key": f"c{client}-b{number}"})
+                    response = http.post(
+                        "/datasources/ds-a/points",
+                        json=_batch(client, number),
+                        headers={"Idempotency-Key": f"c{client}-b{number}"},
+                    )
                 except httpx.TransportError:
                     return  # the server is gone
                 assert response.status_code == 202, response.text
@@ -60,8 +63,9 @@ def test_batches_acknowledged_before_kill_9_are_stored_exactly_once_after_restar
     assert len(acknowledged) >= 40
 
     server.start()
-    with httpx.Client(base_url=f"{server.url}/api/v1", headers={"Authorization": f"Bearer {tokens['admin']}"},
-                      timeout=30) as admin:
+    with httpx.Client(
+        base_url=f"{server.url}/api/v1", headers={"Authorization": f"Bearer {tokens['admin']}"}, timeout=30
+    ) as admin:
         deadline = time.monotonic() + 120
         pending = set(acknowledged.values())
         while pending and time.monotonic() < deadline:
@@ -81,12 +85,18 @@ def test_batches_acknowledged_before_kill_9_are_stored_exactly_once_after_restar
         # Clients re-send everything they sent, with the same keys: acknowledged ones map to their batch.
         for client, count in sent.items():
             for number in range(count):
-                response = admin.post("/datasources/ds-a/points", json=_batch(client, number),
-                                      headers={"Idempotency-Key": f"c{client}-b{number}"})
+                response = admin.post(
+                    "/datasources/ds-a/points",
+                    json=_batch(client, number),
+                    headers={"Idempotency-Key": f"c{client}-b{number}"},
+                )
                 assert response.status_code == 202
                 if (client, number) in acknowledged:
-                    assert response.json() == {**response.json(), "batch_id": acknowledged[(client, number)],
-                                               "duplicate": True}
+                    assert response.json() == {
+                        **response.json(),
+                        "batch_id": acknowledged[(client, number)],
+                        "duplicate": True,
+                    }
                 acknowledged[(client, number)] = response.json()["batch_id"]
         for batch_id in set(acknowledged.values()):
             deadline = time.monotonic() + 60

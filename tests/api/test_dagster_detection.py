@@ -37,12 +37,17 @@ def dagster_webserver(tmp_path):
         "run_coordinator:\n  module: dagster._core.run_coordinator\n  class: DefaultRunCoordinator\n"
     )
     port = free_port()
-    env = {**os.environ, "DAGSTER_HOME": str(home), "LUPUS_STORE": str(tmp_path / "store"),
-           "LUPUS_HOME": str(tmp_path)}
+    env = {**os.environ, "DAGSTER_HOME": str(home), "LUPUS_STORE": str(tmp_path / "store"), "LUPUS_HOME": str(tmp_path)}
     log = open(tmp_path / "dagster.log", "wb")  # noqa: SIM115 - written by the server while it runs
-    process = subprocess.Popen([str(WEBSERVER), "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
-                               cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
-                               start_new_session=True, preexec_fn=_default_signals)
+    process = subprocess.Popen(
+        [str(WEBSERVER), "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
+        cwd=REPO,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        preexec_fn=_default_signals,
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 300
     while True:
@@ -71,8 +76,14 @@ def test_a_detection_request_becomes_a_dagster_run_whose_status_the_api_reports(
     server = ApiServer(tmp_path, url, env={"LUPUS_DAGSTER_URL": dagster_webserver}).start()
     try:
         values = [100.0] * 20 + [3.0] + [100.0] * 9
-        frame = pd.DataFrame({"metric": "dagster.daily", "labels": [{}] * 30, "value": values,
-                              "ts": pd.date_range("2026-06-01", periods=30, tz="UTC")})
+        frame = pd.DataFrame(
+            {
+                "metric": "dagster.daily",
+                "labels": [{}] * 30,
+                "value": values,
+                "ts": pd.date_range("2026-06-01", periods=30, tz="UTC"),
+            }
+        )
         rules = [{"metrics": ["dagster.daily"], "detector": {"kind": "threshold", "min": 50}}]
         with LupusClient(server.url, tokens["team_rw"]) as client:
             client.wait_for_batches("ds-a", client.push("ds-a", frame))
@@ -99,8 +110,9 @@ def test_an_unreachable_dagster_is_a_503_problem(tmp_path):
     tokens = seed(url)
     server = ApiServer(tmp_path, url, env={"LUPUS_DAGSTER_URL": f"http://127.0.0.1:{free_port()}"}).start()
     try:
-        with httpx.Client(base_url=f"{server.url}/api/v1", headers={"Authorization": f"Bearer {tokens['team_rw']}"},
-                          timeout=60) as client:
+        with httpx.Client(
+            base_url=f"{server.url}/api/v1", headers={"Authorization": f"Bearer {tokens['team_rw']}"}, timeout=60
+        ) as client:
             response = client.post("/datasources/ds-a/detections", json={
                 "start": "2026-01-01", "end": "2026-01-02",
                 "rules": [{"metrics": ["x"], "detector": {"kind": "threshold", "min": 1}}]})  # fmt: skip

@@ -137,7 +137,9 @@ def hostile_body(draw, body: Any) -> bytes:
     target = _get(body, place)
     key = next(iter(target))
     text = json.dumps(_replace(body, place, {"\x00DUP\x00": 0, **target}))
-    return text.replace(json.dumps("\x00DUP\x00") + ": 0", f"{json.dumps(key)}: {json.dumps(draw(st.booleans()))}", 1).encode()
+    return text.replace(
+        json.dumps("\x00DUP\x00") + ": 0", f"{json.dumps(key)}: {json.dumps(draw(st.booleans()))}", 1
+    ).encode()
 
 
 @st.composite
@@ -160,7 +162,11 @@ def test_no_generated_request_gets_a_server_error_and_no_refused_request_inserts
             failures.append(f"{label} [{kind}] -> {response.status_code}: {response.text[:300]}")
         elif response.status_code >= 400:
             media = response.headers["content-type"]  # schemathesis keeps every value of a header, requests one
-            assert media in (["application/problem+json"], "application/problem+json"), (label, kind, response.text[:300])
+            assert media in (["application/problem+json"], "application/problem+json"), (
+                label,
+                kind,
+                response.text[:300],
+            )
             after = inserts()
             if any(a > b for a, b in zip(after, before, strict=True)):  # (staged files go as the worker ingests)
                 failures.append(f"{label} [{kind}] -> {response.status_code} inserted rows or staged a batch: "
@@ -173,8 +179,13 @@ def test_no_generated_request_gets_a_server_error_and_no_refused_request_inserts
             case.path_parameters["token_id"] = 2  # keep the fuzzer's own admin token alive
 
     def fuzz(operation, mode) -> None:
-        @settings(max_examples=EXAMPLES_PER_OPERATION_AND_MODE, deadline=None, database=None,
-                  phases=[Phase.generate], suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=EXAMPLES_PER_OPERATION_AND_MODE,
+            deadline=None,
+            database=None,
+            phases=[Phase.generate],
+            suppress_health_check=list(HealthCheck),
+        )
         @given(case=operation.as_strategy(generation_mode=mode), real_datasource=st.booleans())
         def run(case, real_datasource):
             aim(case, real_datasource)
@@ -189,8 +200,13 @@ def test_no_generated_request_gets_a_server_error_and_no_refused_request_inserts
             assert mode == GenerationMode.NEGATIVE, operation.label
 
     def fuzz_hostile(operation) -> None:
-        @settings(max_examples=HOSTILE_EXAMPLES_PER_OPERATION, deadline=None, database=None,
-                  phases=[Phase.generate], suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=HOSTILE_EXAMPLES_PER_OPERATION,
+            deadline=None,
+            database=None,
+            phases=[Phase.generate],
+            suppress_health_check=list(HealthCheck),
+        )
         @given(case=operation.as_strategy(generation_mode=GenerationMode.POSITIVE), real_datasource=st.booleans(),
                data=st.data())  # fmt: skip
         def run(case, real_datasource, data):

@@ -122,7 +122,9 @@ def test_deep_or_undecodable_bodies_of_the_other_json_operations_are_400(live):
 # ---- 2. one rule for names ------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["dsa\n", "ds-a\n", "dsa\r", "dsa\x00", "ds\u202ea"], ids=["newline", "shadow", "cr", "nul", "bidi"])
+@pytest.mark.parametrize(
+    "name", ["dsa\n", "ds-a\n", "dsa\r", "dsa\x00", "ds\u202ea"], ids=["newline", "shadow", "cr", "nul", "bidi"]
+)
 def test_a_datasource_name_with_a_trailing_newline_or_control_character_is_refused(live, name):
     with live.client("team_admin") as client:
         problem = refused(live, 422, lambda: client.post("/datasources", json={"name": name, "owner_team": "recsys"}))
@@ -183,7 +185,9 @@ def test_an_arrow_integer_ts_is_epoch_seconds_as_in_json(live):
     assert stored["ts"].tolist() == [pd.Timestamp("2026-01-01T00:00:00Z")]
 
 
-@pytest.mark.parametrize("column", [pa.array(["2026-01-01"]), pa.array([1.7e9]), pa.array([True])], ids=["text", "float", "bool"])
+@pytest.mark.parametrize(
+    "column", [pa.array(["2026-01-01"]), pa.array([1.7e9]), pa.array([True])], ids=["text", "float", "bool"]
+)
 def test_an_arrow_ts_that_is_not_a_timestamp_a_date_or_integer_seconds_is_refused(live, column):
     table = pa.table({"metric": ["hardening.arrow_ts_bad"], "ts": column, "value": [1.0]})
     problem = refused(live, 422, lambda: _upload(live, table))
@@ -252,8 +256,17 @@ def test_a_batch_refused_with_409_or_422_does_not_use_up_the_series_limit(limite
 # ---- 5. media types and unknown fields ------------------------------------------------------------
 
 
-@pytest.mark.parametrize("media", ["text/plain", "application/xml", "application/x-www-form-urlencoded",
-                                   "multipart/form-data; boundary=x", "application/json; charset=latin-1", None])
+@pytest.mark.parametrize(
+    "media",
+    [
+        "text/plain",
+        "application/xml",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=x",
+        "application/json; charset=latin-1",
+        None,
+    ],
+)
 def test_json_sent_with_another_content_type_is_415(live, media):
     body = json.dumps({"points": [GOOD]}).encode()
     problem = refused(live, 415, lambda: _push(live, body, {"Content-Type": media} if media else {}))
@@ -306,12 +319,21 @@ def test_detection_on_a_series_pushed_twice_evaluates_every_point_once_without_e
     batch = {"points": _daily("retry.detect", values)}
     with live.client("team_rw") as client:
         for _ in range(2):  # a blind retry, after the first push was in the store: two writers' files
-            live.wait_ingested("ds-a", client.post("/datasources/ds-a/points", json=batch).json()["batch_id"], token="team_rw")
-        rules = [{"metrics": ["retry.detect"], "detector": {"kind": "window", "window": 14, "method": "mad", "threshold": 4}}]
-        request = client.post("/datasources/ds-a/detections", json={"start": "2026-08-15", "end": "2026-09-09",
-                                                                    "lookback_days": 30, "rules": rules}).json()
+            live.wait_ingested(
+                "ds-a", client.post("/datasources/ds-a/points", json=batch).json()["batch_id"], token="team_rw"
+            )
+        rules = [
+            {"metrics": ["retry.detect"], "detector": {"kind": "window", "window": 14, "method": "mad", "threshold": 4}}
+        ]
+        request = client.post(
+            "/datasources/ds-a/detections",
+            json={"start": "2026-08-15", "end": "2026-09-09", "lookback_days": 30, "rules": rules},
+        ).json()
         deadline = time.monotonic() + 120
-        while (status := client.get(request["status_url"].removeprefix("/api/v1")).json())["status"] not in ("succeeded", "failed"):
+        while (status := client.get(request["status_url"].removeprefix("/api/v1")).json())["status"] not in (
+            "succeeded",
+            "failed",
+        ):
             assert time.monotonic() < deadline, status
             time.sleep(0.25)
     assert status["status"] == "succeeded", status
@@ -324,7 +346,9 @@ def test_detection_on_a_series_pushed_twice_evaluates_every_point_once_without_e
 
 
 def test_an_error_quotes_at_most_200_characters_of_the_offending_value(live):
-    problem = refused(live, 422, lambda: _push(live, json.dumps({"points": [{**GOOD, "metric": "m" * 100_000}]}).encode()))
+    problem = refused(
+        live, 422, lambda: _push(live, json.dumps({"points": [{**GOOD, "metric": "m" * 100_000}]}).encode())
+    )
     assert 200 <= problem["detail"].count("m") <= 260 and problem["detail"].endswith("…")
 
 

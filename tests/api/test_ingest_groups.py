@@ -133,7 +133,10 @@ def test_two_processes_handed_the_same_batches_store_each_point_once(ingestor):
         except BaseException as err:  # surfaced below
             errors.append(err)
 
-    threads = [threading.Thread(target=run, args=(ingestor, ids)), threading.Thread(target=run, args=(other, ids[::-1]))]
+    threads = [
+        threading.Thread(target=run, args=(ingestor, ids)),
+        threading.Thread(target=run, args=(other, ids[::-1])),
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:

@@ -10,8 +10,13 @@ import pytest
 from api.conftest import LiveApi, points
 from api.live_server import ApiServer, seed
 
-LIMITS = {"LUPUS_API_MAX_BODY_BYTES": "200000", "LUPUS_API_MAX_POINTS": "1000", "LUPUS_API_MAX_SERIES": "20",
-          "LUPUS_API_RATE": "2", "LUPUS_API_BURST": "6"}
+LIMITS = {
+    "LUPUS_API_MAX_BODY_BYTES": "200000",
+    "LUPUS_API_MAX_POINTS": "1000",
+    "LUPUS_API_MAX_SERIES": "20",
+    "LUPUS_API_RATE": "2",
+    "LUPUS_API_BURST": "6",
+}
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +31,9 @@ def limited(tmp_path_factory):
 
 def test_a_body_over_the_size_limit_is_413(limited):
     with limited.client("write_a") as client:
-        response = client.post("/datasources/ds-a/points", content=b"x" * 250_000, headers={"Content-Type": "application/json"})
+        response = client.post(
+            "/datasources/ds-a/points", content=b"x" * 250_000, headers={"Content-Type": "application/json"}
+        )
     assert response.status_code == 413
     assert response.headers["content-type"] == "application/problem+json"
     assert "200000 bytes" in response.json()["detail"]
@@ -38,7 +45,9 @@ def test_a_streamed_body_over_the_size_limit_is_413(limited):
             yield b"y" * 10_000
 
     with limited.client("admin") as client:
-        response = client.post("/datasources/ds-a/points", content=chunks(), headers={"Content-Type": "application/json"})
+        response = client.post(
+            "/datasources/ds-a/points", content=chunks(), headers={"Content-Type": "application/json"}
+        )
     assert response.status_code == 413
 
 
@@ -51,10 +60,14 @@ def test_too_many_points_in_one_batch_is_413_naming_the_limit(limited):
 
 def test_new_series_beyond_the_cardinality_limit_are_rejected_naming_the_metric(limited):
     def batch(metric, users):
-        return [{"metric": metric, "labels": {"user": str(u)}, "ts": "2026-01-01T00:00:00Z", "value": 1.0} for u in users]
+        return [
+            {"metric": metric, "labels": {"user": str(u)}, "ts": "2026-01-01T00:00:00Z", "value": 1.0} for u in users
+        ]
 
     with limited.client("team_rw") as client:
-        assert client.post("/datasources/ds-a/points", json={"points": batch("ok.metric", range(15))}).status_code == 202
+        assert (
+            client.post("/datasources/ds-a/points", json={"points": batch("ok.metric", range(15))}).status_code == 202
+        )
         rejected = client.post("/datasources/ds-a/points", json={"points": batch("per_user.clicks", range(10))})
         known_again = client.post("/datasources/ds-a/points", json={"points": batch("ok.metric", range(15))})
     assert rejected.status_code == 422

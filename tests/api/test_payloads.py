@@ -33,7 +33,9 @@ def _stamp(moment: datetime, form: int) -> str:
 
 
 timestamps = st.one_of(
-    st.builds(_stamp, st.datetimes(min_value=datetime(1890, 1, 1), max_value=datetime(2210, 12, 31)), st.integers(0, 8)),
+    st.builds(
+        _stamp, st.datetimes(min_value=datetime(1890, 1, 1), max_value=datetime(2210, 12, 31)), st.integers(0, 8)
+    ),
     st.integers(0, 2_000_000_000),
     st.sampled_from(["", "yesterday", None, 1.5e9]),
 )
@@ -175,7 +177,9 @@ def test_other_forms_are_still_accepted_through_pydantic():
     assert _plain_json_points(body) is None
     points = decode_json_points(body)
     day = datetime(2026, 1, 1, tzinfo=UTC)
-    expected = [int((day + timedelta(days=d) - datetime(1970, 1, 1, tzinfo=UTC)) / timedelta(microseconds=1)) for d in range(3)]
+    expected = [
+        int((day + timedelta(days=d) - datetime(1970, 1, 1, tzinfo=UTC)) / timedelta(microseconds=1)) for d in range(3)
+    ]
     assert points.ts.tolist() == expected
     assert np.array_equal(points.values, [1.0, 2.5, np.nan], equal_nan=True)
 

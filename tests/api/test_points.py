@@ -45,8 +45,16 @@ def test_resending_the_same_idempotency_key_returns_the_original_batch_and_store
 
 def test_reusing_an_idempotency_key_for_other_points_is_a_conflict(live):
     with live.client("write_a") as client:
-        client.post("/datasources/ds-a/points", json={"points": points(1, metric="push.key")}, headers={"Idempotency-Key": "k-9"})
-        clash = client.post("/datasources/ds-a/points", json={"points": points(2, metric="push.key")}, headers={"Idempotency-Key": "k-9"})
+        client.post(
+            "/datasources/ds-a/points",
+            json={"points": points(1, metric="push.key")},
+            headers={"Idempotency-Key": "k-9"},
+        )
+        clash = client.post(
+            "/datasources/ds-a/points",
+            json={"points": points(2, metric="push.key")},
+            headers={"Idempotency-Key": "k-9"},
+        )
     assert clash.status_code == 409
     assert clash.json()["where"]["field"] == "Idempotency-Key"
 
@@ -80,7 +88,9 @@ def test_a_duplicate_series_and_ts_in_one_batch_is_rejected_naming_the_row(live)
 
 def test_malformed_json_is_a_400_problem_not_a_crash(live):
     with live.client("write_a") as client:
-        response = client.post("/datasources/ds-a/points", content=b'{"points": [', headers={"Content-Type": "application/json"})
+        response = client.post(
+            "/datasources/ds-a/points", content=b'{"points": [', headers={"Content-Type": "application/json"}
+        )
     assert response.status_code == 400 and response.json()["where"] == {"field": "body"}
     assert "not valid JSON" in response.json()["detail"]
 
@@ -98,8 +108,10 @@ def _parquet(table: pa.Table) -> bytes:
     return sink.getvalue()
 
 
-@pytest.mark.parametrize(("encode", "media"), [(_arrow_stream, "application/vnd.apache.arrow.stream"),
-                                               (_parquet, "application/vnd.apache.parquet")])
+@pytest.mark.parametrize(
+    ("encode", "media"),
+    [(_arrow_stream, "application/vnd.apache.arrow.stream"), (_parquet, "application/vnd.apache.parquet")],
+)
 def test_a_large_batch_uploads_as_arrow_or_parquet(live, encode, media):
     n = 20_000
     metric = f"upload.{media.rsplit('.', 1)[1]}"
@@ -110,38 +122,58 @@ def test_a_large_batch_uploads_as_arrow_or_parquet(live, encode, media):
         "value": pa.array(range(n), pa.float64()),
     })  # fmt: skip
     with live.client("write_a") as client:
-        response = client.post("/datasources/ds-a/points/upload", content=encode(table), headers={"Content-Type": media})
+        response = client.post(
+            "/datasources/ds-a/points/upload", content=encode(table), headers={"Content-Type": media}
+        )
     assert response.status_code == 202, response.text
     live.wait_ingested("ds-a", response.json()["batch_id"])
     stored = _store(live).read_points("ds-a", metrics=metric)
     assert len(stored) == n and stored["value"].sum() == sum(range(n))
-    assert set(stored["ts"].dt.date.astype(str)) == {"2026-02-01", "2026-02-02", "2026-02-03", "2026-02-04",
-                                                     "2026-02-05", "2026-02-06", "2026-02-07"}
+    assert set(stored["ts"].dt.date.astype(str)) == {
+        "2026-02-01",
+        "2026-02-02",
+        "2026-02-03",
+        "2026-02-04",
+        "2026-02-05",
+        "2026-02-06",
+        "2026-02-07",
+    }
 
 
 def test_an_upload_that_is_not_arrow_is_rejected_clearly(live):
     with live.client("write_a") as client:
-        garbage = client.post("/datasources/ds-a/points/upload", content=b"hello",
-                              headers={"Content-Type": "application/vnd.apache.parquet"})
-        untyped = client.post("/datasources/ds-a/points/upload", content=b"hello", headers={"Content-Type": "text/plain"})
+        garbage = client.post(
+            "/datasources/ds-a/points/upload",
+            content=b"hello",
+            headers={"Content-Type": "application/vnd.apache.parquet"},
+        )
+        untyped = client.post(
+            "/datasources/ds-a/points/upload", content=b"hello", headers={"Content-Type": "text/plain"}
+        )
     assert garbage.status_code == 422 and "Parquet" in garbage.json()["detail"]
     assert untyped.status_code == 415 and untyped.json()["where"]["field"] == "Content-Type"
 
 
 def test_queries_filter_by_metric_labels_and_time_and_page_through_results(live):
-    batch = (points(30, metric="query.m", labels={"region": "JP"}, day="2026-03-01")
-             + points(30, metric="query.m", labels={"region": "US"}, day="2026-03-01")
-             + points(10, metric="query.other", day="2026-03-02"))
+    batch = (
+        points(30, metric="query.m", labels={"region": "JP"}, day="2026-03-01")
+        + points(30, metric="query.m", labels={"region": "US"}, day="2026-03-01")
+        + points(10, metric="query.other", day="2026-03-02")
+    )
     with live.client("write_a") as client:
         live.wait_ingested("ds-a", client.post("/datasources/ds-a/points", json={"points": batch}).json()["batch_id"])
     with live.client("read_a") as client:
-        jp = client.get("/datasources/ds-a/points", params={"metric": "query.m", "label": "region:JP",
-                                                             "start": "2026-03-01T00:10:00Z", "end": "2026-03-01"}).json()
+        jp = client.get(
+            "/datasources/ds-a/points",
+            params={"metric": "query.m", "label": "region:JP", "start": "2026-03-01T00:10:00Z", "end": "2026-03-01"},
+        ).json()
         assert [p["value"] for p in jp["points"]] == [float(i) for i in range(10, 30)]
         seen, cursor = [], None
         while True:
-            page = client.get("/datasources/ds-a/points", params={"metric": ["query.m", "query.other"], "limit": 7,
-                                                                   **({"cursor": cursor} if cursor else {})}).json()
+            page = client.get(
+                "/datasources/ds-a/points",
+                params={"metric": ["query.m", "query.other"], "limit": 7, **({"cursor": cursor} if cursor else {})},
+            ).json()
             seen += page["points"]
             cursor = page["next_cursor"]
             if cursor is None:
@@ -158,7 +190,10 @@ def test_missing_values_round_trip_as_null(live):
     with live.client("write_a") as client:
         live.wait_ingested("ds-a", client.post("/datasources/ds-a/points", json={"points": batch}).json()["batch_id"])
     with live.client("read_a") as client:
-        assert client.get("/datasources/ds-a/points", params={"metric": "push.missing"}).json()["points"][0]["value"] is None
+        assert (
+            client.get("/datasources/ds-a/points", params={"metric": "push.missing"}).json()["points"][0]["value"]
+            is None
+        )
 
 
 def test_an_unknown_batch_id_is_404(live):

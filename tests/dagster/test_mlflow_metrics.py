@@ -43,12 +43,18 @@ def test_mlflow_asset_imports_every_logged_value_of_the_chosen_metrics(mlflow_se
     logged = log_runs(mlflow_server.url, "ranker-training")
     result = dg.materialize(
         [build_mlflow_asset(spec("ranker-training"))],
-        resources={"store": MetricStoreResource(root=str(tmp_path)), "mlflow": MlflowResource(tracking_uri=mlflow_server.url)},
+        resources={
+            "store": MetricStoreResource(root=str(tmp_path)),
+            "mlflow": MlflowResource(tracking_uri=mlflow_server.url),
+        },
     )
     assert result.success
     points = MetricStore(tmp_path).read_points("ranker")
     assert set(points["metric"]) == {"mlflow.val_ndcg"}  # train_loss was not asked for
-    by_run = {run: g.sort_values("ts")["value"].tolist() for run, g in points.groupby(points["labels"].map(lambda x: x["run"]))}
+    by_run = {
+        run: g.sort_values("ts")["value"].tolist()
+        for run, g in points.groupby(points["labels"].map(lambda x: x["run"]))
+    }
     assert by_run == logged
     materialization = result.asset_materializations_for_node("ranker__mlflow_metrics")[0]
     assert materialization.metadata["points"].value == 5 and materialization.metadata["runs"].value == 2

@@ -77,7 +77,10 @@ def test_a_row_count_drop_in_another_code_location_alerts(workspace):
     home, port = workspace
     alerts = home / "alerts" / "warehouse.jsonl"
     with DagsterDev(home, workspace=home / "workspace.yaml", port=port) as dagster:
-        params = {"assetSelection": [{"path": ["warehouse", "orders"]}], "partitionNames": [d.isoformat() for d in DAYS]}
+        params = {
+            "assetSelection": [{"path": ["warehouse", "orders"]}],
+            "partitionNames": [d.isoformat() for d in DAYS],
+        }
         launched = dagster.query(BACKFILL, {"params": params})["launchPartitionBackfill"]
         assert launched["__typename"] == "LaunchBackfillSuccess", launched
         status = _wait(lambda: dagster.query(STATUS, {"id": launched["backfillId"]})["partitionBackfillOrError"]["status"],

@@ -73,7 +73,9 @@ def test_a_half_empty_day_fails_the_check_and_blocks_detection(product):
     assert not check.passed
     failures = check.metadata["failed_expectations"].value
     assert "rows.count" in failures and "price.null_rate" in failures
-    anomalies_ran = [e for e in result.all_events if e.step_key == "forecast__anomalies" and e.event_type_value == "STEP_SUCCESS"]
+    anomalies_ran = [
+        e for e in result.all_events if e.step_key == "forecast__anomalies" and e.event_type_value == "STEP_SUCCESS"
+    ]
     assert anomalies_ran == []  # the blocking check stopped the downstream asset
     assert store.read_anomalies("forecast", only_anomalies=False).empty
 

@@ -89,7 +89,9 @@ def test_a_broken_spec_is_reported_with_file_field_and_reason(tmp_path, change, 
 
 def test_one_broken_product_does_not_hide_the_others(tmp_path):
     write_product(tmp_path, "good", good_attributes("good"))
-    broken = write_product(tmp_path, "broken", good_attributes("broken", partitions={"start": "2026-01-01", "cron": "x"}))
+    broken = write_product(
+        tmp_path, "broken", good_attributes("broken", partitions={"start": "2026-01-01", "cron": "x"})
+    )
     defs = product_definitions(tmp_path)
     keys = defs.resolve_asset_graph().get_all_asset_keys()
     assert dg.AssetKey(["good", "metrics"]) in keys

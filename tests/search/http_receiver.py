@@ -36,7 +36,12 @@ Responder = Callable[[Request], tuple[int, Any]]
 def default_responder(request: Request) -> tuple[int, Any]:
     if request.path == "/_bulk":
         items = request.ndjson()[::2]
-        return 200, {"errors": False, "items": [{"index": {"_index": i["index"]["_index"], "_id": i["index"]["_id"], "status": 201}} for i in items]}
+        return 200, {
+            "errors": False,
+            "items": [
+                {"index": {"_index": i["index"]["_index"], "_id": i["index"]["_id"], "status": 201}} for i in items
+            ],
+        }
     if request.path.endswith("/_search"):
         return 200, {"hits": {"hits": []}}
     return 200, {"acknowledged": True}
@@ -52,7 +57,13 @@ class HttpReceiver:
             def _handle(self) -> None:
                 split = urlsplit(self.path)
                 length = int(self.headers.get("content-length") or 0)
-                request = Request(self.command, split.path, parse_qs(split.query), {k.lower(): v for k, v in self.headers.items()}, self.rfile.read(length))
+                request = Request(
+                    self.command,
+                    split.path,
+                    parse_qs(split.query),
+                    {k.lower(): v for k, v in self.headers.items()},
+                    self.rfile.read(length),
+                )
                 receiver.requests.append(request)
                 status, payload = receiver.responder(request)
                 data = json.dumps(payload).encode()

@@ -57,7 +57,9 @@ def days() -> list[date]:
 def write_sample(store) -> None:
     """Write the data set through ``store`` (a MetricStore or an IndexedMetricStore)."""
     for day in days():
-        store.write_points(DATASOURCE, points_of_day(day), day=day, writer="metrics", source="asset", run_id=f"run-{day}")
+        store.write_points(
+            DATASOURCE, points_of_day(day), day=day, writer="metrics", source="asset", run_id=f"run-{day}"
+        )
         store.write_anomalies(DATASOURCE, anomalies_of_day(day), day=day, writer="detect", run_id="detect-1")
     # A second writer of the same series and ts: both rows are kept by the store.
     store.write_points(DATASOURCE, points_of_day(FIRST_DAY, scale=2.0), day=FIRST_DAY, writer="push-1", source="push")

@@ -48,7 +48,9 @@ def test_templates_declare_labels_as_flattened(receiver):
     assert put.headers["content-type"] == JSON
 
 
-def test_a_tee_write_sends_the_shared_bulk_lines_then_deletes_the_writers_older_rows(receiver, parquet_store, retry_queue):
+def test_a_tee_write_sends_the_shared_bulk_lines_then_deletes_the_writers_older_rows(
+    receiver, parquet_store, retry_queue
+):
     store = IndexedMetricStore(parquet_store, es_index(receiver), retry_queue)
     result = store.write_points(DATASOURCE, points_of_day(DAY), day=DAY, writer="metrics", source="asset")
     assert result.indexed
@@ -61,7 +63,9 @@ def test_a_tee_write_sends_the_shared_bulk_lines_then_deletes_the_writers_older_
     assert sent == bulk_lines(expected, store.index.index_of("points", DATASOURCE))
     assert {line["index"]["_index"] for line in bulk.ndjson()[::2]} == {"lupus-points-shop-2025"}
     delete = receiver.find("POST", "/lupus-points-shop-*/_delete_by_query")[0]
-    assert delete.json() == replace_delete_body(DATASOURCE, writer="metrics", day=DAY.isoformat(), keep_generation=generation)
+    assert delete.json() == replace_delete_body(
+        DATASOURCE, writer="metrics", day=DAY.isoformat(), keep_generation=generation
+    )
     assert delete.query["conflicts"] == ["proceed"]
 
 
@@ -114,7 +118,10 @@ def test_a_document_still_throttled_after_the_last_retry_is_reported(receiver):
     def respond(request):
         if request.path == "/_bulk":
             a = request.ndjson()[0]
-            return 200, {"errors": True, "items": [{"index": {"_index": a["index"]["_index"], "_id": a["index"]["_id"], "status": 429}}]}
+            return 200, {
+                "errors": True,
+                "items": [{"index": {"_index": a["index"]["_index"], "_id": a["index"]["_id"], "status": 429}}],
+            }
         return default_responder(request)
 
     receiver.responder = respond

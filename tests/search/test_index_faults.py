@@ -81,7 +81,9 @@ def test_the_queue_survives_a_restart_of_the_writer(store_behind_proxy, proxy, r
     proxy.stop()
     store_behind_proxy.write_points(DATASOURCE, points_of_day(DAY), day=DAY, writer="metrics")
     proxy.start()
-    restarted = IndexedMetricStore(store_behind_proxy.store, store_behind_proxy.index, RetryQueue(retry_queue.directory))
+    restarted = IndexedMetricStore(
+        store_behind_proxy.store, store_behind_proxy.index, RetryQueue(retry_queue.directory)
+    )
     assert restarted.catch_up().landed == 1
     restarted.index.refresh()
     assert len(restarted.read_points(DATASOURCE)) == 12
@@ -91,7 +93,9 @@ def test_the_queue_survives_a_restart_of_the_writer(store_behind_proxy, proxy, r
 
 REJECT_PIPELINE = {
     "description": "rejects one metric, as a mapping error or an ingest failure would",
-    "processors": [{"fail": {"if": "ctx.metric == 'score.p95' && ctx.labels?.region == 'US'", "message": "rejected by the test"}}],
+    "processors": [
+        {"fail": {"if": "ctx.metric == 'score.p95' && ctx.labels?.region == 'US'", "message": "rejected by the test"}}
+    ],
 }
 
 
@@ -108,7 +112,9 @@ def rejecting_index(indexed_store):
         backend.request("PUT", f"/{name}/_settings", body={"index": {"default_pipeline": f"{index.prefix}-reject"}})
     yield indexed_store
     for year in (2025, 2026):
-        backend.request("PUT", f"/{index.prefix}-points-shop-{year}/_settings", body={"index": {"default_pipeline": "_none"}})
+        backend.request(
+            "PUT", f"/{index.prefix}-points-shop-{year}/_settings", body={"index": {"default_pipeline": "_none"}}
+        )
     backend.request("DELETE", f"/_ingest/pipeline/{index.prefix}-reject")
 
 
@@ -128,7 +134,9 @@ def test_a_rejected_document_is_retried_from_the_queue_once_the_cluster_accepts_
     index = rejecting_index.index
     assert rejecting_index.catch_up().still_pending == 1  # still rejected: stays queued
     for year in (2025, 2026):
-        index.backend.request("PUT", f"/{index.prefix}-points-shop-{year}/_settings", body={"index": {"default_pipeline": "_none"}})
+        index.backend.request(
+            "PUT", f"/{index.prefix}-points-shop-{year}/_settings", body={"index": {"default_pipeline": "_none"}}
+        )
     assert rejecting_index.catch_up().landed == 1
     index.refresh()
     assert_same_frame(rejecting_index.store.read_points(DATASOURCE), rejecting_index.read_points(DATASOURCE))

@@ -144,7 +144,8 @@ def test_compacting_the_parquet_store_keeps_the_stores_equal(indexed_store):
     two_days(indexed_store)
     indexed_store.compact(DATASOURCE)
     assert_same_frame(
-        indexed_store.store.read_points(DATASOURCE, provenance=True), indexed_store.read_points(DATASOURCE, provenance=True)
+        indexed_store.store.read_points(DATASOURCE, provenance=True),
+        indexed_store.read_points(DATASOURCE, provenance=True),
     )
 
 

@@ -15,7 +15,9 @@ from .sample_data import DATASOURCE, OTHER, SIBLING, days, points_of_day, write_
 def assert_index_equals_parquet(store, index, datasource):
     index.refresh()
     assert_same_frame(store.read_points(datasource, provenance=True), index.read_points(datasource, provenance=True))
-    assert_same_frame(store.read_anomalies(datasource, only_anomalies=False), index.read_anomalies(datasource, only_anomalies=False))
+    assert_same_frame(
+        store.read_anomalies(datasource, only_anomalies=False), index.read_anomalies(datasource, only_anomalies=False)
+    )
     assert_same_frame(store.list_series(datasource), index.list_series(datasource))
 
 

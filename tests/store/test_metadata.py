@@ -140,7 +140,9 @@ def test_revoked_and_expired_tokens_are_refused(recsys):
     revoked = issue_token(recsys, name="old", scopes=["read"], team="recsys")
     assert revoke_token(recsys, revoked.id)
     assert verify_token(recsys, revoked.token) is None
-    expired = issue_token(recsys, name="tmp", scopes=["read"], team="recsys", expires_at=utcnow() - timedelta(seconds=1))
+    expired = issue_token(
+        recsys, name="tmp", scopes=["read"], team="recsys", expires_at=utcnow() - timedelta(seconds=1)
+    )
     assert verify_token(recsys, expired.token) is None
     live = issue_token(recsys, name="live", scopes=["read"], team="recsys", expires_at=utcnow() + timedelta(hours=1))
     assert verify_token(recsys, live.token) is not None

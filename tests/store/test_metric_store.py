@@ -46,7 +46,9 @@ def test_points_round_trip_exactly(store):
     assert got["labels"].tolist() == expected["labels"].tolist()
     assert (got["ts"] == expected["ts"]).all()
     np.testing.assert_array_equal(got["value"].to_numpy(), expected["value"].to_numpy())  # NaN kept as NaN
-    assert got["series_id"].tolist() == [series_id("demo", m, lab) for m, lab in zip(got["metric"], got["labels"], strict=False)]
+    assert got["series_id"].tolist() == [
+        series_id("demo", m, lab) for m, lab in zip(got["metric"], got["labels"], strict=False)
+    ]
 
 
 def test_label_filter_matches_exactly_on_the_given_keys(store):
@@ -88,7 +90,9 @@ def test_two_writers_of_the_same_points_read_back_once_the_later_write(store):
     store.write_points("demo", points_for(date(2026, 1, 1)), day="2026-01-01", writer="asset")
     store.write_points("demo", points_for(date(2026, 1, 1), seed=5), day="2026-01-01", writer="push-1")
     got = store.read_points("demo", provenance=True)
-    assert got.groupby("writer").size().to_dict() == {"push-1": 7}  # last write wins (tests/store/test_last_write_wins.py)
+    assert got.groupby("writer").size().to_dict() == {
+        "push-1": 7
+    }  # last write wins (tests/store/test_last_write_wins.py)
 
 
 def test_empty_frame_removes_the_writers_file(store):
@@ -239,7 +243,9 @@ def test_normalized_points_are_written_like_the_frame_and_read_back_the_same(sto
     store.write_points("demo", NormalizedPoints.from_frame(frame, "demo"), day=day, writer="trusted", source="push")
     trusted = store.read_points("demo", provenance=True)  # the same points, written later: these rows now
     assert set(checked["writer"]) == {"checked"} and set(trusted["writer"]) == {"trusted"}
-    pd.testing.assert_frame_equal(checked.drop(columns=["writer", "source"]), trusted.drop(columns=["writer", "source"]))
+    pd.testing.assert_frame_equal(
+        checked.drop(columns=["writer", "source"]), trusted.drop(columns=["writer", "source"])
+    )
     files = {w: pq.read_table(io.BytesIO(store.location.read_bytes(layout.file_path("points", "demo", day, w))))
              for w in ("checked", "trusted")}  # fmt: skip
     assert files["checked"].schema.remove_metadata() == files["trusted"].schema.remove_metadata()
@@ -251,7 +257,9 @@ def test_normalized_points_are_written_like_the_frame_and_read_back_the_same(sto
 def test_normalized_points_still_need_the_day_range(store):
     day = date(2026, 1, 3)
     with pytest.raises(LupusValidationError, match="within one day"):
-        store.write_points("demo", NormalizedPoints.from_frame(points_for(day), "demo"), day=date(2026, 2, 1), writer="t")
+        store.write_points(
+            "demo", NormalizedPoints.from_frame(points_for(day), "demo"), day=date(2026, 2, 1), writer="t"
+        )
     assert store.read_points("demo").empty
 
 
@@ -310,9 +318,14 @@ def test_negative_or_infinite_support_is_refused_naming_column_and_row(store, co
 
 
 def test_numbers_as_ts_are_epoch_seconds_as_in_the_api_and_booleans_are_refused(store):
-    frame = pd.DataFrame({"metric": ["m", "m"], "labels": [{}, {}], "ts": [1767225600, 1767225660], "value": [1.0, 2.0]})
+    frame = pd.DataFrame(
+        {"metric": ["m", "m"], "labels": [{}, {}], "ts": [1767225600, 1767225660], "value": [1.0, 2.0]}
+    )
     store.write_points("demo", frame, day="2026-01-01", writer="epoch")
-    assert store.read_points("demo")["ts"].tolist() == [pd.Timestamp("2026-01-01T00:00:00Z"), pd.Timestamp("2026-01-01T00:01:00Z")]
+    assert store.read_points("demo")["ts"].tolist() == [
+        pd.Timestamp("2026-01-01T00:00:00Z"),
+        pd.Timestamp("2026-01-01T00:01:00Z"),
+    ]
     with pytest.raises(LupusValidationError, match="ts"):
         store.write_points("demo", frame.assign(ts=[True, False]), day="2026-01-01", writer="bools")
     with pytest.raises(LupusValidationError, match="value"):

@@ -12,8 +12,18 @@ def test_series_id_does_not_depend_on_label_order():
 
 def test_series_id_differs_when_any_part_differs():
     base = series_id("ds", "m", {"a": "1"})
-    assert len({base, series_id("ds2", "m", {"a": "1"}), series_id("ds", "m2", {"a": "1"}),
-                series_id("ds", "m", {"a": "2"}), series_id("ds", "m", {"a": "1", "b": "1"})}) == 5
+    assert (
+        len(
+            {
+                base,
+                series_id("ds2", "m", {"a": "1"}),
+                series_id("ds", "m2", {"a": "1"}),
+                series_id("ds", "m", {"a": "2"}),
+                series_id("ds", "m", {"a": "1", "b": "1"}),
+            }
+        )
+        == 5
+    )
 
 
 def test_series_id_is_stable_across_releases():

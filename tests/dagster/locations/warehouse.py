@@ -22,7 +22,9 @@ def orders(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
     for key in context.partition_keys:
         rng = np.random.default_rng(date.fromisoformat(key).toordinal())
         rows = int(rng.normal(1000, 15)) if key != drop else 300
-        context.add_asset_metadata({"dagster/row_count": rows, "load_seconds": float(rng.uniform(1, 2))}, partition_key=key)
+        context.add_asset_metadata(
+            {"dagster/row_count": rows, "load_seconds": float(rng.uniform(1, 2))}, partition_key=key
+        )
     return dg.MaterializeResult()
 
 

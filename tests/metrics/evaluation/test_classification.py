@@ -57,7 +57,9 @@ def test_binary_log_loss_and_roc_auc_agree_with_sklearn(n: int, seed: int) -> No
     y_pred = np.where(score > 0.5, "pos", "neg")
     points = evaluate_classification(y_true, y_pred, score, ts=TS)
     assert value(points, "classification.log_loss") == pytest.approx(skm.log_loss(y_true, score), abs=1e-12)
-    assert value(points, "classification.roc_auc") == pytest.approx(skm.roc_auc_score(y_true == "pos", score), abs=1e-12)
+    assert value(points, "classification.roc_auc") == pytest.approx(
+        skm.roc_auc_score(y_true == "pos", score), abs=1e-12
+    )
 
 
 @settings(max_examples=40, deadline=None)
@@ -71,14 +73,18 @@ def test_multiclass_one_vs_rest_roc_auc_agrees_with_sklearn(n: int, seed: int) -
     points = evaluate_classification(y_true, y_pred, proba, classes=[0, 1, 2], ts=TS)
     expected = skm.roc_auc_score(y_true, proba, multi_class="ovr", average="macro", labels=classes)
     assert value(points, "classification.roc_auc", average="macro") == pytest.approx(expected, abs=1e-12)
-    assert value(points, "classification.log_loss") == pytest.approx(skm.log_loss(y_true, proba, labels=classes), abs=1e-12)
+    assert value(points, "classification.log_loss") == pytest.approx(
+        skm.log_loss(y_true, proba, labels=classes), abs=1e-12
+    )
 
 
 def test_scores_given_as_a_frame_follow_its_column_names() -> None:
     y_true = ["b", "a", "b", "a"]
     scores = pd.DataFrame({"b": [0.9, 0.2, 0.6, 0.3], "a": [0.1, 0.8, 0.4, 0.7]})
     points = evaluate_classification(y_true, ["b", "a", "b", "a"], scores, ts=TS)
-    assert value(points, "classification.log_loss") == pytest.approx(skm.log_loss(y_true, scores[["a", "b"]].to_numpy()))
+    assert value(points, "classification.log_loss") == pytest.approx(
+        skm.log_loss(y_true, scores[["a", "b"]].to_numpy())
+    )
 
 
 def test_label_distributions_are_shares_of_rows() -> None:

@@ -31,10 +31,14 @@ def test_errors_agree_with_sklearn(n: int, seed: int, scale: float) -> None:
     points = evaluate_regression(y_true, y_pred, ts=TS)
     assert value(points, "regression.mae") == pytest.approx(skm.mean_absolute_error(y_true, y_pred), rel=1e-12)
     assert value(points, "regression.rmse") == pytest.approx(skm.root_mean_squared_error(y_true, y_pred), rel=1e-12)
-    assert value(points, "regression.mape") == pytest.approx(skm.mean_absolute_percentage_error(y_true, y_pred), rel=1e-12)
+    assert value(points, "regression.mape") == pytest.approx(
+        skm.mean_absolute_percentage_error(y_true, y_pred), rel=1e-12
+    )
     assert value(points, "regression.r2") == pytest.approx(skm.r2_score(y_true, y_pred), rel=1e-12, abs=1e-12)
     assert value(points, "regression.bias") == pytest.approx(np.mean(y_pred - y_true), rel=1e-12, abs=1e-12 * scale)
-    assert value(points, "regression.residual_quantile", q="0.95") == pytest.approx(np.quantile(y_pred - y_true, 0.95), rel=1e-12)
+    assert value(points, "regression.residual_quantile", q="0.95") == pytest.approx(
+        np.quantile(y_pred - y_true, 0.95), rel=1e-12
+    )
 
 
 def test_mape_leaves_out_zero_targets_and_counts_them() -> None:

@@ -34,12 +34,17 @@ def profile_frame(n: int = 300, seed: int = 7) -> pd.DataFrame:
     flag[rng.random(n) < 0.2] = pd.NA
     seen = pd.Series(pd.Timestamp("2026-01-09", tz="UTC") - pd.to_timedelta(rng.integers(0, 86400 * 5, n), unit="s"))
     seen[rng.random(n) < 0.1] = pd.NaT
-    tags = [
-        None if rng.random() < 0.05 else list(rng.choice(VOCABULARY, rng.integers(0, 5)))
-        for _ in range(n)
-    ]
+    tags = [None if rng.random() < 0.05 else list(rng.choice(VOCABULARY, rng.integers(0, 5))) for _ in range(n)]
     frame = pd.DataFrame(
-        {"region": region, "score": score, "visits": visits, "category": category, "flag": flag, "seen": seen, "tags": tags}
+        {
+            "region": region,
+            "score": score,
+            "visits": visits,
+            "category": category,
+            "flag": flag,
+            "seen": seen,
+            "tags": tags,
+        }
     )
     extra = pd.DataFrame(
         {

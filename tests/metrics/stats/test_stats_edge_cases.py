@@ -21,7 +21,11 @@ def by_key(points: pd.DataFrame) -> dict[tuple[str, tuple], float]:
 
 def test_empty_frame_gives_zero_counts_and_null_stats_for_the_overall_group():
     df = pd.DataFrame({"region": pd.Series([], dtype=object), "score": pd.Series([], dtype="float64")})
-    points = by_key(compute_profile(df, {"group_by": ["region"], "columns": {"score": ["count", "mean", "null_rate", "p50"]}}, ts=TS))
+    points = by_key(
+        compute_profile(
+            df, {"group_by": ["region"], "columns": {"score": ["count", "mean", "null_rate", "p50"]}}, ts=TS
+        )
+    )
     assert points[("rows.count", ())] == 0
     assert points[("score.count", ())] == 0
     assert all(math.isnan(points[(m, ())]) for m in ("score.mean", "score.null_rate", "score.p50"))
@@ -34,7 +38,16 @@ def test_all_null_column_gives_count_zero_and_null_stats():
                         "tags": ["count", "length_mean", "empty_rate"]}}  # fmt: skip
     points = by_key(compute_profile(df, spec, ts=TS))
     assert points[("score.count", ())] == points[("name.count", ())] == points[("tags.count", ())] == 0
-    nulls = ["score.mean", "score.std", "score.sum", "score.p50", "score.zero_rate", "name.other_share", "tags.length_mean", "tags.empty_rate"]
+    nulls = [
+        "score.mean",
+        "score.std",
+        "score.sum",
+        "score.p50",
+        "score.zero_rate",
+        "name.other_share",
+        "tags.length_mean",
+        "tags.empty_rate",
+    ]
     assert all(math.isnan(points[(m, ())]) for m in nulls)
     assert not [m for m, _ in points if m == "name.topk_count"]
 
@@ -47,7 +60,11 @@ def test_nan_none_and_nat_are_all_nulls():
             "when": pd.to_datetime(["2026-01-01", None, pd.NaT]),
         }
     )
-    points = by_key(compute_profile(df, {"columns": {"score": ["null_count"], "name": ["null_count"], "when": ["null_count"]}}, ts=TS))
+    points = by_key(
+        compute_profile(
+            df, {"columns": {"score": ["null_count"], "name": ["null_count"], "when": ["null_count"]}}, ts=TS
+        )
+    )
     assert points[("score.null_count", ())] == points[("name.null_count", ())] == points[("when.null_count", ())] == 2
 
 

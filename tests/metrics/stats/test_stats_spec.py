@@ -50,7 +50,9 @@ def test_spec_loads_from_the_profile_block_of_a_product_file():
 
 
 def test_spec_loads_from_a_bare_profile_block_with_filter_and_sample():
-    spec = ProfileSpec.from_yaml("group_by: [region]\ncolumns: {score: }\nfilter: score > 0\nsample: {fraction: 0.1, seed: 3}")
+    spec = ProfileSpec.from_yaml(
+        "group_by: [region]\ncolumns: {score: }\nfilter: score > 0\nsample: {fraction: 0.1, seed: 3}"
+    )
     assert spec.columns == {"score": []}
     assert (spec.filter, spec.sample.fraction, spec.sample.seed) == ("score > 0", 0.1, 3)
 
@@ -63,7 +65,14 @@ def test_spec_compiles_metric_names_as_column_dot_stat():
 
 def test_column_listed_without_stats_gets_the_defaults_of_its_type():
     plan = compile_plan(ProfileSpec(columns={"seen": []}), SCHEMA)
-    assert [o.metric for o in plan.outputs] == ["rows.count", "seen.count", "seen.null_rate", "seen.min", "seen.max", "seen.lag"]
+    assert [o.metric for o in plan.outputs] == [
+        "rows.count",
+        "seen.count",
+        "seen.null_rate",
+        "seen.min",
+        "seen.max",
+        "seen.lag",
+    ]
 
 
 @pytest.mark.parametrize("text", ["topk:x", "topk:", "topk:0", "topk", "topk:1.5"])
@@ -74,7 +83,9 @@ def test_malformed_topk_names_the_column_and_the_stat(text):
 
 @pytest.mark.parametrize("text", ["p101", "p-1", "p", "pxx", "length_p200"])
 def test_quantile_outside_0_to_100_names_the_column_and_the_stat(text):
-    with pytest.raises(LupusValidationError, match=re.escape(f"stat {text!r} is malformed: a quantile is pNN")) as caught:
+    with pytest.raises(
+        LupusValidationError, match=re.escape(f"stat {text!r} is malformed: a quantile is pNN")
+    ) as caught:
         ProfileSpec(columns={"score": [text]})
     assert caught.value.where == "profile.columns.score"
 
