@@ -4,8 +4,8 @@ Incidents come from the incident store (:class:`lupus_store.incidents.IncidentSt
 alert sensor, the API and the CLI use). A board shows the open and acknowledged incidents first, then
 those resolved recently, each with its headline, since when, the change from expected of its lead
 alert, its top root-cause slices, status, verdict and owner team, and a link to the lead series' chart
-that carries the incident (``&incident=<id>``: the chart then offers the "around this incident" range
-and marks it).
+that carries the incident and no range (``&incident=<id>``: the chart opens two weeks before to a week
+after the incident, offers that range as the "around this incident" preset and marks the incident).
 
 Health of a datasource, worst first: ``open incident`` (an incident not yet resolved), ``failed check``
 (a check failed in the last :data:`HEALTH_DAYS` days), ``late`` (a freshness alert in that window, or
@@ -28,6 +28,7 @@ from datetime import date, timedelta
 from urllib.parse import parse_qs, urlsplit
 
 from lupus_store.incidents import IncidentStore, IncidentView
+from lupus_store.incidents.headline import MIN_EXPLAINED_SHARE
 from lupus_store.incidents.silences import alert_name
 from lupus_store.metadata import MetadataDB
 from streamlit_app import deep_links, formats
@@ -135,7 +136,11 @@ def slices_text(incident: IncidentView, top: int = SLICES_SHOWN) -> str:
 
 
 def root_cause_sentences(incident: IncidentView, metric: str) -> list[str]:
-    """ "region=JP explains 95 % of the ranking.ndcg drop" for each aggregate of ``metric`` the incident explains."""
+    """ "region=JP explains 95 % of the ranking.ndcg drop" for each aggregate of ``metric`` the incident explains
+    (its top slice explains at least the share the headline asks for); otherwise what the top slices explain.
+
+    Labels of the aggregate (``k=10``) follow in parentheses.
+    """
     out = []
     for cause in incident.root_cause:
         slices = cause.get("slices") or []
@@ -144,9 +149,13 @@ def root_cause_sentences(incident: IncidentView, metric: str) -> list[str]:
         top = slices[0]
         direction = "drop" if (cause.get("actual") or 0) < (cause.get("expected") or 0) else "rise"
         labels = cause.get("labels") or {}
-        whole = metric + (f" for {segment(labels)}" if labels else "")
-        mix = " (through its share of the support)" if top.get("effect") == "mix" else ""
-        out.append(f"{segment(top['labels'])} explains {top['share'] * 100:.0f} % of the {whole} {direction}{mix}")
+        whole = f"the {metric} {direction}" + (f" ({segment(labels)})" if labels else "")
+        if top["share"] >= MIN_EXPLAINED_SHARE:
+            mix = " (through its share of the support)" if top.get("effect") == "mix" else ""
+            out.append(f"{segment(top['labels'])} explains {top['share'] * 100:.0f} % of {whole}{mix}")
+        else:
+            parts = ", ".join(f"{segment(s['labels'])} {s['share'] * 100:.0f} %" for s in slices[:SLICES_SHOWN])
+            out.append(f"no single slice explains {whole}: {parts}")
     return out
 
 
@@ -174,7 +183,7 @@ def incident_chart_link(incident: IncidentView) -> str | None:
     if view is None:
         metric = lead.alert.metric or next(iter(lead.alert.concerns), None)
         view = deep_links.ChartView(incident.datasource, metric)
-    return deep_links.chart_url("", replace(view, incident=incident.id))
+    return deep_links.chart_url("", replace(view, start=None, end=None, incident=incident.id))
 
 
 def health(datasource: str, incidents: Sequence[IncidentView], *, last_day: date | None, today: date) -> str:

@@ -68,12 +68,22 @@ else:
     columns = ["incident", "datasource", "headline", "since", "change", "members", "status", "verdict", "note",
                "team", "chart", "link"]  # fmt: skip
     badges = {"status": incident_board.STATUS_COLORS}
-    st.html(tables.html_table(board[columns], links={"chart": "link"}, badges=badges, css_class="incidents"))
+    short = ["incident", "change", "members", "status", "chart"]
+    st.html(
+        tables.html_table(board[columns], links={"chart": "link"}, badges=badges, css_class="incidents", nowrap=short)
+    )
     for incident in incidents[:EXPANDED_LIMIT]:
         title = f"#{incident.id} · {incident.status} · {incident.headline}"
         with st.expander(title, expanded=False):
             members = _member_rows(incident)
-            st.html(tables.html_table(members, links={"chart": "link"}, css_class=f"members incident-{incident.id}"))
+            st.html(
+                tables.html_table(
+                    members,
+                    links={"chart": "link"},
+                    css_class=f"members incident-{incident.id}",
+                    nowrap=["day", "kind", "value", "expected", "change", "status", "chart"],
+                )
+            )
             if incident.verdict:
                 by = f" by {incident.acknowledged_by}" if incident.acknowledged_by else ""
                 st.caption(f"Verdict: **{incident_board.VERDICT_TEXT[incident.verdict]}**{by}"
@@ -167,4 +177,4 @@ loose = alert_items.loose_anomalies({name: queries.anomalies(root, name, since, 
 if loose.empty:
     st.caption(f"None since {since}.")
 else:
-    st.html(tables.html_table(loose, links={"chart": "link"}, css_class="loose"))
+    st.html(tables.html_table(loose, links={"chart": "link"}, css_class="loose", nowrap=["day", "change", "chart"]))

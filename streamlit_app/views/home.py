@@ -35,7 +35,11 @@ else:
     columns = ["incident", "headline", "since", "change", "top slices", "status", "verdict", "team", "chart", "link"]
     st.html(
         tables.html_table(
-            rows[columns], links={"chart": "link"}, badges={"status": incident_board.STATUS_COLORS}, css_class="board"
+            rows[columns],
+            links={"chart": "link"},
+            badges={"status": incident_board.STATUS_COLORS},
+            css_class="board",
+            nowrap=["incident", "change", "status", "team", "chart"],
         )
     )
     st.page_link("views/alerts.py", label="All incidents, acknowledge, silence →")
@@ -70,6 +74,7 @@ if names:
             links={"explore": "link"},
             badges={"health": incident_board.HEALTH_COLORS},
             css_class="datasources",
+            nowrap=["health", "series", "last update", "anomalies (7 days)"],
         )
     )
     st.caption(
