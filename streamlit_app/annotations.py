@@ -49,6 +49,12 @@ def datasource_incidents(db: MetadataDB, datasource: str, *, since: date | None)
     return IncidentStore(db, upgrade=False).incidents(datasources=[datasource], since=since, limit=500)
 
 
+def incident_of(db: MetadataDB, datasource: str, incident_id: int) -> list[IncidentView]:
+    """The incident ``incident_id`` when it is one of ``datasource``'s (a link never reveals another's)."""
+    found = IncidentStore(db, upgrade=False).incident(incident_id)
+    return [found] if found is not None and found.datasource == datasource else []
+
+
 def concerns(incident: IncidentView, metric: str) -> bool:
     """Whether the incident has an alert of ``metric`` (an anomaly of it, or a failed check that names it)."""
     return any(m.metric == metric or metric in m.alert.concerns for m in incident.members if m.kind != "no_data")

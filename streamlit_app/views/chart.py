@@ -80,8 +80,11 @@ if label_values:
 
 last_day = metric_series["last_ts"].max().date()
 first_day = metric_series["first_ts"].min().date()
-# Incidents of this datasource (one indexed query): annotations, the root-cause sentence, "around this incident".
-known_incidents = annotations.datasource_incidents(db, datasource, since=first_day)
+# Incidents of this datasource's last year of data (one indexed query): annotations, the root-cause sentence,
+# "around this incident" (a linked older incident is read by its id).
+known_incidents = annotations.datasource_incidents(db, datasource, since=max(first_day, last_day - timedelta(days=366)))
+if arrived and wanted.incident is not None and all(i.id != wanted.incident for i in known_incidents):
+    known_incidents += annotations.incident_of(db, datasource, wanted.incident)
 focus_key = f"incident_focus_{datasource}"
 if arrived:
     st.session_state[focus_key] = wanted.incident

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from lupus_store.metadata import MetadataDB
-from streamlit_app import accounts, alert_items, dashboards, incident_board
+from streamlit_app import accounts, alert_items, annotations, dashboards, incident_board
 from streamlit_app.access import can_read, load_user, readable_datasources
 from streamlit_app.deep_links import ChartView, parse, to_params
 
@@ -185,3 +185,30 @@ def test_cli_user_add_and_grant(tmp_path, monkeypatch: pytest.MonkeyPatch) -> No
     assert erin_id is not None and readable_datasources(db, load_user(db, erin_id)) == ["recs"]
     short = runner.invoke(app, ["user", "add", "frank", "--password-stdin"], input="short\n")
     assert short.exit_code == 2
+
+
+def test_chart_annotations_name_the_failed_rule_and_mark_freshness_no_data_and_incidents(db: MetadataDB) -> None:
+    from lupus_store.incidents import Alert, Candidate
+
+    day = date(2026, 3, 20)
+    detail = "rule min_rows: rows.count = 700 is below the minimum 1500; rule x: age.mean = 9 is above the maximum 5"
+    record(db,
+        Candidate("p", "recs", "c", day, "check", "ge", 3.0, Alert("check", None, check="ge", detail=detail,
+                                                                   concerns=["rows.count", "age.mean"])),
+        Candidate("p", "recs", "f", day + timedelta(days=3), "freshness", "freshness", 2.0,
+                  Alert("freshness", None, detail="partition 2026-03-23 not materialized by 08:00 UTC")),
+        Candidate("p", "recs", "n", day + timedelta(days=5), "no_data", None, 2.0,
+                  Alert("no_data", None, {"platform": "android"})),
+        Candidate("q", "recs", "a", day + timedelta(days=6), "anomaly", "score.mean", 5.0,
+                  Alert("anomaly", "score.mean", {}, value=2.0, expected=1.0)),
+    )  # fmt: skip
+    found = annotations.datasource_incidents(db, "recs", since=day)
+    on_rows = annotations.annotations(found, "rows.count", day - timedelta(days=7), day + timedelta(days=10))
+    assert [(a.day.day, a.kind) for a in on_rows] == [(20, "check"), (23, "freshness"), (25, "no_data")]
+    assert on_rows[0].text == "check ge failed: rule min_rows: rows.count = 700 is below the minimum 1500"
+    assert on_rows[2].text == "no data for {platform=android}"
+    on_score = annotations.annotations(found, "score.mean", day - timedelta(days=7), day + timedelta(days=10))
+    assert [(a.day.day, a.kind) for a in on_score] == [(23, "freshness"), (25, "no_data"), (26, "incident")]
+    assert annotations.annotations(found, "rows.count", day + timedelta(days=1), day + timedelta(days=2)) == []
+    frame = annotations.frame(on_rows)
+    assert list(frame.columns) == ["ts", "kind", "label", "text"] and str(frame["ts"].dt.tz) == "UTC"

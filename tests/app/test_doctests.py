@@ -9,6 +9,7 @@ import pytest
 
 from streamlit_app import (
     alert_items,
+    annotations,
     chart_data,
     charts,
     dashboards,

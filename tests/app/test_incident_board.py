@@ -12,7 +12,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -114,7 +114,7 @@ def test_a_failed_check_is_annotated_on_its_chart_with_rule_and_value(server, pa
     shot(page, "chart-failed-check")
     [event] = [a for a in layers["annotation"] if a["kind"] == "check"]
     day = CALENDAR.forecaster_incident
-    assert event["ts"] == int(datetime_ms(day)) and event["label"] == "check failed"
+    assert event["ts"] == datetime_ms(day) and event["label"] == "check failed"
     assert "rule min_rows: rows.count = 1000 is below the minimum 1500" in event["text"]
     assert "price.null_rate" not in event["text"]  # the other failed rule concerns another chart
     [listed] = table_rows(page, "events")
@@ -142,12 +142,19 @@ def test_the_aggregates_chart_says_which_slice_explains_the_drop(server, page, i
     page.wait_for_url(f"**start={day - timedelta(days=14)}&end={day + timedelta(days=7)}&incident={incident.id}")
 
 
-def test_a_model_release_seen_by_churn_is_marked_on_the_chart(server, page) -> None:
+def test_model_releases_seen_by_churn_or_pushed_as_markers_are_marked_on_the_chart(server, page, incidents) -> None:
+    from lupus_store.incidents.markers import add_marker
+
+    pushed = datetime_ms(date(2026, 3, 20))
+    add_marker(incidents.db, datasource="attribute-classifier", label="classifier v2.1", author="deploy-bot",
+               ts=datetime_utc(date(2026, 3, 20), hour=9))  # fmt: skip
     open_page(server, page, "/chart?datasource=attribute-classifier&metric=churn.rate&start=2026-02-20&end=2026-03-31")
     layers = chart_layers(page, want="annotation")
-    releases = [a for a in layers["annotation"] if a["kind"] == "release"]
-    assert [a["ts"] for a in releases] == [int(datetime_ms(CALENDAR.classifier_release))]
+    releases = sorted((a["ts"], a["label"]) for a in layers["annotation"] if a["kind"] == "release")
+    assert releases == [(datetime_ms(CALENDAR.classifier_release), "release"), (pushed, "classifier v2.1")]
     assert {a["kind"] for a in layers["annotation"]} == {"release", "incident"}  # the churn incident starts then too
+    events = table_rows(page, "events")
+    assert any("classifier v2.1 (by deploy-bot, 09:00 UTC)" in e["what"] for e in events)
     shot(page, "chart-release")
 
 
@@ -186,7 +193,9 @@ def test_acknowledge_with_a_verdict_and_silence_from_the_app_are_stored(server, 
     shot(page, "alerts-acknowledged-silenced")
 
 
-def datetime_ms(day: date) -> float:
-    from datetime import UTC, datetime
+def datetime_utc(day: date, hour: int = 0) -> datetime:
+    return datetime(day.year, day.month, day.day, hour, tzinfo=UTC)
 
-    return datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp() * 1000
+
+def datetime_ms(day: date) -> int:
+    return int(datetime_utc(day).timestamp() * 1000)
