@@ -166,9 +166,9 @@ if compare and data.previous is None:
     summary.caption(
         f"The week-earlier comparison is drawn for up to {charts.BAND_SERIES_LIMIT} series: narrow the label filters to see it."
     )
-releases = []
+releases = annotations.pushed_markers(db, datasource, start, end)
 if annotations.RELEASE_METRIC in set(series["metric"]):
-    releases = annotations.releases_from_points(
+    releases += annotations.releases_from_points(
         queries.points(root, datasource, annotations.RELEASE_METRIC, start, end)
     )
 events = annotations.annotations(known_incidents, metric, start, end, releases)
