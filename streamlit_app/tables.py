@@ -22,7 +22,7 @@ STYLE = """<style>
 table.lupus-table { border-collapse: collapse; font-size: 0.875rem; width: 100%; max-width: 100%; }
 table.lupus-table th, table.lupus-table td { border-bottom: 1px solid rgba(128, 128, 128, 0.25);
   padding: 0.25rem 0.5rem; text-align: left; vertical-align: top; overflow-wrap: anywhere; }
-table.lupus-table th { font-weight: 600; opacity: 0.8; }
+table.lupus-table th { font-weight: 600; opacity: 0.8; white-space: nowrap; overflow-wrap: normal; }
 table.lupus-table td.num { text-align: right; font-variant-numeric: tabular-nums; }
 table.lupus-table .short { white-space: nowrap; overflow-wrap: normal; }
 table.lupus-table span.badge { display: inline-block; padding: 0 0.45rem; border-radius: 0.6rem; color: white;

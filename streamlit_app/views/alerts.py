@@ -68,7 +68,7 @@ else:
     columns = ["incident", "datasource", "headline", "since", "change", "members", "status", "verdict", "note",
                "team", "chart", "link"]  # fmt: skip
     badges = {"status": incident_board.STATUS_COLORS}
-    short = ["incident", "change", "members", "status", "chart"]
+    short = ["incident", "datasource", "change", "members", "status", "verdict", "team", "chart"]
     st.html(
         tables.html_table(board[columns], links={"chart": "link"}, badges=badges, css_class="incidents", nowrap=short)
     )
@@ -81,7 +81,7 @@ else:
                     members,
                     links={"chart": "link"},
                     css_class=f"members incident-{incident.id}",
-                    nowrap=["day", "kind", "value", "expected", "change", "status", "chart"],
+                    nowrap=["day", "kind", "metric", "value", "expected", "change", "rule", "status", "chart"],
                 )
             )
             if incident.verdict:

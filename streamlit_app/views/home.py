@@ -74,7 +74,7 @@ if names:
             links={"explore": "link"},
             badges={"health": incident_board.HEALTH_COLORS},
             css_class="datasources",
-            nowrap=["health", "series", "last update", "anomalies (7 days)"],
+            nowrap=["datasource", "health", "owner team", "series", "last update", "anomalies (7 days)"],
         )
     )
     st.caption(
