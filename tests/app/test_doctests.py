@@ -24,6 +24,7 @@ from streamlit_app import (
 
 MODULES = [
     alert_items,
+    annotations,
     chart_data,
     charts,
     dashboards,

@@ -3,12 +3,15 @@ Alerts page's acknowledge and silence (read back from the incident store), the c
 check with its rule and value, a model release), the root-cause sentence and the "around this incident" range.
 
 The data is what `lupus demo --no-serve` builds (three synthetic products backfilled through Dagster with checks,
-detection and the alert sensors) into a temporary LUPUS_HOME: minutes, once for the module.
+detection and the alert sensors) into a temporary LUPUS_HOME: minutes, once for the module. For quick reruns while
+working on the app, LUPUS_TEST_DEMO_HOME names a home built by the same command (``--days 90 --today 2026-04-01``)
+to copy instead.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -32,6 +35,10 @@ USER, PASSWORD = "demo", "demo"  # lupus_cli.main.DEMO_USER / DEMO_PASSWORD
 @pytest.fixture(scope="module")
 def demo_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     home = tmp_path_factory.mktemp("demo-home")
+    built = os.environ.get("LUPUS_TEST_DEMO_HOME")  # a home built by the same command, copied: for quick reruns
+    if built:
+        shutil.copytree(built, home, dirs_exist_ok=True)
+        return home
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LUPUS_", "DAGSTER_"))}
     env["LUPUS_HOME"] = str(home)
     result = subprocess.run(
@@ -166,8 +173,8 @@ def test_acknowledge_with_a_verdict_and_silence_from_the_app_are_stored(server, 
     assert {m["series"] for m in members} == {"(all)", *{f"previous={s}" for s in
                                                          ("student", "family", "senior", "professional")}}  # fmt: skip
     form = page.locator("[data-testid='stExpander']").filter(has_text=f"#{incident.id} ·")
-    form.get_by_text("expected", exact=True).click()
-    form.get_by_label("Note").fill("planned v2 release")
+    form.get_by_role("radiogroup", name="Verdict").get_by_text("expected", exact=True).click()
+    form.get_by_role("textbox", name="Note").fill("planned v2 release")
     form.get_by_role("button", name="Acknowledge").click()
     page.get_by_text(f"Incident #{incident.id} acknowledged: expected.").wait_for()
     stored = incidents.incident(incident.id)
@@ -177,8 +184,8 @@ def test_acknowledge_with_a_verdict_and_silence_from_the_app_are_stored(server, 
 
     page.locator("summary").filter(has_text=f"#{incident.id} ·").click()
     form = page.locator("[data-testid='stExpander']").filter(has_text=f"#{incident.id} ·")
-    assert form.get_by_label("Metric (glob)").input_value() == "churn.rate"
-    form.get_by_label("Reason").fill("v2 rollout continues")
+    assert form.get_by_role("textbox", name="Metric (glob)").input_value() == "churn.rate"
+    form.get_by_role("textbox", name="Reason").fill("v2 rollout continues")
     form.get_by_role("button", name="Silence").click()
     page.get_by_text("saved until").wait_for()
     [silence] = incidents.silences(datasources=["attribute-classifier"])
