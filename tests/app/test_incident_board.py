@@ -165,6 +165,33 @@ def test_model_releases_seen_by_churn_or_pushed_as_markers_are_marked_on_the_cha
     shot(page, "chart-release")
 
 
+def test_each_incident_messages_chart_link_opens_its_view_with_the_incident_marked(server, page, demo_home) -> None:
+    import json
+    from urllib.parse import parse_qs, urlsplit
+
+    messages = [json.loads(line) for path in sorted((demo_home / "alerts").glob("*.jsonl"))
+                for line in path.read_text().splitlines()]  # fmt: skip
+    assert len(messages) == 3
+    for number, message in enumerate(messages):
+        parts = urlsplit(message["link"])
+        query = parse_qs(parts.query)
+        page.goto(f"{server.url}{parts.path}?{parts.query}")
+        if number == 0:
+            sign_in(page, USER, PASSWORD)
+        labels = ",".join(
+            f"{k.removeprefix('label.')}={v[0]}" for k, v in sorted(query.items()) if k.startswith("label.")
+        )
+        layers = chart_layers(page, want="annotation")
+        wait_idle(page)
+        shown = {row["series"] for row in layers["series"]}
+        assert shown == {labels} if labels else len(shown) >= 1
+        assert f"start={query['start'][0]}&end={query['end'][0]}" in page.url  # exactly the linked range
+        day = datetime_ms(date.fromisoformat(message["day"]))
+        marked = {(a["ts"], a["kind"]) for a in layers["annotation"]}
+        assert (day, "check") in marked or (day, "incident") in marked, (message["product"], marked)
+        assert page.get_by_text(f"#{message['incident_id']}", exact=True).count() >= 1  # the events list names it
+
+
 def test_acknowledge_with_a_verdict_and_silence_from_the_app_are_stored(server, page, incidents) -> None:
     [incident] = [i for i in incidents.incidents() if i.product == "attribute_classifier"]
     open_page(server, page, "/alerts")
