@@ -123,9 +123,11 @@ def since_text(incident: IncidentView, today: date) -> str:
 
 def slices_text(incident: IncidentView, top: int = SLICES_SHOWN) -> str:
     """The top root-cause slices of the incident's strongest explained aggregate, e.g.
-    ``ranking.ndcg drop: region=JP 95 %, region=DE 5 %``; empty without root cause."""
+    ``ranking.ndcg drop: region=JP 95 %, region=DE 5 %``; for failed checks without one, the metrics they
+    concern (``check failed on rows.count, price.null_rate``); else empty."""
     if not incident.root_cause:
-        return ""
+        failed = [metric for m in incident.members if m.kind == "check" for metric in m.alert.concerns]
+        return f"check failed on {', '.join(dict.fromkeys(failed))}" if failed else ""
     cause = incident.root_cause[0]
     slices = cause.get("slices") or []
     if not slices:

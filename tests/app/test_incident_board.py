@@ -106,6 +106,7 @@ def test_the_board_shows_the_demos_three_incidents_with_their_headlines(server, 
     check = by_product["demand_forecaster"]
     assert check["headline"].startswith("demand_forecaster: check ge_validation failed (rule min_rows: rows.count = ")
     assert check["since"].startswith(CALENDAR.forecaster_incident.isoformat()) and check["team"] == "supply"
+    assert check["top slices"] == "check failed on rows.count, price.null_rate"
     assert {row["status"] for row in rows} == {"resolved"}  # each came back inside its band within the 90 days
     health = {row["datasource"]: row["health"] for row in table_rows(page, "datasources")}
     assert health == {"recommend": "fine", "attribute-classifier": "fine", "demand-forecaster": "fine"}
