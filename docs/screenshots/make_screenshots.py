@@ -1,6 +1,6 @@
 """Screenshots of the app for docs/app.md and the README, taken from `lupus demo`'s data in headless Chromium.
 
-    .venv/bin/python docs/screenshots/make_screenshots.py
+    .venv/bin/python docs/screenshots/make_screenshots.py [--demo-home DIR]
 
 Runs the pipeline demo (`lupus_dagster.demo.run.run_pipeline_demo`: three synthetic products,
 90 days ending 2026-03-31 so the pictures do not change from day to day, backfilled through
@@ -10,11 +10,15 @@ starts the app (`streamlit_app/server.py`, as `lupus serve ui`), signs in once (
 keeps the sign-in for the other pages) and saves home.png (the incident board), alerts.png (the first
 incident opened), chart.png (nDCG per region with the JP incident and its root-cause sentence),
 chart-check.png (the forecaster's failed check annotated on rows.count), chart-rate.png (churn with the model
-release), explorer.png and dashboard.png next to this script. Takes several minutes (the backfill).
+release), explorer.png and dashboard.png next to this script. Takes several minutes (the backfill);
+``--demo-home DIR`` copies a home that ``lupus demo --no-serve --days 90 --today 2026-04-01`` built instead (the
+same data: the demo is deterministic).
 """
 
 from __future__ import annotations
 
+import argparse
+import shutil
 import sys
 import tempfile
 from datetime import date
@@ -37,11 +41,14 @@ DAYS = 90
 DATASOURCE = "recommend"
 
 
-def prepare(home: Path) -> None:
+def prepare(home: Path, built: Path | None = None) -> None:
     from lupus_dagster.components.product_loader import load_products
     from lupus_dagster.demo.run import DEMO_PRODUCTS, run_pipeline_demo
 
-    run_pipeline_demo(home, days=DAYS, today=TODAY)
+    if built is not None:
+        shutil.copytree(built, home, dirs_exist_ok=True)
+    else:
+        run_pipeline_demo(home, days=DAYS, today=TODAY)
     db = MetadataDB(f"sqlite:///{home / 'metadata.db'}")
     db.upgrade()
     specs, _ = load_products(DEMO_PRODUCTS)
@@ -65,8 +72,11 @@ def prepare(home: Path) -> None:
 def main() -> None:
     from playwright.sync_api import sync_playwright
 
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--demo-home", type=Path, help="copy this demo home instead of running the pipeline")
+    args = parser.parse_args()
     home = Path(tempfile.mkdtemp(prefix="lupus-screenshots-"))
-    prepare(home)
+    prepare(home, args.demo_home)
     env = {"LUPUS_HOME": str(home), "LUPUS_UI_TODAY": TODAY.isoformat()}
     server = StreamlitServer(env, cwd=home, log=home / "streamlit.log").start()
     incident = {i.product: i.id for i in IncidentStore(MetadataDB(f"sqlite:///{home / 'metadata.db'}")).incidents()}
@@ -86,7 +96,7 @@ def main() -> None:
     try:
         with sync_playwright() as playwright:
             browser = launch(playwright)
-            context = browser.new_context(viewport={"width": 1400, "height": 900}, timezone_id="UTC")
+            context = browser.new_context(viewport={"width": 1400, "height": 1400}, timezone_id="UTC")
             context.set_default_timeout(120_000)
             for number, (name, (path, charts)) in enumerate(pages.items()):
                 page = context.new_page()
