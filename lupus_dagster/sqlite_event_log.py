@@ -64,7 +64,8 @@ class SqliteEventLogStorage(DagsterSqliteEventLogStorage):
 
     def __init__(self, base_dir: str, inst_data: ConfigurableClassData | None = None):
         self._engines: OrderedDict[str, db.engine.Engine] = OrderedDict()
-        self._batch: tuple[str, db.engine.Connection] | None = None
+        self._batch: dict[str, db.engine.Connection] = {}  # shard -> the open transaction of store_event_batch
+        self._tables: set[str] = set()
         super().__init__(base_dir, inst_data=inst_data)
         # Re-entrant: a batch holds its run shard's transaction while each event also writes the index shard.
         self._db_lock = threading.RLock()
@@ -77,8 +78,8 @@ class SqliteEventLogStorage(DagsterSqliteEventLogStorage):
     def _connect(self, shard: str) -> Iterator[db.engine.Connection]:
         # As Dagster's own _connect (same lock, same lazy schema creation), with kept engines.
         with self._db_lock:
-            if self._batch is not None and self._batch[0] == shard:
-                yield self._batch[1]  # inside store_event_batch: the batch's open transaction
+            if shard in self._batch:
+                yield self._batch[shard]  # inside store_event_batch: the batch's open transaction
                 return
             engine = self._engine_for(shard)
             if shard not in self._initialized_dbs:
@@ -88,19 +89,25 @@ class SqliteEventLogStorage(DagsterSqliteEventLogStorage):
                 yield conn
 
     def store_event_batch(self, events: Sequence[EventLogEntry]) -> None:
-        """Store ``events`` as :meth:`store_event` does, their run-shard rows in one transaction."""
+        """Store ``events`` as :meth:`store_event` does, in one transaction of the run's shard and one of the index."""
         run_ids = {event.run_id for event in events}
         if len(run_ids) != 1:
             super().store_event_batch(events)
             return
         (run_id,) = run_ids
-        with self._db_lock, self._connect(run_id) as conn:
-            self._batch = (run_id, conn)
+        with self._db_lock, self._connect(run_id) as run, self._connect(INDEX_SHARD_NAME) as index:
+            self._batch = {run_id: run, INDEX_SHARD_NAME: index}
             try:
                 for event in events:
                     self.store_event(event)
             finally:
-                self._batch = None
+                self._batch = {}
+
+    def has_table(self, table_name: str) -> bool:
+        # Dagster asks before every asset event, each time through a new engine; tables are never dropped.
+        if table_name not in self._tables and super().has_table(table_name):
+            self._tables.add(table_name)
+        return table_name in self._tables
 
     def dispose(self) -> None:
         super().dispose()

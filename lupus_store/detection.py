@@ -86,9 +86,8 @@ def detect_and_store(
     flagged = in_range[in_range["is_anomaly"]]
     report.anomalies = len(flagged)
     report.by_metric = flagged.groupby("metric").size().to_dict()
-    for day, frame in in_range.groupby(in_range["ts"].dt.date):
-        store.write_anomalies(datasource, frame, day=day, writer=writer, run_id=run_id)
-        report.days_written.append(day)
+    # One file per day, each replaced atomically; validated and converted once for the range.
+    report.days_written = sorted(store.write_anomaly_days(datasource, in_range, writer=writer, run_id=run_id))
     return report
 
 
