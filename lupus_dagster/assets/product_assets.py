@@ -225,13 +225,20 @@ def _threads() -> int:
     return int(os.environ.get("LUPUS_BACKFILL_THREADS") or min(4, os.cpu_count() or 1))
 
 
+def _memory_bytes() -> int:
+    """Largest day read into memory: ``LUPUS_SOURCE_MEMORY_BYTES`` of files (default 32 MiB; 0: never)."""
+    return int(os.environ.get("LUPUS_SOURCE_MEMORY_BYTES") or 32 * 2**20)
+
+
 def _metrics_day(
     spec: ProductSpec, day: date, sources: DaySources, store: Any, writer: str, run_id: str
 ) -> dict[str, Any]:
     """Compute and store one day's points (one file, replaced atomically); the day's metadata."""
     # The day's data stays where it is (a lazy DuckDB relation, or Spark); see assets/sources.py.
     engine = sources.engine_of(spec.source)
-    data = sources.read(spec.source, day, engine=engine)
+    # A small day read only by itself (no drift, churn or relevance to combine it with) is read into memory once.
+    alone = not (spec.drift or spec.churn or any(task.ranking for task in spec.evaluate))
+    data = sources.read(spec.source, day, engine=engine, memory_bytes=_memory_bytes() if alone else 0)
     result = compute_day_points(
         spec,
         data,
