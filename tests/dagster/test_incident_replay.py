@@ -24,8 +24,13 @@ DAYS, TODAY = 70, date(2026, 6, 1)
 
 
 @pytest.fixture(scope="module")
-def replay(tmp_path_factory):
-    home = tmp_path_factory.mktemp("demo-home")
+def demo_home(tmp_path_factory):
+    return tmp_path_factory.mktemp("demo-home")
+
+
+@pytest.fixture(scope="module")
+def replay(demo_home):
+    home = demo_home
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LUPUS_", "DAGSTER_"))}
     env["LUPUS_HOME"] = str(home)
     result = subprocess.run(
@@ -40,6 +45,14 @@ def replay(tmp_path_factory):
             message = json.loads(line)
             alerts[message["product"]][message["day"]].extend(message["alerts"])
     return result.stdout, alerts, DemoCalendar.ending(TODAY - timedelta(days=1), DAYS)
+
+
+@pytest.fixture(scope="module")
+def messages(replay, demo_home):
+    """Every chat message the demo's file channels received, in order."""
+    return [
+        json.loads(line) for path in (demo_home / "alerts").glob("*.jsonl") for line in path.read_text().splitlines()
+    ]
 
 
 def test_the_demo_says_where_everything_is(replay):
@@ -95,3 +108,16 @@ def test_other_calendars_alert_every_incident_on_its_day_and_nothing_else(tmp_pa
     for outcome in outcomes:
         assert outcome.incident_alerted, (outcome.product, outcome.incident)
         assert outcome.false_alerts == [], outcome.product
+
+
+def test_three_incidents_arrive_as_three_messages_with_headline_and_slices(replay, messages):
+    _, _, calendar = replay
+    opened = [m for m in messages if m["event"] == "opened"]
+    assert sorted(m["product"] for m in opened) == ["attribute_classifier", "demand_forecaster", "recommend"]
+    assert all(m["headline"] and m["headline"] in m["title"] for m in opened)
+    recommend = next(m for m in opened if m["product"] == "recommend")
+    assert recommend["day"] == calendar.recommend_incident.isoformat()
+    # The overall ranking alert names the broken segment as explaining most of the drop.
+    top = recommend["top_slices"][0]
+    assert top["labels"] == {"region": "JP"} and top["share"] >= 0.8, recommend["top_slices"]
+    assert "region=JP explains" in recommend["headline"]
