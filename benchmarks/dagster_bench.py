@@ -11,12 +11,16 @@
    run per partition: the daily cron path), measured in the same run on the same kind of
    Dagster instance. The baseline runs the first ``--baseline-days`` days and is scaled to
    ``--days``; the ranged backfill's points and anomalies on those days must equal the
-   baseline's. Instances: ``sqlite`` (the default instance of ``dagster dev`` and the demo) and
-   ``postgres`` (the production instance, a local PostgreSQL 15 server with fsync on).
+   baseline's. Instances: ``lupus-sqlite`` (the instance ``lupus demo`` writes: SQLite with
+   Lupus's event log, :mod:`lupus_dagster.sqlite_event_log`), ``sqlite`` (Dagster's default
+   SQLite instance, what ``dagster dev`` uses without a ``dagster.yaml``) and ``postgres`` (the
+   production instance, a local PostgreSQL 15 server with fsync on). Besides each instance's
+   own ratio, the ranged backfill on each instance is compared with the per-partition path on
+   Dagster's default SQLite instance (what a backfill was before issue 18).
    Goal: ranged >= 15x faster than the per-partition path, under 19 s for 365 days.
 
 Usage: .venv/bin/python benchmarks/dagster_bench.py [--products 100] [--monitored-assets 1000]
-       [--days 365] [--baseline-days 30] [--repeats 3] [--instances sqlite,postgres] [--skip-load]
+       [--days 365] [--baseline-days 30] [--repeats 3] [--instances lupus-sqlite,sqlite,postgres] [--skip-load]
 """
 
 from __future__ import annotations
@@ -149,6 +153,14 @@ def instance_of(kind: str, server) -> Iterator:
         ):
             yield instance
         return
+    if kind == "lupus-sqlite":  # the instance `lupus demo` writes: SQLite with Lupus's event log
+        from lupus_dagster.demo.run import demo_instance_yaml
+
+        with tempfile.TemporaryDirectory(dir=REPO / "benchmarks") as tmp:
+            Path(tmp, "dagster.yaml").write_text(demo_instance_yaml(Path(tmp)))
+            with dg.DagsterInstance.from_config(tmp) as instance:
+                yield instance
+        return
     with tempfile.TemporaryDirectory() as tmp:
         url = server.create_database()
         Path(tmp, "dagster.yaml").write_text(
@@ -187,6 +199,8 @@ def bench_backfill(days: int, baseline_days: int, repeats: int, kinds: list[str]
     spec = spec.model_copy(update={"partitions": spec.partitions.model_copy(update={"start": calendar.first})})
     all_days = calendar.each_day()
     server = _postgres() if "postgres" in kinds else None
+    per_partition_of: dict[str, float] = {}
+    ranged_of: dict[str, float] = {}
     try:
         for kind in kinds:
 
@@ -218,13 +232,19 @@ def bench_backfill(days: int, baseline_days: int, repeats: int, kinds: list[str]
                 VERDICT_COLUMNS,
             )
             median = statistics.median(ranged)
+            per_partition_of[kind], ranged_of[kind] = baseline * days, median
             ok = sum(o.success and o.check_passed is not False for o in outcomes)
             print(f"[{kind}] per-partition path: {baseline:.3f} s/partition over {baseline_days} days "
                   f"-> {baseline * days:.1f} s for {days}")  # fmt: skip
-            print(f"[{kind}] ranged backfill of {days} partitions: median {median:.1f} s of {repeats} "
+            print(f"[{kind}] ranged backfill of {days} partitions: median {median:.1f} s of {repeats} (load {os.getloadavg()[0]:.1f}) "
                   f"({', '.join(f'{s:.1f}' for s in ranged)}); {ok} days ok, {days - ok} blocked by design")  # fmt: skip
             print(f"[{kind}] speed-up {baseline * days / median:.1f}x; first {baseline_days} days identical: "
                   f"points {same_points}, anomalies {same_verdicts}")  # fmt: skip
+        if "sqlite" in per_partition_of:
+            before = per_partition_of["sqlite"]
+            for kind, median in ranged_of.items():
+                print(f"ranged on {kind} ({median:.1f} s) vs the per-partition path on Dagster's default SQLite "
+                      f"({before:.1f} s): {before / median:.1f}x")  # fmt: skip
     finally:
         if server is not None:
             server.stop()
@@ -266,7 +286,7 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=365)
     parser.add_argument("--baseline-days", type=int, default=30)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--instances", default="sqlite,postgres")
+    parser.add_argument("--instances", default="lupus-sqlite,sqlite,postgres")
     parser.add_argument("--skip-load", action="store_true")
     parser.add_argument("--skip-backfill", action="store_true")
     args = parser.parse_args()

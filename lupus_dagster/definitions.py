@@ -13,10 +13,14 @@ import dagster as dg
 
 from lupus_dagster.components.monitor_loader import monitor_definitions
 from lupus_dagster.components.product_loader import product_definitions
+from lupus_dagster.event_batches import enable_event_batches
 from lupus_dagster.jobs.detection_request import lupus_detection_request
 from lupus_dagster.jobs.store_compaction import lupus_store_compaction, lupus_store_compaction_nightly
 from lupus_dagster.resources.executor import executor_from_env
 from lupus_dagster.resources.shared import shared_resources
+
+# Run workers load this module: their ranged runs write per-partition events in batches.
+enable_event_batches()
 
 PRODUCTS_DIR = Path(os.environ.get("LUPUS_PRODUCTS_DIR") or Path(__file__).parent / "defs" / "products")
 # Monitored selections of any Dagster asset (opt-in: none unless a folder has a defs.yaml).

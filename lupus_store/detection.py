@@ -86,9 +86,8 @@ def detect_and_store(
     flagged = in_range[in_range["is_anomaly"]]
     report.anomalies = len(flagged)
     report.by_metric = flagged.groupby("metric").size().to_dict()
-    for day, frame in in_range.groupby(in_range["ts"].dt.date):
-        store.write_anomalies(datasource, frame, day=day, writer=writer, run_id=run_id)
-        report.days_written.append(day)
+    # One file per day, each replaced atomically; validated and converted once for the range.
+    report.days_written = sorted(store.write_anomaly_days(datasource, in_range, writer=writer, run_id=run_id))
     return report
 
 
@@ -127,8 +126,9 @@ def judge_days(
     errors: list[str] = []
     verdicts: list[pd.DataFrame] = []
     excluded = list(excluded)
+    histories = _HistoryWindows(store, datasource, last)
     for begin, group, group_rules in passes:
-        history = store.read_points(datasource, start=begin, end=group[-1])
+        history = histories.between(begin, group[-1])
         if history.empty:
             continue
         result = detect_many(
@@ -140,6 +140,34 @@ def judge_days(
         verdicts.append(judged[judged["ts"].dt.date.isin(set(group))])
     in_range = pd.concat(verdicts, ignore_index=True) if verdicts else pd.DataFrame(columns=RECORD_COLUMNS)
     return in_range, sorted(set(errors))
+
+
+class _HistoryWindows:
+    """The stored points of ``begin..end`` for each pass, read a few passes at a time.
+
+    A ranged detection makes many passes over overlapping windows of history (one per history
+    start, or one per day for non-causal detectors). Each read scans the day files of its window,
+    so consecutive passes are served from one read of up to ``SPAN`` times a pass's window
+    (memory stays within a few windows), sliced by ``ts`` as :meth:`MetricStore.read_points`
+    filters it (``end`` covers its whole day).
+    """
+
+    SPAN = 3
+
+    def __init__(self, store: MetricStore, datasource: str, last: date):
+        self.store, self.datasource, self.last = store, datasource, last
+        self._window: tuple[date, date, pd.DataFrame] | None = None
+
+    def between(self, begin: date, end: date) -> pd.DataFrame:
+        if self._window is None or not (self._window[0] <= begin and end <= self._window[1]):
+            reach = max(end, min(self.last, begin + timedelta(days=self.SPAN * max((end - begin).days, 1))))
+            self._window = (begin, reach, self.store.read_points(self.datasource, start=begin, end=reach))
+        frame = self._window[2]
+        if frame.empty:
+            return frame
+        low = pd.Timestamp(begin, tz="UTC")
+        high = pd.Timestamp(end + timedelta(days=1), tz="UTC") - pd.Timedelta(microseconds=1)
+        return frame[(frame["ts"] >= low) & (frame["ts"] <= high)].reset_index(drop=True)
 
 
 def _mark_excluded(history: pd.DataFrame, excluded: Iterable[date | str | tuple[str, Any]]) -> pd.DataFrame:

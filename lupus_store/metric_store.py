@@ -230,6 +230,46 @@ class MetricStore:
             frame["run_id"] = run_id
         return self._write(ANOMALIES, datasource, frame, layout.as_day(day), writer)
 
+    def write_anomaly_days(
+        self, datasource: str, anomalies: pd.DataFrame, *, writer: str, run_id: str | None = None
+    ) -> dict[date, WriteResult]:
+        """Replace ``writer``'s anomaly records of every day ``anomalies`` holds records of (UTC day of ``ts``).
+
+        The same files as :meth:`write_anomalies` called once per day with that day's records,
+        each replaced atomically, but the frame is validated, sorted and converted to Arrow once:
+        a ranged detection writes a year of verdicts in one call. Nothing is written unless every
+        record is valid.
+
+        >>> import tempfile, pandas as pd
+        >>> records = pd.DataFrame({"metric": ["rows.count"] * 2, "labels": [{}] * 2,
+        ...     "ts": pd.to_datetime(["2026-01-01", "2026-01-02"], utc=True), "value": [5.0, 9.0],
+        ...     "expected": [5.0, 5.0], "lower": [4.0, 4.0], "upper": [6.0, 6.0], "score": [0.0, 8.0],
+        ...     "is_anomaly": [False, True], "detector": ["window"] * 2})
+        >>> written = MetricStore(tempfile.mkdtemp()).write_anomaly_days("demo", records, writer="detect")
+        >>> {day.isoformat(): result.rows for day, result in written.items()}
+        {'2026-01-01': 1, '2026-01-02': 1}
+        """
+        writer = layout.validate_writer(writer)
+        frame = ANOMALIES.normalize(anomalies, datasource)
+        if "run_id" in anomalies.columns:
+            given = anomalies["run_id"].reset_index(drop=True)
+            frame["run_id"] = given.where(given.notna(), run_id).astype(object).to_numpy()
+        else:
+            frame["run_id"] = run_id
+        frame["writer"] = writer
+        frame["day"] = pd.DatetimeIndex(frame["ts"]).tz_convert("UTC").date
+        # Sorted by day first, then as _write sorts one day's rows: each day is a slice of one Arrow table.
+        ordered = frame.sort_values(["day", "metric", "series_id", "ts"], kind="stable")
+        arrow = pa.Table.from_pandas(
+            ordered[ANOMALIES.schema.names], schema=ANOMALIES.schema, preserve_index=False, nthreads=1
+        )
+        days, starts = np.unique(ordered["day"].to_numpy(), return_index=True)
+        ends = [*starts[1:], len(ordered)]
+        return {
+            day: self._write_table(ANOMALIES, datasource, arrow.slice(start, end - start), day, writer)
+            for day, start, end in zip(days, starts, ends, strict=True)
+        }
+
     def delete_points(self, datasource: str, *, day: date | str, writer: str) -> None:
         """Remove ``writer``'s points file of ``datasource`` on ``day`` (no error if absent)."""
         self._delete(POINTS, datasource, day, writer)

@@ -58,7 +58,7 @@ class RuleList(BaseModel):
 @router.post("/incidents/{incident_id}/acknowledge", response_model=IncidentOut, responses=ERRORS,
              summary="Acknowledge an incident with a verdict (real, false_alarm, expected)")  # fmt: skip
 def acknowledge(
-    incident_id: Annotated[int, Path(ge=1)],
+    incident_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
     body: Acknowledge,
     access: Annotated[DatasourceAccess, Depends(datasource_access("write"))],
     state: Annotated[ApiState, Depends(api_state)],
@@ -72,7 +72,7 @@ def acknowledge(
 @router.post("/incidents/{incident_id}/resolve", response_model=IncidentOut, responses=ERRORS,
              summary="Resolve an incident by hand")  # fmt: skip
 def resolve(
-    incident_id: Annotated[int, Path(ge=1)],
+    incident_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
     body: Resolve,
     access: Annotated[DatasourceAccess, Depends(datasource_access("write"))],
     state: Annotated[ApiState, Depends(api_state)],

@@ -135,7 +135,7 @@ def list_incidents(
 @router.get("/datasources/{ds}/incidents/{incident_id}", response_model=IncidentOut, responses=ERRORS,
             summary="One incident with its alerts")  # fmt: skip
 def get_incident(
-    incident_id: Annotated[int, Path(ge=1)],
+    incident_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
     access: Annotated[DatasourceAccess, Depends(datasource_access("read"))],
     state: Annotated[ApiState, Depends(api_state)],
 ) -> IncidentOut:

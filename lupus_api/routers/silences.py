@@ -93,7 +93,7 @@ def list_silences(
 @router.delete("/{silence_id}", response_model=SilenceOut, responses=ERRORS,
                summary="End a silence now (it is kept, with its new end)")  # fmt: skip
 def expire_silence(
-    silence_id: Annotated[int, Path(ge=1)],
+    silence_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
     access: Annotated[DatasourceAccess, Depends(datasource_access("write"))],
     state: Annotated[ApiState, Depends(api_state)],
 ) -> SilenceOut:

@@ -89,7 +89,8 @@ def build_product_assets(spec: ProductSpec) -> list[Any]:
         options = s3_storage_options(context.resources.s3 if "s3" in needs else None)
         if len(days) == 1:
             try:
-                metadata = _metrics_day(spec, days[0], store, writer, spark, context.run_id, options)
+                with DaySources(storage_options=options, spark=spark) as sources:
+                    metadata = _metrics_day(spec, days[0], sources, store, writer, context.run_id)
             except SourceMissingError as err:
                 # Fail the partition loudly: an empty metrics file would look like a fine day.
                 raise dg.Failure(description=f"{spec.product} {days[0]}: source missing: {err}") from err
@@ -200,20 +201,23 @@ def _each_day(
     """Each day's metadata (or why its source is missing), in order; days computed by ``workers`` threads.
 
     Threads, not processes: the heavy parts (Parquet reads, DuckDB, Arrow writes) release the GIL,
-    and the spec, store and results need no pickling.
+    and the spec, store and results need no pickling. The days share one DuckDB database (a
+    cursor each) instead of opening one per day.
     """
+    with DaySources(storage_options=storage_options, spark=spark) as run_sources:
 
-    def one(day: date) -> dict[str, Any] | SourceMissingError:
-        try:
-            return _metrics_day(spec, day, store, writer, spark, run_id, storage_options)
-        except SourceMissingError as err:
-            return err
+        def one(day: date) -> dict[str, Any] | SourceMissingError:
+            try:
+                with run_sources.cursor() as sources:
+                    return _metrics_day(spec, day, sources, store, writer, run_id)
+            except SourceMissingError as err:
+                return err
 
-    if workers <= 1 or spark is not None:
-        yield from ((day, one(day)) for day in days)
-        return
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lupus-day") as pool:
-        yield from zip(days, pool.map(one, days), strict=True)
+        if workers <= 1 or spark is not None:
+            yield from ((day, one(day)) for day in days)
+            return
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lupus-day") as pool:
+            yield from zip(days, pool.map(one, days), strict=True)
 
 
 def _threads() -> int:
@@ -221,23 +225,29 @@ def _threads() -> int:
     return int(os.environ.get("LUPUS_BACKFILL_THREADS") or min(4, os.cpu_count() or 1))
 
 
+def _memory_bytes() -> int:
+    """Largest day read into memory: ``LUPUS_SOURCE_MEMORY_BYTES`` of files (default 32 MiB; 0: never)."""
+    return int(os.environ.get("LUPUS_SOURCE_MEMORY_BYTES") or 32 * 2**20)
+
+
 def _metrics_day(
-    spec: ProductSpec, day: date, store: Any, writer: str, spark: Any, run_id: str, storage_options: dict[str, Any]
+    spec: ProductSpec, day: date, sources: DaySources, store: Any, writer: str, run_id: str
 ) -> dict[str, Any]:
     """Compute and store one day's points (one file, replaced atomically); the day's metadata."""
     # The day's data stays where it is (a lazy DuckDB relation, or Spark); see assets/sources.py.
-    with DaySources(storage_options=storage_options, spark=spark) as sources:
-        engine = sources.engine_of(spec.source)
-        data = sources.read(spec.source, day, engine=engine)
-        result = compute_day_points(
-            spec,
-            data,
-            day=day,
-            ts=pd.Timestamp(day, tz="UTC"),
-            previous=lambda: sources.optional(spec.source, day - timedelta(days=1), engine=engine),
-            reference=lambda start, end: sources.optional(spec.source, _days(start, end), engine=engine),
-            relevance=lambda task: _relevance(sources, task, day, engine),
-        )
+    engine = sources.engine_of(spec.source)
+    # A small day read only by itself (no drift, churn or relevance to combine it with) is read into memory once.
+    alone = not (spec.drift or spec.churn or any(task.ranking for task in spec.evaluate))
+    data = sources.read(spec.source, day, engine=engine, memory_bytes=_memory_bytes() if alone else 0)
+    result = compute_day_points(
+        spec,
+        data,
+        day=day,
+        ts=pd.Timestamp(day, tz="UTC"),
+        previous=lambda: sources.optional(spec.source, day - timedelta(days=1), engine=engine),
+        reference=lambda start, end: sources.optional(spec.source, _days(start, end), engine=engine),
+        relevance=lambda task: _relevance(sources, task, day, engine),
+    )
     written = store.write_points(spec.datasource, result.points, day=day, writer=writer, source="asset", run_id=run_id)
     return {
         "datasource": spec.datasource,

@@ -22,6 +22,7 @@ import importlib
 import os
 import shutil
 import tempfile
+import threading
 import uuid
 from collections.abc import Sequence
 from datetime import date
@@ -105,6 +106,10 @@ class DaySources:
     ``memory_limit`` and ``threads`` bound DuckDB (default: ``LUPUS_DUCKDB_MEMORY_LIMIT``,
     ``LUPUS_DUCKDB_THREADS``, else DuckDB's own defaults); past the limit DuckDB spills to a
     private temporary directory.
+
+    A ranged run computes many days: :meth:`cursor` gives each day its own sources on the same
+    database (a DuckDB cursor, with its own relations, registrations and temporary tables),
+    because opening and closing a DuckDB database costs tens of milliseconds per day.
     """
 
     def __init__(
@@ -125,6 +130,8 @@ class DaySources:
         self._s3: Any = None
         self._spill: str | None = None
         self._keep: list[Any] = []  # frames and relations whose registrations the connection needs
+        self._database: DaySources | None = None  # set on a cursor(): the sources owning the database
+        self._lock = threading.RLock()  # cursors of several threads may open the database first
 
     def __enter__(self) -> DaySources:
         return self
@@ -138,10 +145,31 @@ class DaySources:
             self._connection = None
         if self._spill:
             shutil.rmtree(self._spill, ignore_errors=True)
+            self._spill = None
+
+    def cursor(self) -> DaySources:
+        """Sources for one more partition on this database: closing them closes only their cursor.
+
+        >>> with DaySources() as run, run.cursor() as day:
+        ...     day.connection.execute("SELECT current_setting('TimeZone')").fetchall()
+        [('UTC',)]
+        """
+        day = DaySources(storage_options=self.storage_options, spark=self.spark)
+        day._database = self
+        return day
 
     @property
     def connection(self) -> Any:
         """The DuckDB connection (created on first use): UTC, no extension downloads, S3 through fsspec."""
+        if self._connection is None and self._database is not None:
+            with self._database._lock:
+                cursor = self._database._open_database().cursor()
+            cursor.execute("SET TimeZone = 'UTC'")  # a session setting: each cursor needs it
+            self._connection = cursor
+        with self._lock:
+            return self._open_database()
+
+    def _open_database(self) -> Any:
         if self._connection is None:
             import duckdb
 
@@ -164,8 +192,15 @@ class DaySources:
         """``spark`` for a Spark table, ``duckdb`` otherwise (what the day's metrics run on)."""
         return "spark" if source.kind == "spark_table" else "duckdb"
 
-    def read(self, source: SourceSpec, days: date | Sequence[date], *, engine: str = "duckdb") -> Any:
+    def read(
+        self, source: SourceSpec, days: date | Sequence[date], *, engine: str = "duckdb", memory_bytes: int = 0
+    ) -> Any:
         """The rows of ``days`` as one relation (``engine="duckdb"``) or Spark DataFrame.
+
+        With ``memory_bytes``, local files of at most that many bytes in all are read once into
+        an Arrow table (by DuckDB, with the same columns and types) instead: each of the ~15
+        queries of a day's metrics would otherwise read and bind the files again, which costs
+        more than the metrics on a small day. Larger days stay lazy relations.
 
         Raises :class:`SourceMissingError` when no day has data, naming what was looked for.
         """
@@ -176,7 +211,10 @@ class DaySources:
                 raise SourceMissingError(
                     f"no file for {', '.join(d.isoformat() for d in wanted)}: {self._where(source)}"
                 )
-            return self._read_files(source, files, engine)
+            data = self._read_files(source, files, engine)
+            if engine == "duckdb" and memory_bytes and _local_bytes(files) <= memory_bytes:
+                return data.arrow().read_all()
+            return data
         frames = []
         for day in wanted:
             try:
@@ -242,12 +280,15 @@ class DaySources:
             raise
 
     def _s3_fs(self) -> Any:
-        if self._s3 is None:
-            import s3fs
+        if self._database is not None:
+            return self._database._s3_fs()  # registered on the database: its cursors see it
+        with self._lock:
+            if self._s3 is None:
+                import s3fs
 
-            self._s3 = s3fs.S3FileSystem(**self.storage_options)
-            # DuckDB reads s3:// through this filesystem: no httpfs extension to download.
-            self.connection.register_filesystem(self._s3)
+                self._s3 = s3fs.S3FileSystem(**self.storage_options)
+                # DuckDB reads s3:// through this filesystem: no httpfs extension to download.
+                self.connection.register_filesystem(self._s3)
         return self._s3
 
     def _read_files(self, source: SourceSpec, files: list[str], engine: str) -> Any:
@@ -321,6 +362,13 @@ class DaySources:
             return union
         self._keep.extend(parts)
         return self.connection.sql(" UNION ALL BY NAME ".join(f"SELECT * FROM ({p.sql_query()})" for p in parts))
+
+
+def _local_bytes(files: list[str]) -> float:
+    """Bytes of local ``files`` in all; infinite for files on S3 (not asked: a request each)."""
+    if any(f.startswith("s3://") for f in files):
+        return float("inf")
+    return sum(os.path.getsize(f) for f in files)
 
 
 def _base_path(files: list[str]) -> str:

@@ -21,6 +21,7 @@ from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PART
 
 from lupus_dagster.assets.partition_range import contiguous_runs
 from lupus_dagster.assets.product_assets import anomalies_key, build_product_assets, metrics_key
+from lupus_dagster.event_batches import enable_event_batches
 from lupus_dagster.product_spec import ProductSpec
 
 # Outcomes are summarized per day; a blocked day's step error would only repeat them on the console.
@@ -72,6 +73,7 @@ def backfill_product(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         definitions = build_product_assets(spec)
+    enable_event_batches()  # a run's per-partition events are written in batches
     outcomes: list[PartitionOutcome] = []
     for first, last in backfill_spans(days, spec.partitions.days_per_run):
         tags = {"lupus/product": spec.product}

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from lupus_dagster.assets.partition_range import contiguous_runs
 from lupus_dagster.assets.product_assets import _metrics_day
-from lupus_dagster.assets.sources import s3_storage_options
+from lupus_dagster.assets.sources import DaySources, s3_storage_options
 from lupus_dagster.assets.validation import validate_days
 from lupus_dagster.demo.generate import DemoCalendar, generate_demo_data
 from lupus_dagster.product_spec import ProductSpec
@@ -88,9 +88,11 @@ def replay_demo(
 def _replay_product(spec: ProductSpec, store: MetricStore, calendar: DemoCalendar) -> ReplayOutcome:
     days = calendar.each_day()
     writer = f"{spec.product}-metrics"
-    options = s3_storage_options()  # from the environment, as the assets' default resource
-    for day in days:
-        _metrics_day(spec, day, store, writer, None, "replay", options)
+    # S3 options from the environment, as the assets' default resource; one DuckDB database, a cursor per day.
+    with DaySources(storage_options=s3_storage_options()) as sources:
+        for day in days:
+            with sources.cursor() as day_sources:
+                _metrics_day(spec, day, day_sources, store, writer, "replay")
     points = store.read_points(spec.datasource, start=days[0], end=days[-1], provenance=True)
     points = points[points["writer"] == writer].drop(columns=["source", "run_id", "writer"])
     checks = validate_days(points, spec, days)

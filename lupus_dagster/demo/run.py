@@ -48,8 +48,24 @@ def prepare_home(home: Path) -> None:
     dagster_home.mkdir(parents=True, exist_ok=True)
     config = dagster_home / "dagster.yaml"
     if not config.exists():
-        # This machine has no route out; telemetry would only log failures.
-        config.write_text("telemetry:\n  enabled: false\n")
+        config.write_text(demo_instance_yaml(dagster_home))
+
+
+def demo_instance_yaml(dagster_home: Path) -> str:
+    """The demo's Dagster instance: SQLite under ``dagster_home``, Lupus's event log (ranged runs write fast).
+
+    >>> print(demo_instance_yaml(Path("/h")).splitlines()[1])
+      module: lupus_dagster.sqlite_event_log
+    """
+    # Same files as Dagster's default SQLite storage (history/runs/), written by the subclass of
+    # lupus_dagster/sqlite_event_log.py. No telemetry: this machine has no route out.
+    return (
+        "event_log_storage:\n"
+        "  module: lupus_dagster.sqlite_event_log\n"
+        "  class: SqliteEventLogStorage\n"
+        f"  config: {{base_dir: {json.dumps(str(dagster_home / 'history' / 'runs'))}}}\n"
+        "telemetry:\n  enabled: false\n"
+    )
 
 
 def generate_once(root: Path, calendar: DemoCalendar, say: Callable[[str], None] = print) -> bool:

@@ -110,6 +110,16 @@ class IndexedMetricStore:
             frame["run_id"] = run_id
         return self._index("anomalies", datasource, frame, day, writer, written)
 
+    def write_anomaly_days(
+        self, datasource: str, anomalies: pd.DataFrame, *, writer: str, run_id: str | None = None
+    ) -> dict[date, IndexedWriteResult]:
+        """:meth:`MetricStore.write_anomaly_days` with the index: each day as :meth:`write_anomalies` writes it."""
+        days = pd.to_datetime(anomalies["ts"], utc=True).dt.date
+        return {
+            day: self.write_anomalies(datasource, frame, day=day, writer=writer, run_id=run_id)
+            for day, frame in anomalies.groupby(days)
+        }
+
     def delete_points(self, datasource: str, *, day: date | str, writer: str) -> IndexedWriteResult:
         """Remove ``writer``'s points of ``day`` from the store and the index."""
         self.store.delete_points(datasource, day=day, writer=writer)

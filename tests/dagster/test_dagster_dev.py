@@ -7,6 +7,7 @@ import pytest
 from services.dagster_dev import graphql, group_gone
 
 from lupus_cli.serve import start_dagster_dev, stop, wait_for_http
+from lupus_dagster.demo.run import demo_instance_yaml
 
 pytestmark = pytest.mark.slow
 
@@ -17,6 +18,7 @@ mutation($params: ExecutionParams!) {
     ... on PythonError { message } ... on RunConfigValidationInvalid { errors { message } } }
 }"""
 RUN = "query($id: ID!) { runOrError(runId: $id) { __typename ... on Run { status jobName } } }"
+LOGS = "query($id: ID!) { logsForRun(runId: $id) { __typename ... on EventConnection { events { __typename } } } }"
 
 
 def test_dagster_dev_serves_the_asset_graph_and_runs_a_job(tmp_path, monkeypatch):
@@ -25,7 +27,8 @@ def test_dagster_dev_serves_the_asset_graph_and_runs_a_job(tmp_path, monkeypatch
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster"))
     monkeypatch.setenv("LUPUS_HOME", str(tmp_path / "home"))
     (tmp_path / "dagster").mkdir()
-    (tmp_path / "dagster" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    # The demo's instance: SQLite with Lupus's event log (lupus_dagster/sqlite_event_log.py).
+    (tmp_path / "dagster" / "dagster.yaml").write_text(demo_instance_yaml(tmp_path / "dagster"))
     port = free_port()
     process = start_dagster_dev(tmp_path, port=port)
     try:
@@ -51,6 +54,9 @@ def test_dagster_dev_serves_the_asset_graph_and_runs_a_job(tmp_path, monkeypatch
                 break
             time.sleep(2)
         assert status == "SUCCESS" and run["jobName"] == "lupus_detection_request"
+        # The run worker wrote its events through Lupus's event log; the webserver reads them back.
+        events = [e["__typename"] for e in graphql(port, LOGS, {"id": run_id})["logsForRun"]["events"]]
+        assert "RunStartEvent" in events and "RunSuccessEvent" in events
     finally:
         stop(process)
     assert process.returncode is not None

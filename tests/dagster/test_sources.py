@@ -10,6 +10,7 @@ from datetime import date
 import boto3
 import duckdb
 import pandas as pd
+import pyarrow as pa
 import pytest
 import sqlalchemy
 from services.ports import free_port, wait_for_port
@@ -54,6 +55,22 @@ def test_hive_partition_keys_of_the_paths_are_columns(tmp_path):
         ]  # fmt: skip
         flat = sources.read(SourceSpec(parquet=f"{tmp_path}/date={{date}}/*/*.parquet", hive_partitioning=False), DAY)
         assert flat.columns == ["value"]
+
+
+def test_a_small_day_is_read_into_memory_once_with_the_columns_and_types_of_the_relation(tmp_path):
+    for region, value in (("JP", 1.0), ("US", 2.0)):
+        folder = tmp_path / f"date={DAY}" / f"region={region}"
+        folder.mkdir(parents=True)
+        pd.DataFrame({"value": [value], "n": [3]}).to_parquet(folder / "part.parquet")
+    spec = SourceSpec(parquet=f"{tmp_path}/date={{date}}/*/*.parquet")
+    size = sum(f.stat().st_size for f in tmp_path.rglob("*.parquet"))
+    with DaySources() as sources:
+        relation = sources.read(spec, DAY)
+        table = sources.read(spec, DAY, memory_bytes=size)
+        assert isinstance(table, pa.Table)
+        assert table.schema == relation.arrow().read_all().schema and table.num_rows == 2
+        assert sorted(table.column("region").to_pylist()) == ["JP", "US"]
+        assert isinstance(sources.read(spec, DAY, memory_bytes=size - 1), duckdb.DuckDBPyRelation)  # too big: lazy
 
 
 def test_several_days_read_as_one_relation_and_missing_days_are_skipped(tmp_path):

@@ -172,3 +172,21 @@ def test_an_index_created_before_points_had_support_accepts_them_after_the_upgra
     index.refresh()
     assert len(indexed_store.queue) == 0  # nothing refused by the old strict mapping
     assert_same_frame(index.read_points(DATASOURCE), indexed_store.store.read_points(DATASOURCE))
+
+
+def test_verdicts_of_a_range_written_at_once_read_back_the_same_from_both(indexed_store):
+    import pandas as pd
+
+    ts = pd.to_datetime([f"{day.isoformat()}T06:00:00" for day in days()[:3]], utc=True)
+    verdicts = pd.DataFrame({"metric": "rows.count", "labels": [{"region": "JP"}] * 3, "ts": ts,
+                             "value": [10.0, 11.0, 90.0], "expected": 10.0, "lower": 8.0, "upper": 12.0,
+                             "score": [0.0, 0.5, 40.0], "is_anomaly": [False, False, True], "detector": "window"})  # fmt: skip
+    written = indexed_store.write_anomaly_days(DATASOURCE, verdicts, writer="anomalies", run_id="run-1")
+    indexed_store.index.refresh()
+    assert sorted(written) == days()[:3]
+    everything = {"only_anomalies": False}
+    assert len(indexed_store.read_anomalies(DATASOURCE, **everything)) == 3
+    assert_same_frame(
+        indexed_store.store.read_anomalies(DATASOURCE, **everything),
+        indexed_store.read_anomalies(DATASOURCE, **everything),
+    )

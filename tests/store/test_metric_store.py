@@ -176,6 +176,43 @@ def test_anomalies_round_trip_and_filter_flagged_points(store):
     assert everything["expected"].tolist() == [10.0, 10.5, 10.7]
 
 
+def verdicts_over(days: int) -> pd.DataFrame:
+    rng = np.random.default_rng(days)
+    ts = pd.date_range("2026-01-01", periods=days, freq="D", tz="UTC")
+    frames = [
+        pd.DataFrame({"metric": metric, "labels": [labels] * days, "ts": ts, "value": rng.normal(size=days),
+                      "expected": 0.0, "lower": -1.0, "upper": 1.0, "score": rng.normal(size=days),
+                      "is_anomaly": rng.random(days) < 0.2, "detector": "window"})
+        for metric in ("rows.count", "price.mean")
+        for labels in ({}, {"region": "JP"})
+    ]  # fmt: skip
+    return pd.concat(frames, ignore_index=True).sample(frac=1.0, random_state=1)  # in no particular order
+
+
+def test_writing_a_range_of_days_stores_the_files_of_one_write_per_day(store, tmp_path):
+    from lupus_store import MetricStore
+
+    records = verdicts_over(9)
+    written = store.write_anomaly_days("demo", records, writer="anomalies", run_id="run-1")
+    per_day = MetricStore(tmp_path / "per-day")
+    for day, frame in records.groupby(records["ts"].dt.date):
+        per_day.write_anomalies("demo", frame, day=day, writer="anomalies", run_id="run-1")
+    assert sorted(written) == [date(2026, 1, d) for d in range(1, 10)] and {r.rows for r in written.values()} == {4}
+    got, expected = (s.read_anomalies("demo", only_anomalies=False) for s in (store, per_day))
+    pd.testing.assert_frame_equal(got, expected)
+    assert [store.location.read_bytes(layout.file_path("anomalies", "demo", day, "anomalies")) for day in written] == [
+        per_day.location.read_bytes(layout.file_path("anomalies", "demo", day, "anomalies")) for day in written
+    ]  # byte for byte the same files
+
+
+def test_a_range_with_one_bad_record_writes_no_day(store):
+    records = verdicts_over(5).reset_index(drop=True)
+    records.loc[7, "detector"] = ""
+    with pytest.raises(LupusValidationError, match="detector"):
+        store.write_anomaly_days("demo", records, writer="anomalies")
+    assert store.read_anomalies("demo", only_anomalies=False).empty
+
+
 # ---- bad input: a clear error naming column, row and rule; nothing written ----------------------
 
 
