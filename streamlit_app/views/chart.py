@@ -172,6 +172,9 @@ if annotations.RELEASE_METRIC in set(series["metric"]):
         queries.points(root, datasource, annotations.RELEASE_METRIC, start, end)
     )
 events = annotations.annotations(known_incidents, metric, start, end, releases)
+if events:  # said next to the anomaly count: a failed check has no anomaly mark
+    shown_events = ", ".join(f"{e.label} on {e.day}" for e in events[:4]) + (" …" if len(events) > 4 else "")
+    summary.caption(f"Events: {shown_events} (marked on the chart, listed below it)")
 for incident in known_incidents:  # "region=JP explains 92 % of the drop" on the aggregate's chart
     if incident.start_day <= end and incident.last_day >= start:
         for sentence in incident_board.root_cause_sentences(incident, metric):

@@ -125,6 +125,7 @@ def test_a_failed_check_is_annotated_on_its_chart_with_rule_and_value(server, pa
     assert event["ts"] == datetime_ms(day) and event["label"] == "check failed"
     assert "rule min_rows: rows.count = 1000 is below the minimum 1500" in event["text"]
     assert "price.null_rate" not in event["text"]  # the other failed rule concerns another chart
+    page.get_by_text(f"Events: check failed on {day}").wait_for()  # next to "0 anomalies": a check has no mark
     [listed] = table_rows(page, "events")
     assert listed["day"] == day.isoformat() and "rows.count = 1000 is below the minimum 1500" in listed["what"]
     # The link had no range: the chart opened "around this incident", two weeks before to a week after.
