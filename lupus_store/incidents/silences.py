@@ -104,10 +104,13 @@ def add_silence(
     lasts at most a year (a silence nobody remembers is a muted channel).
     """
     now = datetime.now(UTC)
-    start = _aware(starts_at) if starts_at else now
     if (ends_at is None) == (duration is None):
         raise LupusValidationError("ends_at", "give exactly one of ends_at and duration", value=ends_at)
-    end = _aware(ends_at) if ends_at else start + duration
+    try:
+        start = _aware(starts_at) if starts_at else now
+        end = _aware(ends_at) if ends_at else start + duration
+    except OverflowError:
+        raise LupusValidationError("starts_at", "the window leaves the years 1-9999", value=str(starts_at)) from None
     if end <= start:
         raise LupusValidationError("ends_at", f"must be after the start {start.isoformat()}", value=end.isoformat())
     if end - start > MAX_SILENCE:
@@ -181,8 +184,9 @@ def view(row: Silence) -> SilenceView:
 
 
 def _aware(moment: datetime) -> datetime:
-    # SQLite hands back naive datetimes even for timezone-aware columns; they were written in UTC.
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    # SQLite hands back naive datetimes even for timezone-aware columns, and stores an offset as text (so
+    # "10:00+05:00" sorts after "06:00+00:00" in its CHECK and its comparisons): everything is kept in UTC.
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _iso(moment: datetime | None) -> str | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 import sqlalchemy as sa
@@ -221,6 +221,19 @@ def test_a_silence_needs_an_end_after_its_start_an_author_and_a_reason(store):
         store.add_silence(datasource="ds", author="a", reason="r", ends_at=datetime.now(UTC) - timedelta(hours=1))
     with pytest.raises(LupusValidationError, match="reason"):
         store.add_silence(datasource="ds", author="a", reason=" ", duration=timedelta(hours=1))
+
+
+def test_a_silence_given_in_another_time_zone_is_stored_and_matched_in_utc(store):
+    # 10:00+05:00 is 05:00 UTC: before an end at 06:00 UTC, although its text sorts after it.
+    start = datetime(2030, 1, 1, 10, tzinfo=timezone(timedelta(hours=5)))
+    view = store.add_silence(datasource="ds", author="a", reason="r", starts_at=start,
+                             ends_at=datetime(2030, 1, 1, 6, tzinfo=UTC))  # fmt: skip
+    assert view.starts_at == datetime(2030, 1, 1, 5, tzinfo=UTC)
+    assert [s.id for s in store.silences(active_at=datetime(2030, 1, 1, 5, 30, tzinfo=UTC))] == [view.id]
+    assert store.silences(active_at=datetime(2030, 1, 1, 9, 30, tzinfo=UTC)) == []
+    with pytest.raises(LupusValidationError, match="starts_at"):
+        store.add_silence(datasource="ds", author="a", reason="r", starts_at=datetime(9999, 12, 31, tzinfo=UTC),
+                          duration=timedelta(days=2))  # fmt: skip
 
 
 def test_migration_moves_existing_alert_states_into_incidents_and_back(metadata_url):
