@@ -3,7 +3,9 @@ signed-in reload of a deep link.
 
 Scenario: one metric with 50 series x 365 daily points, the detector's verdict (expected
 value and band) stored for every point, and 40 anomalies (the store compacted, as the
-maintenance job leaves it). Two measurements, each against a baseline taken in the same run
+maintenance job leaves it), plus what the chart draws as events: a failed check of the metric on 10
+days of the year (in the incident store, as the alert sensor records them) and 12 monthly release markers.
+Two measurements, each against a baseline taken in the same run
 with the same flow on a 1-series, 30-day metric:
 
 1. **Sign-in** (issue 8): for each of 5 runs a fresh browser context opens the chart deep
@@ -37,7 +39,7 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -47,6 +49,8 @@ from app.app_data import write_metric  # noqa: E402  (the app tests' determinist
 from app.browser import StreamlitServer, launch, layer_counts, sign_in  # noqa: E402
 
 from lupus_store import MetricStore  # noqa: E402
+from lupus_store.incidents import Alert, Candidate, IncidentStore  # noqa: E402
+from lupus_store.incidents.markers import add_marker  # noqa: E402
 from lupus_store.metadata import MetadataDB  # noqa: E402
 from streamlit_app import accounts, charts  # noqa: E402
 
@@ -68,7 +72,23 @@ def prepare(home: Path, *, series: int, days: int, anomalies: int) -> MetricStor
     store.compact(DATASOURCE)
     accounts.register_datasource(db, DATASOURCE, team="bench")
     accounts.add_user(db, "bench", teams=["bench"], password="bench-password")
+    record_events(db, days=days)
     return store
+
+
+def record_events(db: MetadataDB, *, days: int) -> None:
+    """Failed checks of the metric on 10 days and monthly release markers: the chart's annotations."""
+    detail = f"rule checks['{METRIC}']: {METRIC} = 912 is above the maximum 500"
+    check_days = [END - timedelta(days=(days - 1) * k // 10 + 3) for k in range(10)]
+    IncidentStore(db).record([
+        Candidate("bench", DATASOURCE, f"check-{day}", day, "check", "ge_validation", 3.0,
+                  Alert("check", METRIC, check="ge_validation", detail=detail, concerns=[METRIC]),
+                  rule="check:ge_validation")
+        for day in check_days
+    ])  # fmt: skip
+    for month in range(12):
+        when = datetime.combine(END - timedelta(days=30 * month + 10), datetime.min.time(), tzinfo=UTC)
+        add_marker(db, datasource=DATASOURCE, label=f"model v{12 - month}", author="bench", ts=when)
 
 
 def store_query_seconds(root: Path, start: date, *, series: int) -> float:

@@ -25,7 +25,18 @@ from lupus_api.detections import DetectionService
 from lupus_api.ingest import Ingestor
 from lupus_api.limits import BodySizeLimit, TokenBuckets
 from lupus_api.media import JsonMediaType
-from lupus_api.routers import admin, datasources, detections, feedback, health, incidents, points, queries, silences
+from lupus_api.routers import (
+    admin,
+    datasources,
+    detections,
+    feedback,
+    health,
+    incidents,
+    markers,
+    points,
+    queries,
+    silences,
+)
 from lupus_api.settings import Settings
 from lupus_api.state import ApiState
 from lupus_store.metadata import MetadataDB
@@ -81,7 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.lupus = state
     problems.install(app)
-    for module in (health, datasources, points, queries, detections, admin, incidents, feedback, silences):
+    for module in (health, datasources, points, queries, detections, admin, incidents, feedback, silences, markers):
         app.include_router(module.router, prefix=PREFIX)
     app.add_middleware(JsonMediaType, openapi=app.openapi)  # 415 before a body is read
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)

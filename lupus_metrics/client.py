@@ -344,6 +344,28 @@ class LupusClient:
         """End a silence now."""
         return self._request("DELETE", f"/datasources/{datasource}/silences/{silence_id}")
 
+    def mark(
+        self,
+        datasource: str,
+        label: str,
+        *,
+        ts: str | datetime | None = None,
+        kind: str = "release",
+        note: str | None = None,
+        author: str | None = None,
+    ) -> dict[str, Any]:
+        """Mark an event (``kind``: release, deploy, data, other) at ``ts`` (default now) on the datasource's charts."""
+        body = {"label": label, "kind": kind, "note": note, "author": author,
+                "ts": ts.isoformat() if isinstance(ts, datetime) else ts}  # fmt: skip
+        return self._request(
+            "POST", f"/datasources/{datasource}/markers", json={k: v for k, v in body.items() if v is not None}
+        )
+
+    def markers(self, datasource: str, *, start: str | None = None, end: str | None = None) -> list[dict[str, Any]]:
+        """Markers of the datasource on the days ``start..end`` (YYYY-MM-DD, inclusive), oldest first."""
+        params = {k: v for k, v in (("start", start), ("end", end)) if v}
+        return self._request("GET", f"/datasources/{datasource}/markers", params=params)["markers"]
+
     def rules(self, datasource: str, *, product: str | None = None) -> list[dict[str, Any]]:
         """Each alerting rule's measured precision (``real / judged``)."""
         params = {"product": product} if product else {}

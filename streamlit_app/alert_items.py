@@ -1,43 +1,23 @@
-"""Alerts for the Alerts page: alert state rows and recent anomalies of readable datasources; acknowledgement.
+"""Alerts for the Alerts page outside incidents: chart links of alerts, and store anomalies no incident holds.
 
-The alert sensor writes ``alert_states`` (one row per series, day and kind) with the alert it sent in
-``payload["alert"]`` (``lupus_dagster.resources.alert_message.Alert``: labels, value, expected, band,
-score, check name and detail, the chart link). Anomalies that no sensor has handled yet still show up
-from the store; acknowledging one creates its alert state row already ``acknowledged``, so a later
-sensor run does not post it again.
+Incidents and their member alerts come from the incident store (``streamlit_app/incident_board.py``);
+acknowledging and silencing go through ``lupus_store.incidents.IncidentStore``. What is left here: the
+app-relative chart link of an alert (the sensor's links carry ``LUPUS_APP_URL``), and the anomalies of the
+store that no incident holds yet (a metrics run without the alert sensor still shows what it found).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Mapping
 from datetime import date, timedelta
-from typing import Any
 from urllib.parse import urlsplit
 
 import pandas as pd
-from sqlalchemy import select
 
-from lupus_store.metadata import AlertState, MetadataDB, User
-from streamlit_app import deep_links
-from streamlit_app.access import CurrentUser
-from streamlit_app.queries import label_text
+from streamlit_app import deep_links, formats
 
-COLUMNS = [
-    "datasource",
-    "day",
-    "kind",
-    "metric",
-    "series",
-    "value",
-    "expected",
-    "chart",
-    "series_id",
-    "severity",
-    "status",
-    "note",
-    "acknowledged_by",
-]
 LINK_DAYS_BEFORE = 30  # the alert sensor's chart links show the 30 days before the alert's day, as here
+LOOSE_COLUMNS = ["day", "datasource", "metric", "series", "value", "expected", "change", "score", "chart", "link"]
 
 
 def chart_link(datasource: str, metric: str | None, labels: Mapping[str, str] | None, day: date) -> str:
@@ -51,145 +31,51 @@ def chart_link(datasource: str, metric: str | None, labels: Mapping[str, str] | 
     return deep_links.chart_url("", deep_links.ChartView(datasource, metric, labels, start, end))
 
 
-def _relative(link: str | None) -> str | None:
-    """The path and query of an absolute chart link (the sensor's links carry ``LUPUS_APP_URL``)."""
+def relative_link(link: str | None) -> str | None:
+    """The path and query of an absolute chart link (the sensor's links carry ``LUPUS_APP_URL``).
+
+    >>> relative_link("http://ui.example/lupus/chart?datasource=ds&metric=m"), relative_link(None)
+    ('/chart?datasource=ds&metric=m', None)
+    """
     if not link:
         return None
     parts = urlsplit(link)
     return f"/{parts.path.rsplit('/', 1)[-1]}?{parts.query}" if parts.query else None
 
 
-def _series_text(kind: str, alert: Mapping[str, Any], known: str | None) -> str:
-    if kind == "anomaly":
-        labels = alert.get("labels")
-        return label_text(labels) if labels is not None else (known or "(all)")
-    check = alert.get("check") or ""
-    detail = alert.get("detail")
-    return f"{check}: {detail}" if detail else check
+def loose_anomalies(anomalies: Mapping[str, pd.DataFrame], *, known: Collection[tuple[str, date]] = ()) -> pd.DataFrame:
+    """One row per (series, day) of the store's flagged points (``datasource -> frame`` as read by
+    ``queries.anomalies``) that is not in ``known`` ((series id, day) of incident members), the strongest
+    (largest |score|) point of the day, newest first.
 
-
-def alert_rows(
-    db: MetadataDB, datasources: Iterable[str], *, since: date, series_labels: Mapping[str, str] | None = None
-) -> pd.DataFrame:
-    """Alert state rows of ``datasources`` from ``since`` on, newest first.
-
-    ``series`` comes from the alert the sensor stored (the labels of an anomaly; the check name and
-    what failed for a check); ``series_labels`` (series id -> label text, from the store) names the
-    series of rows whose alert has no labels. ``chart`` links to the series' chart around the day.
+    >>> frame = pd.DataFrame({"metric": ["m", "m"], "label_text": ["region=JP"] * 2, "series_id": ["s1", "s1"],
+    ...     "labels": [{"region": "JP"}] * 2, "value": [5.0, 1.0], "expected": [2.0, 2.0],
+    ...     "ts": pd.to_datetime(["2026-03-30 00:00", "2026-03-30 12:00"], utc=True), "score": [3.0, -5.0]})
+    >>> loose_anomalies({"ds": frame})[["day", "series", "value", "change", "score"]].values.tolist()
+    [['2026-03-30', 'region=JP', '1', '-50%', '-5']]
+    >>> len(loose_anomalies({"ds": frame}, known={("s1", date(2026, 3, 30))}))
+    0
     """
-    names = list(datasources)
-    known = series_labels or {}
-    with db.session() as session:
-        rows = session.execute(
-            select(AlertState, User.username)
-            .outerjoin(User, User.id == AlertState.acknowledged_by_id)
-            .where(AlertState.datasource.in_(names), AlertState.day >= since)
-            .order_by(AlertState.day.desc(), AlertState.datasource, AlertState.metric, AlertState.id)
-        ).all()
-    records = []
-    for a, username in rows:
-        alert = (a.payload or {}).get("alert") or {}
-        metric = alert.get("metric") or a.metric
-        link = _relative(alert.get("link"))
-        if link is None and a.kind == "anomaly":
-            link = chart_link(a.datasource, metric, alert.get("labels"), a.day)
-        records.append(
-            {
-                "datasource": a.datasource,
-                "day": a.day,
-                "kind": a.kind,
-                "metric": metric,
-                "series": _series_text(a.kind, alert, known.get(a.series_id)),
-                "value": alert.get("value"),
-                "expected": alert.get("expected"),
-                "chart": link,
-                "series_id": a.series_id,
-                "severity": a.severity,
-                "status": a.status,
-                "note": a.acknowledged_note or "",
-                "acknowledged_by": username or "",
-            }
-        )
-    return pd.DataFrame(records, columns=COLUMNS)
-
-
-def merge_anomalies(alerts: pd.DataFrame, anomalies: pd.DataFrame, datasource: str) -> pd.DataFrame:
-    """``alerts`` plus one ``new`` row per (series, day) anomaly of ``datasource`` that has no alert state yet."""
-    if anomalies.empty:
-        return alerts
-    known = set(zip(alerts["series_id"], alerts["day"], alerts["kind"], strict=True))
-    frame = anomalies.assign(day=anomalies["ts"].dt.date)
-    # One row per series and day, the most severe (largest |score|, either direction) first.
-    frame = frame.assign(severity=frame["score"].abs()).sort_values("severity", ascending=False, na_position="last")
-    frame = frame.drop_duplicates(["series_id", "day"])
-    extra = [
-        {
-            "datasource": datasource,
-            "day": row.day,
-            "kind": "anomaly",
-            "metric": row.metric,
-            "series": row.label_text,
-            "value": getattr(row, "value", None),
-            "expected": getattr(row, "expected", None),
-            "chart": chart_link(datasource, row.metric, getattr(row, "labels", None), row.day),
-            "series_id": row.series_id,
-            "severity": float(row.severity) if pd.notna(row.severity) else 0.0,
-            "status": "new",
-            "note": "",
-            "acknowledged_by": "",
-        }
-        for row in frame.itertuples()
-        if (row.series_id, row.day, "anomaly") not in known
-    ]
-    if not extra:
-        return alerts
-    merged = (
-        pd.concat([alerts, pd.DataFrame(extra, columns=COLUMNS)], ignore_index=True)
-        if len(alerts)
-        else pd.DataFrame(extra, columns=COLUMNS)
-    )
-    return merged.sort_values(
-        ["day", "datasource", "metric", "series"], ascending=[False, True, True, True], ignore_index=True
-    )
-
-
-def describe(row: Mapping[str, Any]) -> str:
-    """One line that tells an alert from the others of its day, e.g. for a picker.
-
-    >>> describe({"day": date(2026, 3, 30), "datasource": "ds", "metric": "churn.rate", "series": "segment=b",
-    ...           "kind": "anomaly"})
-    '2026-03-30 · ds · churn.rate {segment=b} · anomaly'
-    """
-    series = f" {{{row['series']}}}" if row.get("series") else ""
-    return f"{row['day']} · {row['datasource']} · {row.get('metric') or ''}{series} · {row['kind']}"
-
-
-def acknowledge(
-    db: MetadataDB,
-    user: CurrentUser,
-    *,
-    datasource: str,
-    series_id: str,
-    day: date,
-    kind: str,
-    metric: str | None,
-    note: str,
-    severity: float = 0.0,
-) -> None:
-    """Mark an alert acknowledged by ``user`` with ``note`` (creating its alert state when missing)."""
-    with db.session() as session:
-        state = session.scalar(
-            select(AlertState).where(AlertState.series_id == series_id, AlertState.day == day, AlertState.kind == kind)
-        )
-        if state is None:
-            state = AlertState(
-                datasource=datasource, series_id=series_id, day=day, kind=kind, metric=metric, severity=severity
-            )
-            session.add(state)
-        state.status = "acknowledged"
-        state.acknowledged_by_id = user.id
-        state.acknowledged_note = note.strip() or None
-
-
-def default_since(today: date, days: int = 7) -> date:
-    return today - timedelta(days=days)
+    rows = []
+    for datasource, frame in anomalies.items():
+        if frame.empty:
+            continue
+        frame = frame.assign(day=frame["ts"].dt.date, strength=frame["score"].abs())
+        frame = frame.sort_values("strength", ascending=False, na_position="last").drop_duplicates(["series_id", "day"])
+        for row in frame.itertuples():
+            if (row.series_id, row.day) in known:
+                continue
+            kind = formats.metric_kind(row.metric)
+            value, expected = getattr(row, "value", None), getattr(row, "expected", None)
+            link = chart_link(datasource, row.metric, getattr(row, "labels", None), row.day)
+            rows.append(
+                {
+                    "day": row.day.isoformat(), "datasource": datasource, "metric": row.metric,
+                    "series": row.label_text, "value": formats.format_value(value, kind),
+                    "expected": formats.format_value(expected, kind), "change": formats.format_change(value, expected),
+                    "score": formats.format_value(row.score, "number"), "chart": "Open chart", "link": link,
+                }
+            )  # fmt: skip
+    frame = pd.DataFrame(rows, columns=LOOSE_COLUMNS)
+    return frame.sort_values(["day", "datasource", "metric", "series"], ascending=[False, True, True, True],
+                             ignore_index=True)  # fmt: skip

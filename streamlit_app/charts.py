@@ -45,6 +45,12 @@ LEGEND_COLUMNS = 4
 LEGEND_LIMIT = 60  # legend entries shown; more become "…N entries"
 EXPECTED_DASH = [4, 3]
 PREVIOUS_DASH = [1, 2]
+# Annotation rules by kind (streamlit_app/annotations.py): none red (anomalies) and dashed, unlike series lines.
+ANNOTATION_COLORS = {
+    "check": "#e6550d", "freshness": "#b8860b", "no_data": "#8c564b", "incident": "#555555", "release": "#3182bd",
+    "marker": "#756bb1",
+}  # fmt: skip
+ANNOTATION_DASH = [6, 3]
 
 Spec = dict[str, Any]
 
@@ -140,10 +146,12 @@ def detail_chart(
     *,
     kind: Kind = "number",
     previous: pd.DataFrame | None = None,
+    annotations: pd.DataFrame | None = None,
     height: int = 380,
     legend_columns: int = LEGEND_COLUMNS,
 ) -> Spec:
-    """The chart detail: lines per series; expected line, lower/upper band and anomaly marks when evaluated.
+    """The chart detail: lines per series; expected line, lower/upper band and anomaly marks when evaluated;
+    vertical rules for ``annotations`` (``ts, kind, label, text``: failed checks, incidents, releases).
 
     ``points`` has ``ts, value, label_text``; ``evaluated`` (detector verdicts, may be empty)
     has ``ts, value, expected, lower, upper, is_anomaly, score, detector, label_text``;
@@ -230,6 +238,12 @@ def detail_chart(
             },
         }
     )
+    if annotations is not None and len(annotations):
+        datasets["annotation"] = _layer(annotations, ["ts", "kind", "label", "text"])
+        # One label per day (events of one day share the rule's place: "incident #3 · release").
+        by_day = annotations.groupby("ts", sort=True).agg(label=("label", " · ".join), text=("text", "\n".join))
+        datasets["annotation_label"] = _layer(by_day.reset_index(), ["ts", "label", "text"])
+        layers += _annotation_layers(x)
     if evaluated is not None and len(evaluated) and evaluated["is_anomaly"].any():
         flagged = evaluated[evaluated["is_anomaly"]]
         datasets["anomaly"] = _layer(flagged, ["ts", "value", "expected", "score", "detector", SERIES])
@@ -273,6 +287,31 @@ def detail_chart(
         kind=kind,
     )
     return spec | layout | {"config": spec["config"] | layout["config"]}
+
+
+def _annotation_layers(x: Spec) -> list[Spec]:
+    """A dashed vertical rule per annotation, coloured by kind, with its short label at the top of the plot."""
+    stroke = {
+        "field": "kind",
+        "type": "nominal",
+        "scale": {"domain": list(ANNOTATION_COLORS), "range": list(ANNOTATION_COLORS.values())},
+        "legend": None,
+    }
+    tooltip = [{"field": "text", "type": "nominal", "title": "event"}]
+    return [
+        {
+            "name": "annotation",
+            "data": _data("annotation"),
+            "mark": {"type": "rule", "strokeDash": ANNOTATION_DASH, "strokeWidth": 2, "opacity": 0.85},
+            "encoding": {"x": x, "stroke": stroke, "tooltip": tooltip},
+        },
+        {
+            "name": "annotation_label",
+            "data": _data("annotation_label"),
+            "mark": {"type": "text", "align": "left", "baseline": "top", "dx": 3, "fontSize": 10, "color": "#444"},
+            "encoding": {"x": x, "y": {"value": 2}, "text": {"field": "label"}, "tooltip": tooltip},
+        },
+    ]
 
 
 def _fixed_layout(
@@ -374,6 +413,7 @@ _LEGEND_STYLE = """<style>
 .lupus-marks i.previous { border-top-style: dotted; }
 .lupus-marks i.band { height: 10px; border: none; background: rgba(31, 119, 180, 0.2); }
 .lupus-marks i.anomaly { width: 9px; height: 9px; border: none; transform: rotate(45deg); }
+.lupus-marks i.annotation { width: 0; height: 14px; border-top: none; border-left: 2px dashed #e6550d; }
 </style>"""
 _LEGEND_ENTRIES = {
     "series": "value (one colour per series)",
@@ -381,6 +421,7 @@ _LEGEND_ENTRIES = {
     "band": "expected range (detector's band)",
     "previous": "same days a week earlier",
     "anomaly": "anomaly",
+    "annotation": "event (failed check, late or missing data, incident, release, marker; hover for details)",
 }
 
 

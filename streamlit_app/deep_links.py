@@ -3,10 +3,11 @@
 Contract (alerts link here, keep it stable)::
 
     <app-url>/chart?datasource=<ds>&metric=<metric>&label.<key>=<value>[&label.<key>=<v2>...]
-                   &start=YYYY-MM-DD&end=YYYY-MM-DD[&compare=week]
+                   &start=YYYY-MM-DD&end=YYYY-MM-DD[&compare=week][&incident=<id>]
 
 Repeated ``label.<key>`` parameters select several values of that key; ``compare=week`` overlays
-the same series a week earlier.
+the same series a week earlier; ``incident=<id>`` (links from the incident board and the Alerts page)
+marks that incident and offers the "around this incident" range.
 
 Example:
     >>> view = parse({"datasource": ["demo"], "metric": ["rows.count"], "label.region": ["JP", "US"],
@@ -32,7 +33,7 @@ COMPARE_WEEK = "week"
 @dataclass(frozen=True)
 class ChartView:
     """One chart: a metric of a datasource, label filters (key -> selected values), a date range and
-    whether the same series a week earlier are drawn too."""
+    whether the same series a week earlier are drawn too; ``incident``: the incident the link came from."""
 
     datasource: str
     metric: str | None = None
@@ -40,6 +41,7 @@ class ChartView:
     start: date | None = None
     end: date | None = None
     compare: bool = False
+    incident: int | None = None
 
 
 def _one(params: Mapping[str, Sequence[str]], key: str) -> str | None:
@@ -72,7 +74,12 @@ def parse(params: Mapping[str, Sequence[str]]) -> ChartView | None:
         start=_date(_one(params, "start")),
         end=_date(_one(params, "end")),
         compare=_one(params, "compare") == COMPARE_WEEK,
+        incident=_int(_one(params, "incident")),
     )
+
+
+def _int(text: str | None) -> int | None:
+    return int(text) if text and text.isdigit() else None
 
 
 def to_params(view: ChartView) -> dict[str, str | list[str]]:
@@ -89,6 +96,8 @@ def to_params(view: ChartView) -> dict[str, str | list[str]]:
         params["end"] = view.end.isoformat()
     if view.compare:
         params["compare"] = COMPARE_WEEK
+    if view.incident is not None:
+        params["incident"] = str(view.incident)
     return params
 
 

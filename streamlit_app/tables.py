@@ -22,8 +22,11 @@ STYLE = """<style>
 table.lupus-table { border-collapse: collapse; font-size: 0.875rem; width: 100%; max-width: 100%; }
 table.lupus-table th, table.lupus-table td { border-bottom: 1px solid rgba(128, 128, 128, 0.25);
   padding: 0.25rem 0.5rem; text-align: left; vertical-align: top; overflow-wrap: anywhere; }
-table.lupus-table th { font-weight: 600; opacity: 0.8; }
+table.lupus-table th { font-weight: 600; opacity: 0.8; white-space: nowrap; overflow-wrap: normal; }
 table.lupus-table td.num { text-align: right; font-variant-numeric: tabular-nums; }
+table.lupus-table .short { white-space: nowrap; overflow-wrap: normal; }
+table.lupus-table span.badge { display: inline-block; padding: 0 0.45rem; border-radius: 0.6rem; color: white;
+  font-size: 0.8rem; white-space: nowrap; }
 </style>"""
 
 
@@ -33,11 +36,17 @@ def html_table(
     *,
     formats: Mapping[str, Callable[[float], str]] | None = None,
     links: Mapping[str, str] | None = None,
+    badges: Mapping[str, Mapping[str, str]] | None = None,
+    css_class: str = "",
+    nowrap: Sequence[str] = (),
 ) -> str:
     """``frame`` as an HTML table (with :data:`STYLE`): times in UTC, without the time of day when every
     one is midnight; numbers through ``formats[column]`` when given, else floats to 6 significant digits;
     missing values as empty cells; all text escaped. ``links`` maps a column to the column holding its
-    cells' link targets (app-relative or absolute URLs), which is not shown itself.
+    cells' link targets (app-relative or absolute URLs), which is not shown itself. ``badges`` maps a column to
+    {value: colour}: those cells show their value as a coloured badge (and carry ``data-value``). ``css_class``
+    is added to the table's classes (for tests and styles). ``nowrap`` columns keep each cell on one line (short
+    values such as days, changes, statuses and links read badly broken mid-word).
 
     >>> frame = pd.DataFrame({"ts": pd.to_datetime(["2026-02-15"], utc=True), "score": [4.123456789],
     ...                       "params": ['{"k":"<b>"}'], "note": [None]})
@@ -58,13 +67,33 @@ def html_table(
                 else cell
                 for cell, text, url in zip(cells[index], frame[column], frame[links[column]], strict=True)
             ]
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in columns)
+    for index, column in enumerate(columns):
+        if column in (badges or {}):
+            colours = badges[column]
+            cells[index] = [
+                f'<td data-value="{html.escape(str(value))}"><span class="badge" style="background: '
+                f'{colours[value]}">{html.escape(str(value))}</span></td>'
+                if value in colours
+                else cell
+                for cell, value in zip(cells[index], frame[column], strict=True)
+            ]
+    for index, column in enumerate(columns):
+        if column in nowrap:
+            cells[index] = [_with_class(cell, "short") for cell in cells[index]]
+    short = ' class="short"'
+    head = "".join(f"<th{short if c in nowrap else ''}>{html.escape(str(c))}</th>" for c in columns)
     rows = ["<tr>" + "".join(row) + "</tr>" for row in zip(*cells, strict=True)]
     return (
-        f'{STYLE}<table class="lupus-table"><thead><tr>{head}</tr></thead><tbody>\n'
+        f'{STYLE}<table class="{" ".join(["lupus-table", css_class]).strip()}"><thead><tr>{head}</tr></thead><tbody>\n'
         + "\n".join(rows)
         + "\n</tbody></table>"
     )
+
+
+def _with_class(cell: str, name: str) -> str:
+    if cell.startswith('<td class="'):
+        return cell.replace('<td class="', f'<td class="{name} ', 1)
+    return cell.replace("<td", f'<td class="{name}"', 1)
 
 
 def _column(values: pd.Series, fmt: Callable[[float], str] | None = None) -> list[str]:

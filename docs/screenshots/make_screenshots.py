@@ -7,8 +7,10 @@ Runs the pipeline demo (`lupus_dagster.demo.run.run_pipeline_demo`: three synthe
 Dagster with checks, detection and alerts) into a temporary LUPUS_HOME; registers the products'
 datasources under their teams; creates a user `pm` in those teams and a shared dashboard;
 starts the app (`streamlit_app/server.py`, as `lupus serve ui`), signs in once (the session cookie
-keeps the sign-in for the other pages) and saves home.png, explorer.png, chart.png, chart-rate.png,
-dashboard.png and alerts.png next to this script. Takes several minutes (the backfill).
+keeps the sign-in for the other pages) and saves home.png (the incident board), alerts.png (the first
+incident opened), chart.png (nDCG per region with the JP incident and its root-cause sentence),
+chart-check.png (the forecaster's failed check annotated on rows.count), chart-rate.png (churn with the model
+release), explorer.png and dashboard.png next to this script. Takes several minutes (the backfill).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
 from app.browser import SESSION_COOKIE, StreamlitServer, chart_layers, launch, wait_idle  # noqa: E402
 
+from lupus_store.incidents import IncidentStore  # noqa: E402
 from lupus_store.metadata import MetadataDB  # noqa: E402
 from streamlit_app import accounts, dashboards  # noqa: E402
 from streamlit_app.access import load_user  # noqa: E402
@@ -66,15 +69,19 @@ def main() -> None:
     prepare(home)
     env = {"LUPUS_HOME": str(home), "LUPUS_UI_TODAY": TODAY.isoformat()}
     server = StreamlitServer(env, cwd=home, log=home / "streamlit.log").start()
+    incident = {i.product: i.id for i in IncidentStore(MetadataDB(f"sqlite:///{home / 'metadata.db'}")).incidents()}
     pages = {
         "home": ("/", 0),
-        "explorer": (f"/explorer?datasource={DATASOURCE}", 4),
-        "chart": (chart_url("", ChartView(DATASOURCE, "ranking.ndcg", {"region": ("JP", "US", "DE")},
-                                          start=date(2026, 1, 15), end=date(2026, 3, 31))), 1),
-        "chart-rate": (chart_url("", ChartView("attribute-classifier", "churn.rate", start=date(2026, 3, 2),
-                                               end=date(2026, 3, 31), compare=True)), 1),
-        "dashboard": ("/dashboards?id=1", 4),
         "alerts": ("/alerts", 0),
+        "chart": (chart_url("", ChartView(DATASOURCE, "ranking.ndcg", {"region": ("JP", "US", "DE")},
+                                          start=date(2026, 1, 15), end=date(2026, 3, 31),
+                                          incident=incident["recommend"])), 1),
+        "chart-check": (chart_url("", ChartView("demand-forecaster", "rows.count",
+                                                incident=incident["demand_forecaster"])), 1),
+        "chart-rate": (chart_url("", ChartView("attribute-classifier", "churn.rate", start=date(2026, 2, 20),
+                                               end=date(2026, 3, 31), compare=True)), 1),
+        "explorer": (f"/explorer?datasource={DATASOURCE}", 4),
+        "dashboard": ("/dashboards?id=1", 4),
     }  # fmt: skip
     try:
         with sync_playwright() as playwright:
@@ -91,6 +98,9 @@ def main() -> None:
                 page.get_by_text("Signed in as Product manager").wait_for()  # the display name, not the username
                 for index in range(charts):
                     chart_layers(page, index=index, timeout=120)  # every chart drew its data
+                if name == "alerts":  # the newest incident opened: its series, acknowledge and silence
+                    wait_idle(page, timeout=120)
+                    page.locator("summary").first.click()
                 wait_idle(page, timeout=120)
                 page.wait_for_timeout(1000)  # let the last canvas paint
                 page.screenshot(path=str(HERE / f"{name}.png"), full_page=True)

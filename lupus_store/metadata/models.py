@@ -440,3 +440,18 @@ class DetectionRequest(Base):
     # A local request runs in the API process that claimed it; the claim lapses when its heartbeat stops.
     claimed_by: Mapped[str | None] = mapped_column(String(32))
     heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Marker(Base):
+    """An event of a datasource pushed by a person or a deploy job (e.g. a model release), drawn on its charts."""
+
+    __tablename__ = "markers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    datasource: Mapped[str] = mapped_column(String(63), index=True)
+    ts: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    kind: Mapped[str] = mapped_column(String(20), default="release")
+    label: Mapped[str] = mapped_column(String(200))
+    note: Mapped[str | None] = mapped_column(Text)
+    author: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

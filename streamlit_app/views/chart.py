@@ -11,10 +11,22 @@ from datetime import date, timedelta
 import pandas as pd
 import streamlit as st
 
-from streamlit_app import chart_data, charts, dashboards, deep_links, formats, queries, tables, time_ranges
+from streamlit_app import (
+    annotations,
+    chart_data,
+    charts,
+    dashboards,
+    deep_links,
+    formats,
+    incident_board,
+    queries,
+    tables,
+    time_ranges,
+)
 from streamlit_app.view_state import context, no_access, query_params, readable
 
 DEFAULT_DAYS = 90
+AROUND = "around this incident"
 SHOWN_VIEW = "chart_shown_view"  # the view this page last wrote to the URL
 
 user, db, root = context()
@@ -68,18 +80,44 @@ if label_values:
 
 last_day = metric_series["last_ts"].max().date()
 first_day = metric_series["first_ts"].min().date()
+# Incidents of this datasource's last year of data (one indexed query): annotations, the root-cause sentence,
+# "around this incident" (a linked older incident is read by its id).
+known_incidents = annotations.datasource_incidents(db, datasource, since=max(first_day, last_day - timedelta(days=366)))
+if arrived and wanted.incident is not None and all(i.id != wanted.incident for i in known_incidents):
+    known_incidents += annotations.incident_of(db, datasource, wanted.incident)
+focus_key = f"incident_focus_{datasource}"
+if arrived:
+    st.session_state[focus_key] = wanted.incident
+focus = annotations.focus_incident(known_incidents, metric, st.session_state.get(focus_key))
+around_range = annotations.around(focus, last_day) if focus else None
 default_range = (max(first_day, last_day - timedelta(days=DEFAULT_DAYS - 1)), last_day)
+if arrived and wanted.incident is not None and around_range and not (wanted.start or wanted.end):
+    default_range = around_range  # an incident's link without a range opens around the incident
 range_key, preset_key, compare_key = f"range_{datasource}", f"preset_{datasource}", f"compare_{datasource}"
+presets = [*time_ranges.PRESETS, *([AROUND] if focus else [])]
+
+
+def _matching_preset(start: date, end: date) -> str | None:
+    if around_range and (start, end) == around_range:
+        return AROUND
+    return time_ranges.matching_preset(start, end, last_day)
+
+
 if arrived or range_key not in st.session_state:
     linked_range = (wanted.start or default_range[0], wanted.end or default_range[1])
     st.session_state[range_key] = linked_range
-    st.session_state[preset_key] = time_ranges.matching_preset(*linked_range, last_day)
+    st.session_state[preset_key] = _matching_preset(*linked_range)
     st.session_state[compare_key] = wanted.compare
+if st.session_state.get(preset_key) not in (None, *presets):  # e.g. "around" kept from a metric with an incident
+    st.session_state[preset_key] = None
 
 
 def _apply_preset() -> None:
-    if st.session_state[preset_key]:
-        st.session_state[range_key] = time_ranges.preset_range(st.session_state[preset_key], last_day)
+    chosen = st.session_state[preset_key]
+    if chosen == AROUND and around_range:
+        st.session_state[range_key] = around_range
+    elif chosen:
+        st.session_state[range_key] = time_ranges.preset_range(chosen, last_day)
 
 
 def _clear_preset() -> None:
@@ -87,13 +125,18 @@ def _clear_preset() -> None:
 
 
 range_cols = st.columns(2, vertical_alignment="bottom")
-range_cols[0].segmented_control("Last", list(time_ranges.PRESETS), key=preset_key, on_change=_apply_preset)
+range_cols[0].segmented_control(
+    "Last", presets, key=preset_key, on_change=_apply_preset,
+    help=f"{AROUND}: incident #{focus.id}, two weeks before to a week after" if focus else None,
+)  # fmt: skip
 picked = range_cols[1].date_input("Time range", key=range_key, format="YYYY-MM-DD", on_change=_clear_preset)
 compare = st.toggle("Compare with a week earlier", key=compare_key)
 start, end = picked if isinstance(picked, tuple | list) and len(picked) == 2 else default_range
 start, end = (date.fromisoformat(str(start)[:10]), date.fromisoformat(str(end)[:10]))
 
-view = deep_links.ChartView(datasource, metric, filters, start, end, compare=compare)
+view = deep_links.ChartView(
+    datasource, metric, filters, start, end, compare=compare, incident=st.session_state.get(focus_key)
+)
 st.query_params.from_dict(deep_links.to_params(view))
 st.session_state[SHOWN_VIEW] = view
 
@@ -123,7 +166,21 @@ if compare and data.previous is None:
     summary.caption(
         f"The week-earlier comparison is drawn for up to {charts.BAND_SERIES_LIMIT} series: narrow the label filters to see it."
     )
-spec = charts.detail_chart(points, evaluated, kind=kind, previous=data.previous)
+releases = annotations.pushed_markers(db, datasource, start, end)
+if annotations.RELEASE_METRIC in set(series["metric"]):
+    releases += annotations.releases_from_points(
+        queries.points(root, datasource, annotations.RELEASE_METRIC, start, end)
+    )
+events = annotations.annotations(known_incidents, metric, start, end, releases)
+for incident in known_incidents:  # "region=JP explains 92 % of the drop" on the aggregate's chart
+    if incident.start_day <= end and incident.last_day >= start:
+        for sentence in incident_board.root_cause_sentences(incident, metric):
+            summary.info(
+                f"**{sentence}** on {incident.start_day} (incident #{incident.id})", icon=":material/troubleshoot:"
+            )
+spec = charts.detail_chart(
+    points, evaluated, kind=kind, previous=data.previous, annotations=annotations.frame(events) if events else None
+)
 legend_slot.html(charts.mark_legend(spec))
 state = chart_slot.vega_lite_chart(
     spec,
@@ -167,6 +224,14 @@ else:
     }
     # not st.dataframe: see streamlit_app/tables.py
     st.html(tables.html_table(shown.sort_values("ts", ascending=False), formats=number))
+
+if events:
+    st.subheader("Events")
+    rows = pd.DataFrame(
+        [{"day": e.day.isoformat(), "event": e.label, "what": e.text,
+          "incident": f"#{e.incident}" if e.incident is not None else ""} for e in events]
+    )  # fmt: skip
+    st.html(tables.html_table(rows, css_class="events", nowrap=["day", "event", "incident"]))
 
 # A markdown link, not st.code: the code block's syntax highlighter (a 1.5 MB chunk registering every
 # language) cost the browser about 0.5 s of main-thread time while the chart was rendering.

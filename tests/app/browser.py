@@ -3,7 +3,7 @@
 The chart data is read from the live Vega view: Streamlit keeps the view created by
 vega-embed in React state, so the script walks from the ``.vega-embed`` element's React
 fiber up to the hook holding the view and reads the datasets the chart builders name after
-their layers (series, band, expected, anomaly; ``streamlit_app/charts.py``). That asserts on
+their layers (series, band, expected, previous, anomaly, annotation; ``streamlit_app/charts.py``). That asserts on
 what the browser rendered, not on pixels.
 """
 
@@ -54,12 +54,13 @@ VEGA_LAYERS_JS = (
     const view = viewOf(el);
     if (!view) { views.push(null); continue; }
     const layers = {};
-    for (const layer of ['series', 'band', 'expected', 'previous', 'anomaly']) {
+    for (const layer of ['series', 'band', 'expected', 'previous', 'anomaly', 'annotation']) {
       if (!(layer in view._runtime.data)) continue;
       const rows = view.data(layer);
       if (!rows.length) continue;
       layers[layer] = countsOnly ? rows.length : rows.map(r => ({series: r.label_text, ts: +r.ts, value: r.value,
-        expected: r.expected, lower: r.lower, upper: r.upper, detector: r.detector}));
+        expected: r.expected, lower: r.lower, upper: r.upper, detector: r.detector, kind: r.kind, label: r.label,
+        text: r.text}));
     }
     views.push(layers);
   }

@@ -1,15 +1,15 @@
-"""Plain-Python rules of the app on SQLite and PostgreSQL: who reads what, dashboards, alert acknowledgement, CLI."""
+"""Plain-Python rules of the app on SQLite and PostgreSQL: who reads what, dashboards, the incident board, CLI."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from lupus_store.metadata import AlertState, MetadataDB
-from streamlit_app import accounts, alert_items, dashboards
+from lupus_store.metadata import MetadataDB
+from streamlit_app import accounts, alert_items, annotations, dashboards, incident_board
 from streamlit_app.access import can_read, load_user, readable_datasources
 from streamlit_app.deep_links import ChartView, parse, to_params
 
@@ -96,63 +96,67 @@ def record(db: MetadataDB, *candidates) -> None:
     record_candidates(db, list(candidates))
 
 
-def test_failed_checks_show_and_acknowledgement_records_who_and_why(db: MetadataDB) -> None:
-    from lupus_dagster.resources.alert_message import Alert
-    from lupus_store.incidents import Candidate
-
-    alice = user(db, "alice", ["recsys"])
-    check = Alert(kind="check", metric="rows.count", check="rows_count_min", detail="rows.count = 480 < min 1000",
-                  link="http://ui.example/chart?datasource=recs&metric=rows.count&start=2026-02-28&end=2026-03-31")  # fmt: skip
-    record(
-        db,
-        Candidate("p", "recs", "abc", date(2026, 3, 30), "check", "rows_count_min", 3.0, check),
-        Candidate("q", "ads", "def", date(2026, 3, 30), "check", "x", 3.0, Alert(kind="check", metric=None, check="x")),
-    )
-    rows = alert_items.alert_rows(db, ["recs"], since=date(2026, 3, 1))
-    assert list(rows["kind"]) == ["check"] and list(rows["metric"]) == ["rows.count"]
-    assert list(rows["series"]) == ["rows_count_min: rows.count = 480 < min 1000"]
-    assert list(rows["chart"]) == ["/chart?datasource=recs&metric=rows.count&start=2026-02-28&end=2026-03-31"]
-    alert_items.acknowledge(db, alice, datasource="recs", series_id="abc", day=date(2026, 3, 30), kind="check",
-                            metric="rows.count", note="late upstream")  # fmt: skip
-    row = alert_items.alert_rows(db, ["recs"], since=date(2026, 3, 1)).iloc[0]
-    assert (row["status"], row["note"], row["acknowledged_by"]) == ("acknowledged", "late upstream", "alice")
-
-
-def test_sensor_anomaly_alerts_name_their_series_and_link_to_its_chart(db: MetadataDB) -> None:
-    from lupus_dagster.resources.alert_message import Alert
-    from lupus_store.incidents import Candidate
+def test_board_rows_read_headline_change_slices_and_link_to_the_lead_chart(db: MetadataDB) -> None:
+    from lupus_store.incidents import Alert, Candidate, IncidentStore, chart_link
 
     day = date(2026, 3, 30)
-    record(db, *[
-        Candidate("p", "recs", f"s{segment}", day, "anomaly", "churn.rate", 5.0,
-                  Alert(kind="anomaly", metric="churn.rate", labels={"segment": segment}, value=0.4, expected=0.3))
-        for segment in "abcde"
-    ])  # fmt: skip
-    rows = alert_items.alert_rows(db, ["recs"], since=date(2026, 3, 1))
-    assert sorted(rows["series"]) == [f"segment={s}" for s in "abcde"]
-    assert rows.loc[rows["series"] == "segment=c", "chart"].item() == (
-        "/chart?datasource=recs&metric=churn.rate&label.segment=c&start=2026-02-28&end=2026-03-31"
+    cause = {"metric": "ranking.ndcg", "labels": {}, "kind": "ratio", "actual": 0.3, "expected": 0.4, "slices": [
+        {"labels": {"region": "JP"}, "share": 0.92, "effect": "rate"}, {"labels": {"region": "DE"}, "share": 0.06,
+                                                                         "effect": "rate"}]}  # fmt: skip
+    record(db,
+        Candidate("rec", "recs", "jp", day, "anomaly", "ranking.ndcg", 9.0,
+                  Alert("anomaly", "ranking.ndcg", {"region": "JP"}, value=0.1, expected=0.4,
+                        link=chart_link("recs", "ranking.ndcg", {"region": "JP"}, day, base_url="http://ui:1/x")),
+                  team="recsys"),
+        Candidate("rec", "recs", "all", day, "anomaly", "ranking.ndcg", 5.0,
+                  Alert("anomaly", "ranking.ndcg", {}, value=0.3, expected=0.4, root_cause=cause), team="recsys"),
+        Candidate("ad", "ads", "x", day, "check", "ge", 3.0, Alert("check", None, check="ge", concerns=["rows.count"])),
+    )  # fmt: skip
+    [mine] = incident_board.board_incidents(db, ["recs"], today=day + timedelta(days=2))
+    row = incident_board.board_row(mine, today=day + timedelta(days=2))
+    assert row.headline.startswith("rec: ranking.ndcg for region=JP 0.1 vs 0.4 expected (−75 %) on 2026-03-30")
+    assert (row.since, row.change, row.status, row.team) == ("2026-03-30 (2 days ago)", "-75%", "open", "recsys")
+    assert row.top_slices == "ranking.ndcg drop: region=JP 92 %, region=DE 6 %"
+    assert row.chart == (f"/chart?datasource=recs&metric=ranking.ndcg&label.region=JP&incident={row.id}")
+    assert incident_board.root_cause_sentences(mine, "ranking.ndcg") == [
+        "region=JP explains 92 % of the ranking.ndcg drop"
+    ]
+    [check] = incident_board.board_incidents(db, ["ads"], today=day)
+    assert (
+        incident_board.board_row(check, today=day).chart
+        == f"/chart?datasource=ads&metric=rows.count&incident={check.id}"
     )
-    assert len({alert_items.describe(row) for _, row in rows.iterrows()}) == 5
-    assert set(rows["value"]) == {0.4} and set(rows["expected"]) == {0.3}
+    IncidentStore(db).resolve(mine.id, by="alice")
+    assert incident_board.board_incidents(db, ["recs"], today=day + timedelta(days=30))[0].status == "resolved"
+    assert incident_board.board_incidents(db, ["recs"], today=day + timedelta(days=91)) == []
 
 
-def test_alerts_without_labels_in_their_payload_take_them_from_the_store(db: MetadataDB) -> None:
-    with db.session() as session:
-        session.add(AlertState(datasource="recs", series_id="s9", day=date(2026, 3, 30), kind="anomaly",
-                               metric="rows.count", status="sent", payload={}))  # fmt: skip
-    rows = alert_items.alert_rows(db, ["recs"], since=date(2026, 3, 1), series_labels={"s9": "region=JP"})
-    assert list(rows["series"]) == ["region=JP"]
+def test_health_is_the_worst_of_open_incident_failed_check_late_and_fine(db: MetadataDB) -> None:
+    from lupus_store.incidents import Alert, Candidate, IncidentStore
+
+    day, today = date(2026, 3, 30), date(2026, 3, 31)
+    record(db, Candidate("ad", "ads", "x", day, "check", "ge", 3.0, Alert("check", None, check="ge")))
+    found = incident_board.board_incidents(db, ["ads", "recs"], today=today)
+    assert incident_board.health("ads", found, last_day=day, today=today) == "open incident"
+    assert incident_board.health("recs", found, last_day=day, today=today) == "fine"
+    assert incident_board.health("recs", found, last_day=today - timedelta(days=3), today=today) == "late"
+    assert incident_board.health("recs", found, last_day=None, today=today) == "late"
+    IncidentStore(db).resolve(found[0].id, by="alice")
+    found = incident_board.board_incidents(db, ["ads"], today=today)
+    assert incident_board.health("ads", found, last_day=day, today=today) == "failed check"
+    assert incident_board.health("ads", found, last_day=day, today=today + timedelta(days=8)) == "late"
 
 
-def test_store_anomalies_without_alert_state_are_listed_once_per_series_and_day() -> None:
-    empty = pd.DataFrame(columns=alert_items.COLUMNS)
+def test_store_anomalies_outside_incidents_are_listed_once_per_series_and_day() -> None:
     anomalies = pd.DataFrame({
-        "metric": ["m", "m"], "label_text": ["region=JP"] * 2, "series_id": ["s1", "s1"],
-        "ts": pd.to_datetime(["2026-03-30 00:00", "2026-03-30 12:00"], utc=True), "score": [3.0, -5.0],
+        "metric": ["m", "m", "m"], "label_text": ["region=JP"] * 3, "series_id": ["s1", "s1", "s2"],
+        "labels": [{"region": "JP"}] * 3, "value": [1.0, 2.0, 3.0], "expected": [1.0, 1.0, 1.0],
+        "ts": pd.to_datetime(["2026-03-30 00:00", "2026-03-30 12:00", "2026-03-29 00:00"], utc=True),
+        "score": [3.0, -5.0, 4.0],
     })  # fmt: skip
-    merged = alert_items.merge_anomalies(empty, anomalies, "recs")
-    assert len(merged) == 1 and merged.loc[0, "severity"] == 5.0 and merged.loc[0, "status"] == "new"
+    loose = alert_items.loose_anomalies({"recs": anomalies}, known={("s2", date(2026, 3, 29))})
+    assert loose[["day", "value", "score"]].values.tolist() == [["2026-03-30", "2", "-5"]]
+    assert loose.loc[0, "link"].startswith("/chart?datasource=recs&metric=m&label.region=JP&start=2026-02-28")
 
 
 def test_deep_link_round_trip_keeps_repeated_labels() -> None:
@@ -181,3 +185,30 @@ def test_cli_user_add_and_grant(tmp_path, monkeypatch: pytest.MonkeyPatch) -> No
     assert erin_id is not None and readable_datasources(db, load_user(db, erin_id)) == ["recs"]
     short = runner.invoke(app, ["user", "add", "frank", "--password-stdin"], input="short\n")
     assert short.exit_code == 2
+
+
+def test_chart_annotations_name_the_failed_rule_and_mark_freshness_no_data_and_incidents(db: MetadataDB) -> None:
+    from lupus_store.incidents import Alert, Candidate
+
+    day = date(2026, 3, 20)
+    detail = "rule min_rows: rows.count = 700 is below the minimum 1500; rule x: age.mean = 9 is above the maximum 5"
+    record(db,
+        Candidate("p", "recs", "c", day, "check", "ge", 3.0, Alert("check", None, check="ge", detail=detail,
+                                                                   concerns=["rows.count", "age.mean"])),
+        Candidate("p", "recs", "f", day + timedelta(days=3), "freshness", "freshness", 2.0,
+                  Alert("freshness", None, detail="partition 2026-03-23 not materialized by 08:00 UTC")),
+        Candidate("p", "recs", "n", day + timedelta(days=5), "no_data", None, 2.0,
+                  Alert("no_data", None, {"platform": "android"})),
+        Candidate("q", "recs", "a", day + timedelta(days=6), "anomaly", "score.mean", 5.0,
+                  Alert("anomaly", "score.mean", {}, value=2.0, expected=1.0)),
+    )  # fmt: skip
+    found = annotations.datasource_incidents(db, "recs", since=day)
+    on_rows = annotations.annotations(found, "rows.count", day - timedelta(days=7), day + timedelta(days=10))
+    assert [(a.day.day, a.kind) for a in on_rows] == [(20, "check"), (23, "freshness"), (25, "no_data")]
+    assert on_rows[0].text == "check ge failed: rule min_rows: rows.count = 700 is below the minimum 1500"
+    assert on_rows[2].text == "no data for {platform=android}"
+    on_score = annotations.annotations(found, "score.mean", day - timedelta(days=7), day + timedelta(days=10))
+    assert [(a.day.day, a.kind) for a in on_score] == [(23, "freshness"), (25, "no_data"), (26, "incident")]
+    assert annotations.annotations(found, "rows.count", day + timedelta(days=1), day + timedelta(days=2)) == []
+    frame = annotations.frame(on_rows)
+    assert list(frame.columns) == ["ts", "kind", "label", "text"] and str(frame["ts"].dt.tz) == "UTC"

@@ -147,7 +147,9 @@ def test_an_alert_row_opens_its_series_chart(server, page, browser_data) -> None
     ])  # fmt: skip
     page.goto(server.url + "/alerts")
     sign_in(page, "alice", password("alice"))
-    row = page.locator("table.lupus-table tr").filter(has_text="region=US")
+    page.get_by_text("shop: rows.count for region=").first.wait_for()
+    page.locator("summary").filter(has_text="shop: rows.count").first.click()  # open the incident's series
+    row = page.locator("table.members tr").filter(has_text="region=US")
     row.first.wait_for()
     assert row.count() == 1 and "+50%" in row.inner_text()
     shot(page, "alerts-rows")

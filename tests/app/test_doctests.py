@@ -9,18 +9,33 @@ import pytest
 
 from streamlit_app import (
     alert_items,
+    annotations,
     chart_data,
     charts,
     dashboards,
     deep_links,
     formats,
+    incident_board,
     queries,
     sessions,
     tables,
     time_ranges,
 )
 
-MODULES = [alert_items, chart_data, charts, dashboards, deep_links, formats, queries, sessions, tables, time_ranges]
+MODULES = [
+    alert_items,
+    annotations,
+    chart_data,
+    charts,
+    dashboards,
+    deep_links,
+    formats,
+    incident_board,
+    queries,
+    sessions,
+    tables,
+    time_ranges,
+]
 
 
 @pytest.mark.parametrize("module", MODULES, ids=lambda module: module.__name__)

@@ -28,7 +28,7 @@ from lupus_store.metadata.tokens import issue_token, list_tokens, revoke_token, 
 
 TABLES = {
     "teams", "users", "memberships", "datasources", "datasource_permissions", "api_tokens",
-    "dashboards", "dashboard_charts", "alert_states", "incidents", "incident_notifications", "silences",
+    "dashboards", "dashboard_charts", "alert_states", "incidents", "incident_notifications", "silences", "markers",
 }  # fmt: skip
 
 
