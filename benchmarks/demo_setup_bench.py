@@ -43,7 +43,7 @@ def time_make_demo(tmp: Path, timeout: float) -> dict[str, float]:
     marks: dict[str, float] = {}
     process = subprocess.Popen(
         ["make", "demo"], cwd=checkout, env=fresh_env(tmp), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        text=True, start_new_session=True,
+        text=True, start_new_session=True, preexec_fn=_default_signals,
     )  # fmt: skip
     try:
         for line in process.stdout:
@@ -52,7 +52,7 @@ def time_make_demo(tmp: Path, timeout: float) -> dict[str, float]:
             if text.startswith("==> [") or text.startswith(("Lupus app:", "Dagster UI:", "Done in")):
                 print(f"{elapsed:7.1f} s  {text}", flush=True)
                 marks.setdefault(text.split("]")[0] + "]" if text.startswith("==>") else text.split(":")[0], elapsed)
-            if "Lupus app:" in marks and "Dagster UI" in marks:
+            if "Lupus app" in marks and "Dagster UI" in marks:
                 break
             if elapsed > timeout:
                 raise TimeoutError(f"make demo did not serve both UIs within {timeout:.0f} s")
@@ -68,6 +68,12 @@ def time_make_demo(tmp: Path, timeout: float) -> dict[str, float]:
         raise RuntimeError(f"make demo exited with {process.returncode} before serving")
     marks["both UIs serving"] = max(marks["Lupus app"], marks["Dagster UI"])
     return marks
+
+
+def _default_signals() -> None:
+    # Started from a background job, `make demo` would inherit ignored SIGINT and never stop on Ctrl-C.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def time_pip_install(tmp: Path) -> float:
