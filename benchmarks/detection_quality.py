@@ -53,7 +53,7 @@ from detection_corpus import (
 )
 
 from lupus_metrics.detectors import detect_many
-from lupus_metrics.detectors.auto import DEFAULT_BUDGET, SHIFT_SHARE
+from lupus_metrics.detectors.auto import DEFAULT_BUDGET, SHIFT_SHARE, SUM_SHARE
 from lupus_metrics.detectors.budget import Budget
 
 TUNE_SEEDS = list(range(10))
@@ -74,8 +74,8 @@ def _auto_rules(**options: object) -> list[dict]:
 
 
 def _point_share(budget: str) -> float:
-    """The share of clean daily points the point test may flag under ``budget`` (the shift test has the rest)."""
-    return Budget.parse(budget).share_of_points(step_seconds=86_400) * (1 - SHIFT_SHARE)
+    """The share of clean daily points the point test may flag under ``budget`` (the shift tests have the rest)."""
+    return Budget.parse(budget).share_of_points(step_seconds=86_400) * (1 - SHIFT_SHARE - SUM_SHARE)
 
 
 #: Recipe name -> (rules, nominal share of clean points outside the band for the point test, or None).

@@ -40,8 +40,10 @@ from lupus_metrics.detectors.timing import DAY_NS, describe_step, sampling_step,
 
 #: The default alert budget: false alerts per series.
 DEFAULT_BUDGET = "0.5/year"
-#: Share of the budget spent on the shift test; the point test gets the rest.
-SHIFT_SHARE = 0.15
+#: Shares of the budget spent on the shift test (a run of scores all beyond a threshold) and on the
+#: accumulated-evidence test (a run's summed scores); the point test gets the rest.
+SHIFT_SHARE = 0.1
+SUM_SHARE = 0.05
 _CYCLES = 12  # seasonal periods averaged into each phase's offset
 _LEVEL_CYCLES = 2  # seasonal periods averaged into the level
 _SPREAD_CYCLES = 8  # seasonal periods of residuals behind the spread
@@ -148,7 +150,8 @@ class AutoDetector(Detector, NoiseFloor):
                 recalibrate_every=7, min_history=self.min_history or 28,
             )  # fmt: skip
         return EngineConfig(
-            period=period, alpha_point=share * (1 - SHIFT_SHARE), alpha_shift=share * SHIFT_SHARE,
+            period=period, alpha_point=share * (1 - SHIFT_SHARE - SUM_SHARE), alpha_shift=share * SHIFT_SHARE,
+            alpha_sum=share * SUM_SHARE,
             shift_window=self.shift_window, min_delta=self.min_delta, min_relative_delta=self.min_relative_delta,
             **windows,
         )  # fmt: skip
@@ -227,6 +230,7 @@ class AutoDetector(Detector, NoiseFloor):
                     series[position], expected=band[0], lower=band[1], upper=band[2], score=score,
                     is_anomaly=flagged & watched & ~holiday[row, column],
                     threshold=result.tau_point[row, column], shift_threshold=result.tau_shift[row, column],
+                    sum_threshold=result.tau_sum[row, column],
                     details=details,
                 )
             )  # fmt: skip

@@ -113,8 +113,8 @@ class Verdict:
     columns ``value, expected, lower, upper, score`` (NaN where absent), ``is_anomaly`` n booleans.
 
     Optional, for the anomaly records' ``params`` (what an alert needs to be explained):
-    ``thresholds``, an n x 2 array of the calibrated point threshold and shift threshold each point
-    was judged with (NaN where none), and ``details``, facts about the whole series (such as the
+    ``thresholds``, an n x 3 array of the calibrated point, shift (run) and sum (accumulated-evidence)
+    thresholds each point was judged with (NaN where none), and ``details``, facts about the whole series (such as the
     detected period).
     """
 
@@ -147,12 +147,14 @@ def verdict(
     is_anomaly: Any,
     threshold: Any = None,
     shift_threshold: Any = None,
+    sum_threshold: Any = None,
     details: Mapping[str, Any] | None = None,
 ) -> Verdict:
     """Assemble a :class:`Verdict` for ``series``; ``None`` fills a column with NaN, scalars broadcast.
 
     ``is_anomaly`` NaN/None entries become False (a point that could not be judged is not an anomaly).
-    ``threshold``/``shift_threshold`` (the calibrated thresholds used) and ``details`` are optional.
+    ``threshold``/``shift_threshold``/``sum_threshold`` (the calibrated thresholds used) and ``details`` are
+    optional.
     """
     n = len(series)
     floats = np.empty((n, 5))
@@ -160,9 +162,9 @@ def verdict(
     for position, values in enumerate((expected, lower, upper, score), start=1):
         floats[:, position] = np.nan if values is None else np.asarray(values, dtype="float64")
     thresholds = None
-    if threshold is not None or shift_threshold is not None:
-        thresholds = np.empty((n, 2))
-        for position, values in enumerate((threshold, shift_threshold)):
+    if threshold is not None or shift_threshold is not None or sum_threshold is not None:
+        thresholds = np.empty((n, 3))
+        for position, values in enumerate((threshold, shift_threshold, sum_threshold)):
             thresholds[:, position] = np.nan if values is None else np.asarray(values, dtype="float64")
     return Verdict(floats, _flags(is_anomaly, n), thresholds, dict(details) if details else None)
 

@@ -11,7 +11,7 @@ Optional point columns reach the detectors that use them (``Detector.uses_series
 ``excluded`` (True: leave the point out of every baseline, e.g. a day whose blocking check
 failed). Every record's ``expected``, ``lower`` and ``upper`` are clipped to the metric's valid
 range (the rule's ``range``, or the one its name implies), and its ``params`` carry the detector's
-parameters plus, where the detector calibrates, the ``threshold`` (and ``shift_threshold``) the
+parameters plus, where the detector calibrates, the ``threshold`` (and ``shift_threshold``, ``sum_threshold``) the
 point was judged with.
 
 Example:
@@ -58,10 +58,10 @@ ERROR_COLUMNS = ("metric", "labels", "series_id", "detector", "params", "error")
 # repeated on every row (building and shipping those object columns cost more than detecting).
 _CORE_COLUMNS = (
     "series_id", "rule", "ts", "value", "expected", "lower", "upper", "score", "is_anomaly",
-    "threshold", "shift_threshold", "details", "error",
+    "threshold", "shift_threshold", "sum_threshold", "details", "error",
 )  # fmt: skip
 _FLOAT_COLUMNS = RESULT_COLUMNS[:5]  # the column order of Verdict.floats
-_THRESHOLD_COLUMNS = ("threshold", "shift_threshold")  # the column order of Verdict.thresholds
+_THRESHOLD_COLUMNS = ("threshold", "shift_threshold", "sum_threshold")  # the column order of Verdict.thresholds
 _EXPECTED, _SCORE = _FLOAT_COLUMNS.index("expected"), _FLOAT_COLUMNS.index("score")
 _INPUT_COLUMNS = ("metric", "labels", "ts", "value")
 #: Optional point columns passed on to detectors (SeriesInfo).
@@ -206,7 +206,7 @@ def _assign_rules(batch: Sequence[SeriesPoints], rules: Sequence[DetectorRule]) 
 
 class _Part(NamedTuple):
     """The rows one rule produced for one series: kept floats (n x 5), flags, ts (epoch micros),
-    thresholds (n x 2, or None when the detector reports none), the series' details as JSON (or None), error."""
+    thresholds (n x 3, or None when the detector reports none), the series' details as JSON (or None), error."""
 
     series_id: str
     rule: int
@@ -248,7 +248,9 @@ def _core_frame(parts: list[_Part]) -> pd.DataFrame:
     """
     sizes = np.array([len(part.ts) for part in parts], dtype="int64")
     floats = np.concatenate([part.floats for part in parts]) if parts else np.empty((0, 5))
-    thresholds = np.concatenate([_thresholds(part) for part in parts]) if parts else np.empty((0, 2))
+    thresholds = (
+        np.concatenate([_thresholds(part) for part in parts]) if parts else np.empty((0, len(_THRESHOLD_COLUMNS)))
+    )
     errors = np.full(int(sizes.sum()), None, dtype=object)
     if any(part.error is not None for part in parts):
         ends = np.cumsum(sizes)
@@ -488,7 +490,7 @@ def _params(parts: list[_Part], rules: Sequence[DetectorRule], sizes: np.ndarray
 
 
 def _thresholds(part: _Part) -> np.ndarray:
-    return part.thresholds if part.thresholds is not None else np.full((len(part.ts), 2), np.nan)
+    return part.thresholds if part.thresholds is not None else np.full((len(part.ts), len(_THRESHOLD_COLUMNS)), np.nan)
 
 
 def _objects(values: Iterable[Any]) -> np.ndarray:

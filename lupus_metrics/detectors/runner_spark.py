@@ -24,7 +24,7 @@ _INPUT_SCHEMA = (
 )
 _OUTPUT_SCHEMA = (
     "series_id string, rule int, ts long, value double, expected double, lower double, "
-    "upper double, score double, is_anomaly boolean, threshold double, shift_threshold double, "
+    "upper double, score double, is_anomaly boolean, threshold double, shift_threshold double, sum_threshold double, "
     "details string, error string"
 )
 

@@ -228,3 +228,36 @@ def test_an_incident_far_beyond_the_threshold_does_not_raise_later_thresholds():
     assert np.nanmedian(spiked.thresholds[later, 0]) == pytest.approx(
         np.nanmedian(plain.thresholds[later, 0]), rel=0.05
     )
+
+
+def _place(values: np.ndarray, day: int, fraction: float) -> float:
+    """Set ``values[day]`` to ``fraction`` of the point threshold above its forecast; return its threshold.
+
+    A verdict depends only on earlier points, so the forecast, spread and threshold of ``day`` can be read
+    off a probe run that ends there.
+    """
+    probe = values[: day + 1].copy()
+    probe[day] = probe[day - 1] + 10.0
+    last = AutoDetector().detect(daily(probe)).iloc[-1]
+    spread = (probe[day] - last["expected"]) / last["score"]
+    threshold = (last["upper"] - last["expected"]) / spread
+    values[day] = last["expected"] + fraction * threshold * spread
+    return threshold
+
+
+def test_a_shift_whose_daily_scores_each_stay_under_the_thresholds_is_confirmed_by_their_sum(monkeypatch):
+    import lupus_metrics.detectors.auto as auto
+
+    values = weekly_counts(n=400, seed=3)
+    # Scores of 0.95, 0.35 and 0.95 thresholds: no day passes the point test, and the middle one is too small
+    # for the run test (every day beyond about 1.7); together they are about 1.3 point thresholds.
+    for day, fraction in zip((397, 398, 399), (0.95, 0.35, 0.95), strict=True):
+        _place(values, day, fraction)
+    out = AutoDetector().detect(daily(values))
+    scores = out["score"].to_numpy()[397:]
+    thresholds = ((out["upper"] - out["expected"]) / (out["value"] - out["expected"]) * out["score"]).to_numpy()[397:]
+    assert np.all(scores > 0) and np.all(scores < thresholds)
+    assert flagged(out) == [399]
+    # Without the accumulated-evidence test, the same days pass unflagged.
+    monkeypatch.setattr(auto, "SUM_SHARE", 0.0)
+    assert flagged(AutoDetector().detect(daily(values))) == []

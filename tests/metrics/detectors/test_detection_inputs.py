@@ -32,7 +32,7 @@ def test_auto_records_carry_the_calibrated_thresholds_and_budget():
     result = detect_many(frame("clicks.rate", weekly_rate()), [{"metrics": ["*"]}], datasource="ds", workers=1)
     params = result.anomalies["params"].iloc[-1]
     assert params["budget"] == "0.5/year"
-    assert params["threshold"] > 2 and params["shift_threshold"] > 0
+    assert params["threshold"] > 2 and params["shift_threshold"] > 0 and params["sum_threshold"] > 2
     assert params["period"] == 7 and params["step"] == "1d"
     last = result.anomalies.iloc[-1]
     assert last["upper"] - last["expected"] == pytest.approx(params["threshold"] * (last["upper"] - last["expected"])
