@@ -7,7 +7,8 @@ ahead from a robust seasonal baseline of earlier points, floors the spread by th
 calibrated on the series' own out-of-sample residuals so that clean data raises about
 ``budget`` false alerts per series. A second test catches level shifts that are too small
 for the point test: ``shift_window`` points in a row all beyond a (lower, also calibrated)
-threshold on the same side. A confirmed shift becomes the new normal at once. Flagged points,
+threshold on the same side, or their scores' sum beyond its own calibrated threshold (a shift whose
+days each stay under both thresholds). A confirmed shift becomes the new normal at once. Flagged points,
 holidays and excluded points (days whose blocking check failed) stay out of later baselines.
 See :mod:`lupus_metrics.detectors.auto_engine` for the exact steps.
 

@@ -23,19 +23,24 @@ Per slot ``t`` and series:
   ``tau_shift`` is the quantile of the clean z-scores that ``shift_window`` independent scores
   would all pass, on one side, with probability ``alpha_shift / 2``: a moderate quantile (about the
   91st percentile for three points and a budget of 0.25/year on daily data), read off the data.
+* **accumulated-evidence test**: the sum of the last ``shift_window`` z-scores over
+  ``sqrt(shift_window)``, when all are on one side, none flagged by the point test, each clipped at
+  ``tau_point``, beyond ``tau_sum``: catches a shift whose days each stay under both thresholds above
+  (scores of 3.2, 1.0 and 2.9 spreads against a point threshold of 3.5 sum to 4.1). ``tau_sum`` is
+  calibrated like ``tau_point``, at ``alpha_sum``, on the statistic of the series' own clean windows.
 * **cleaning**: a clean point enters later baselines Huber-clipped at ``huber`` spreads; a
   flagged, excluded or holiday point enters as its own expected value (imputed), so an incident
   neither drags the level nor widens the spread.
 * **sticky metrics** (values repeating exactly on at least half the steps of the spread window,
   so that MAD and most residuals are 0): the forecast is the last cleaned value, and a clean step
   is taken whole. The thresholds then come from the distribution of step sizes, zeros included.
-* **a lasting change becomes the new normal**: when the shift test fires, the change is taken
+* **a lasting change becomes the new normal**: when either shift test fires, the change is taken
   as lasting: every earlier cleaned value is moved by the median residual of the shift window
   and the window's own values enter the baseline as they are. The next point is judged against
   the new level; a one-point spike cannot trigger it (the window needs all its points beyond).
 * **calibration** (flagged points up to 1.5 thresholds count as exceedances of unknown size, so the
   calibration sample is not truncated at the threshold; larger ones are incidents and stay out) every ``recalibrate_every`` slots (anchored to absolute slot numbers, so any
-  run over the same data recalibrates on the same slots): ``tau_point`` and ``tau_shift`` from
+  run over the same data recalibrates on the same slots): ``tau_point``, ``tau_shift`` and ``tau_sum`` from
   the clean z-scores (and shift statistics) of the last ``calibration_window`` slots, by the tail
   model of :mod:`~lupus_metrics.detectors.calibration`.
 """
