@@ -261,3 +261,18 @@ def test_a_shift_whose_daily_scores_each_stay_under_the_thresholds_is_confirmed_
     # Without the accumulated-evidence test, the same days pass unflagged.
     monkeypatch.setattr(auto, "SUM_SHARE", 0.0)
     assert flagged(AutoDetector().detect(daily(values))) == []
+
+
+def test_small_counts_are_judged_with_their_dispersion_over_a_year_not_a_few_weeks():
+    # A Poisson of mean 2 (2.4 on weekends): a day of 10 lies 5.7 noise units above it. The spread window's
+    # 56 residuals misjudge such a variance by a third either way; the year's dispersion index does not.
+    found = clean_alerts = 0
+    for seed in range(20):
+        rng = np.random.default_rng(seed)
+        errors = rng.poisson(2.0 * (1 + 0.2 * (np.arange(400) % 7 >= 5))).astype(float)
+        errors[380] = 10.0
+        alerts = flagged(AutoDetector().detect(daily(errors), info=SeriesInfo(metric="errors.count")))
+        found += 380 in alerts
+        clean_alerts += sum(a < 380 for a in alerts)
+    assert found >= 16  # 13 with the spread window's variance
+    assert clean_alerts <= 10  # the budget: 0.5 a year over about 19 series-years of verdicts
