@@ -11,7 +11,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from app.app_data import AppData, password
-from streamlit_app import auth, sessions
+from streamlit_app import accounts, auth, sessions
 
 APP = str(Path(__file__).resolve().parents[2] / "streamlit_app" / "Home.py")
 
@@ -360,3 +360,25 @@ def test_a_silence_without_a_reason_is_refused_with_the_field_named(app_env: App
     at.button(key=f"silence_button_{incident}").click().run()
     assert "reason" in texts(at.error) and "Silence not saved" in texts(at.error)
     assert not [s for s in IncidentStore(app_env.db).silences() if s.product == "noreason"]
+
+
+def test_acknowledge_and_silence_need_write_access_to_the_datasource(app_env: AppData) -> None:
+    """A reader sees the incident but cannot change its alert state; a write permission can (as the API asks)."""
+    from lupus_store.incidents import IncidentStore
+
+    incident = record_incident(app_env, product="perm")
+    accounts.grant(app_env.db, "shop-recs", "viewers", "read")
+    accounts.grant(app_env.db, "shop-recs", "editors", "write")
+    app_env.users["reader"] = accounts.add_user(app_env.db, "reader", teams=["viewers"])
+    app_env.users["editor"] = accounts.add_user(app_env.db, "editor", teams=["editors"])
+    reader = signed_in(app_env, "reader", "views/alerts.py")
+    assert not reader.exception
+    board = next(t for t in html_tables(reader) if "headline" in t.columns)
+    assert f"#{incident}" in set(board["incident"])  # reading is allowed
+    assert not [b for b in reader.button if b.key in (f"ack_button_{incident}", f"silence_button_{incident}")]
+    assert "need write access to `shop-recs`" in texts(reader.caption)
+    editor = signed_in(app_env, "editor", "views/alerts.py")
+    editor.radio(key=f"ack_verdict_{incident}").set_value("expected")
+    editor.button(key=f"ack_button_{incident}").click().run()
+    assert not editor.exception
+    assert IncidentStore(app_env.db).incident(incident).acknowledged_by == "editor"
