@@ -271,7 +271,7 @@ def test_related_anomalies_of_a_day_arrive_as_one_incident_message(harness, rece
     assert f"{parts.scheme}://{parts.netloc}{parts.path}" == "http://lupus.example/chart"
     assert parse_qs(parts.query) == {
         "datasource": [DS], "metric": ["rows.count"], "label.region": ["JP"],
-        "start": ["2025-12-11"], "end": ["2026-01-11"],
+        "start": ["2025-12-11"], "end": ["2026-01-11"], "incident": ["1"],
     }  # fmt: skip
     assert "lupus incidents ack 1" in message["blocks"][-1]["elements"][0]["text"]
     assert "2 new alert(s) (1 new incident(s)" in result.skip_reason.skip_message
