@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -156,6 +156,28 @@ def test_label_filter_narrows_series_and_updates_the_url(app_env: AppData) -> No
     at.multiselect(key="label_shop-recs_rows.count_region").select("DE").run()
     assert "1 series" in texts(at.caption)
     assert at.query_params["label.region"] == "DE"
+
+
+def test_widgets_drawn_after_the_chart_keep_what_the_person_chose(app_env: AppData) -> None:
+    """The chart page decides its view before drawing its controls (below the chart in the script, above it on the
+    page): a chosen filter, range and metric hold in the following runs and reach the URL."""
+    at = signed_in(app_env, "alice", "views/chart.py", datasource="shop-recs", metric="rows.count")
+    at.multiselect(key="label_shop-recs_rows.count_region").select("US").run()
+    at.date_input(key="range_shop-recs").set_value((date(2026, 3, 1), date(2026, 3, 10))).run()
+    assert "1 series · 10 points" in texts(at.caption)
+    at.selectbox(key="metric_shop-recs").select("score.mean").run()
+    assert not at.exception
+    assert at.title[0].value == "score.mean" and "3 series · 30 points" in texts(at.caption)
+    assert at.query_params["metric"] == "score.mean" and at.query_params["start"] == "2026-03-01"
+    at.multiselect(key="label_shop-recs_score.mean_region").select("DE").run()
+    assert "1 series · 10 points" in texts(at.caption) and at.query_params["label.region"] == "DE"
+
+
+def test_a_link_to_a_missing_metric_says_so_and_shows_the_first_one(app_env: AppData) -> None:
+    at = signed_in(app_env, "alice", "views/chart.py", datasource="shop-recs", metric="no.such")
+    assert not at.exception
+    assert "`no.such` has no points in `shop-recs`; showing `rows.count`." in texts(at.warning)
+    assert at.selectbox(key="metric_shop-recs").value == "rows.count"
 
 
 def test_anomaly_table_shows_detector_and_parameters(app_env: AppData) -> None:
