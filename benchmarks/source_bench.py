@@ -240,7 +240,7 @@ def profile(args: argparse.Namespace) -> None:
           f"DuckDB memory_limit {args.memory_limit}, {args.threads} threads; load average {load_average()}", flush=True)  # fmt: skip
     baseline_rows = min(args.baseline_rows, args.rows)
     results = {}
-    if args.baseline_python:
+    if args.baseline_python and args.baseline_rows > 0:
         # Today's path first, on the largest size it completes, then the new path on the same size, alternating.
         runs_today, runs_new_small = [], []
         for _ in range(args.repeats):
@@ -329,7 +329,12 @@ def main() -> None:
         p.add_argument("--threads", type=int, default=2)
         if name == "profile":
             p.add_argument("--rows", type=int, default=100_000_000)
-            p.add_argument("--baseline-rows", type=int, default=10_000_000, help="rows today's path is measured on")
+            p.add_argument(
+                "--baseline-rows",
+                type=int,
+                default=10_000_000,
+                help="rows today's path is measured on (0: skip today's path)",
+            )
         else:
             p.add_argument("--users", type=int, default=1_000_000)
     args = parser.parse_args()
