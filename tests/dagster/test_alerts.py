@@ -520,9 +520,11 @@ def test_a_late_partition_alerts_on_the_first_tick_after_its_deadline(instance, 
     time.sleep(max(0.0, (datetime.combine(today, datetime.min.time(), UTC) + lag - datetime.now(UTC)).total_seconds()))
     due = time.time()
     harness.tick()
+    ticked = time.time()
     [message] = texts(receiver)
     assert f"partition {yesterday} of {harness.product}/metrics not materialized by its deadline" in message
-    assert receiver.times[0] - due < 5
+    # Posted during the first tick after the deadline (not a wall-clock bound: that flakes under load).
+    assert due <= receiver.times[0] <= ticked
     [state] = harness.states()
     assert (state.kind, state.day, state.rule) == ("freshness", yesterday, "freshness")
 
