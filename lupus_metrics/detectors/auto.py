@@ -182,7 +182,7 @@ class AutoDetector(Detector, NoiseFloor):
         last = max(int(layouts[p].slots.max()) for p in chunk if len(layouts[p].slots))
         width = last - first + 1
         shape = (len(chunk), width)
-        y, se = np.full(shape, np.nan), np.zeros(shape)
+        y, se, support = np.full(shape, np.nan), np.zeros(shape), np.full(shape, np.nan)
         excluded, holiday = np.zeros(shape, bool), np.zeros(shape, bool)
         scale = np.ones(len(chunk))
         rooted = np.zeros(len(chunk), dtype=bool)
@@ -199,6 +199,8 @@ class AutoDetector(Detector, NoiseFloor):
                 errors = stderr_of(info, len(s), values)
             y[row, column] = values
             se[row, column] = errors
+            if not rooted[row] and info is not None and info.n is not None:
+                support[row, column] = np.asarray(info.n, dtype="float64")
             excluded[row, column] = excluded_of(info, len(s))
             scale[row] = series_scale(values)
         if self.holidays is not None:
@@ -207,7 +209,7 @@ class AutoDetector(Detector, NoiseFloor):
         counts = np.array([not rooted[row] and infos[p] is not None and is_count(infos[p].metric)
                            for row, p in enumerate(chunk)], dtype=bool)  # fmt: skip
         result = run_engine(y, se, excluded, holiday, scale, first_slot=first, config=config,
-                            min_delta=self._deltas(rooted, scale), counts=counts)  # fmt: skip
+                            min_delta=self._deltas(rooted, scale), counts=counts, support=support)  # fmt: skip
         sides = {"both": (True, True), "up": (True, False), "down": (False, True)}[self.direction]
         details = {"period": season, "step": describe_step(step)}
         verdicts = []

@@ -14,7 +14,8 @@ Per slot ``t`` and series:
 * **small counts** (count metrics forecast below 50) are scored by their tail probability under a
   negative binomial with that mean and variance (:mod:`~lupus_metrics.detectors.count_scores`).
 * **spread** ``sqrt(v + stderr_t^2)``: ``v`` is the mean squared residual, less its sampling
-  part, over the last ``spread_window`` clean points (residuals clipped at 3 spreads); then
+  part, over the last ``spread_window`` clean points (residuals clipped at 3 spreads); ``stderr_t``
+  is the one the point would have if it were normal (from its ``n`` when known); then
   floored (:func:`~lupus_metrics.detectors.noise.floored_spread`).
 * **point test**: ``|z| > tau_point`` with ``z = (value - expected) / spread``.
 * **shift test**: the last ``shift_window`` z-scores all on one side and all beyond
@@ -32,8 +33,8 @@ Per slot ``t`` and series:
   as lasting: every earlier cleaned value is moved by the median residual of the shift window
   and the window's own values enter the baseline as they are. The next point is judged against
   the new level; a one-point spike cannot trigger it (the window needs all its points beyond).
-* **calibration** (flagged points count as exceedances of unknown size, so the calibration
-  sample is not truncated at the threshold) every ``recalibrate_every`` slots (anchored to absolute slot numbers, so any
+* **calibration** (flagged points up to 1.5 thresholds count as exceedances of unknown size, so the
+  calibration sample is not truncated at the threshold; larger ones are incidents and stay out) every ``recalibrate_every`` slots (anchored to absolute slot numbers, so any
   run over the same data recalibrates on the same slots): ``tau_point`` and ``tau_shift`` from
   the clean z-scores (and shift statistics) of the last ``calibration_window`` slots, by the tail
   model of :mod:`~lupus_metrics.detectors.calibration`.
@@ -56,6 +57,10 @@ _SPREAD_CLIP = 3.0
 _MIN_SPREAD_POINTS = 10
 # The least mean a count is scored with: a forecast of zero events would make any event infinitely rare.
 _LEAST_COUNT_MEAN = 0.05
+# Flagged points up to this many thresholds enter the calibration as censored exceedances; larger ones
+# are incidents and stay out (P(|z| > 1.5 tau) = alpha ** (1.5 ** k): below alpha / 6 for a Weibull shape k >= 0.6
+# at a budget of 0.5/year on daily data).
+_CENSOR_LIMIT = 1.5
 # A series whose values repeat exactly on at least this share of steps, and this much more often than chance,
 # is sticky (a stepped metric).
 _STICKY_SHARE = 0.5
@@ -113,6 +118,7 @@ def run_engine(
     config: EngineConfig,
     min_delta: tuple[np.ndarray, np.ndarray] | None = None,
     counts: np.ndarray | None = None,
+    support: np.ndarray | None = None,
 ) -> EngineResult:
     """Judge every slot of every row of ``y`` (S x T); ``first_slot`` is column 0's absolute slot number.
 
@@ -120,6 +126,9 @@ def run_engine(
     typical magnitude, for the flat-history floor. ``min_delta``: per-row ``(min_delta,
     min_relative_delta)`` overriding the config's scalars. ``counts`` (S booleans): rows holding
     counts, whose small values are scored by :func:`~lupus_metrics.detectors.count_scores.count_scores`.
+    ``support`` (S x T, NaN = unknown): each point's ``n``; with it a point is judged with the
+    standard error it would have if it were normal (:func:`_null_stderr`), not the one its own
+    (possibly anomalous) value implies.
     """
     cfg = config
     rows, slots = y.shape
@@ -157,6 +166,8 @@ def run_engine(
     strength = np.zeros(rows)
     sticky = np.zeros(rows, dtype=bool)
     last_cleaned = np.full(rows, np.nan)
+    unit_error = np.full(rows, np.nan)  # typical stderr x sqrt(n): the per-unit spread behind the stderr
+    support = np.full((rows, slots), np.nan) if support is None else support
 
     for t in range(slots):
         if tau_point is None or (first_slot + t) % cfg.recalibrate_every == 0:
@@ -168,6 +179,8 @@ def run_engine(
                 _seasonal_strength(delta[:, max(0, t - cycles * period) : t], t, period) if period > 1 else strength
             )
             sticky = _stickiness(y[:, max(0, t - cfg.spread_window) : t], sticky)
+            recent = slice(max(0, t - cfg.spread_window), t)
+            unit_error = _unit_error(stderr[:, recent], support[:, recent], excluded[:, recent], unit_error)
 
         recent = slice(max(0, t - level_window), t)
         level = _window_mean(cleaned[:, recent], minimum=(level_window + 1) // 2, weights=weight[:, recent])
@@ -187,7 +200,7 @@ def run_engine(
         # its scores are then zero between steps and about standard normal on them.
         # Until it has stepped a few times it is not judged.
         v = np.where(sticky, teach.step_variance(t, cfg.calibration_window), teach.variance(t, cfg.spread_window))
-        se = stderr[:, t]
+        se = _null_stderr(stderr[:, t], support[:, t], unit_error)
         spread = np.sqrt(np.maximum(v, 0.0) + se**2)
         with np.errstate(divide="ignore", invalid="ignore"):
             weight[:, t] = np.where(spread > 0, 1.0 / spread**2, np.nan)
@@ -232,7 +245,11 @@ def run_engine(
         is_clean = judged & ~flag_point & ~flag_shift & ~excluded[:, t] & ~is_holiday
         # A flagged point is an exceedance the calibration must count, at a size it must not learn from: it
         # enters censored (+inf). Left out, it would truncate the tail and pull the threshold down.
-        censored = flag_point & ~excluded[:, t] & ~is_holiday
+        # Only while its size is plausible as noise, though: beyond _CENSOR_LIMIT thresholds even the heaviest
+        # tail the calibration allows gives clean data a sixth of the budget there, so such a point is an
+        # incident, and counted as an exceedance it would raise the threshold (a conservative band) for a year.
+        with np.errstate(invalid="ignore"):
+            censored = flag_point & ~excluded[:, t] & ~is_holiday & (np.abs(z) <= _CENSOR_LIMIT * tau_point)
         z_clean[:, t] = np.where(is_clean, np.abs(z), np.where(censored, np.inf, np.nan))
         warm_up = ~judged & ~np.isnan(value) & ~excluded[:, t] & ~is_holiday
         # Before the first verdict, residuals still teach the spread (unscreened: nothing can judge them yet).
@@ -273,6 +290,36 @@ def run_engine(
         expected=out_expected, lower=lower, upper=upper, score=score, point_flag=point_flag,
         shift_flag=shift_flag, shift_sign=shift_sign, tau_point=out_tau, tau_shift=out_tau_shift,
     )  # fmt: skip
+
+
+def _unit_error(stderr: np.ndarray, support: np.ndarray, excluded: np.ndarray, was: np.ndarray) -> np.ndarray:
+    """Per row, the median of ``stderr x sqrt(n)`` over a window (``was`` where it holds none).
+
+    A mean's stderr is ``sd / sqrt(n)`` and a rate's ``sqrt(p (1 - p) / n)``: the product is about
+    constant while the metric is normal, whatever ``n`` does from day to day. The median keeps
+    anomalous days out.
+    """
+    with np.errstate(invalid="ignore"):
+        product = np.where((stderr > 0) & (support > 0) & ~excluded, stderr * np.sqrt(support), np.nan)
+    usable = np.count_nonzero(~np.isnan(product), axis=1) >= _MIN_SPREAD_POINTS
+    if not usable.any():
+        return was
+    out = was.copy()
+    out[usable] = np.nanmedian(product[usable], axis=1)
+    return out
+
+
+def _null_stderr(stderr: np.ndarray, support: np.ndarray, unit_error: np.ndarray) -> np.ndarray:
+    """The stderr a point would have if it were normal: ``unit_error / sqrt(n)`` where both are known.
+
+    A point's reported stderr comes from its own value: a rate spiking towards 0.5, or a mean
+    blown up by outliers, reports a larger stderr, and judged with it the anomaly would widen its
+    own band. Its ``n`` is a fact about the day (fewer users, noisier value) and is kept. This is
+    the score test's choice: the variance under the null hypothesis.
+    """
+    with np.errstate(invalid="ignore", divide="ignore"):
+        null = unit_error / np.sqrt(support)
+    return np.where(np.isfinite(null) & (support > 0), null, stderr)
 
 
 def _stickiness(block: np.ndarray, was: np.ndarray | None = None) -> np.ndarray:
