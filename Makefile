@@ -46,10 +46,13 @@ services:
 	@echo "==> [services] PostgreSQL, Chromium, OpenSearch jars (what is missing)"
 	bash tests/services/install.sh
 
+# Two workers (one per core: much of the suite waits on servers and browsers); a test file stays on
+# one worker so its module fixtures (a demo build, a server) are built once. TEST_WORKERS=0 runs serially.
+TEST_WORKERS ?= 2
 test: $(DEV) services
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/python -m pytest
+	$(VENV)/bin/python -m pytest -n $(TEST_WORKERS) --dist loadfile --durations=25
 
 lint: $(DEV)
 	$(VENV)/bin/ruff check .

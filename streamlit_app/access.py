@@ -1,9 +1,11 @@
-"""Which datasources a user may read.
+"""Which datasources a user may read, and which they may change.
 
 One rule, used by every page (lists, deep links, dashboards, alerts): a user reads a
 datasource when one of their teams owns it or holds a ``read``, ``write`` or ``admin``
 permission on it; administrators read everything, including datasources that exist in the
-store but are not registered in the metadata database yet.
+store but are not registered in the metadata database yet. Acknowledging and silencing
+alerts changes a datasource's alert state: that needs ownership or a ``write`` or ``admin``
+permission (:func:`writable_datasources`), as the API asks of a token.
 """
 
 from __future__ import annotations
@@ -68,6 +70,28 @@ def can_read(db: MetadataDB, user: CurrentUser, datasource: str) -> bool:
     if user.is_admin:
         return True
     return datasource in readable_datasources(db, user)
+
+
+def writable_datasources(db: MetadataDB, user: CurrentUser, names: Iterable[str]) -> set[str]:
+    """Of ``names``, the datasources ``user`` may change: acknowledge and silence their incidents.
+
+    The API's rule for a write token: one of the user's teams owns the datasource or holds a ``write`` or
+    ``admin`` permission on it; administrators change everything. A ``read`` permission only reads.
+    """
+    names = list(names)
+    if user.is_admin:
+        return set(names)
+    if not user.teams or not names:
+        return set()
+    team_ids = list(user.teams)
+    with db.session() as session:
+        granted = select(DatasourcePermission.datasource_id).where(
+            DatasourcePermission.team_id.in_(team_ids), DatasourcePermission.level.in_(("write", "admin"))
+        )
+        query = select(Datasource.name).where(
+            Datasource.name.in_(names), or_(Datasource.owner_team_id.in_(team_ids), Datasource.id.in_(granted))
+        )
+        return set(session.scalars(query))
 
 
 def owner_teams(db: MetadataDB, names: Iterable[str]) -> dict[str, tuple[str | None, str | None]]:

@@ -185,6 +185,10 @@ class DaySources:
                 config["threads"] = self._threads
             con = duckdb.connect(config=config)
             con.execute("SET TimeZone = 'UTC'")
+            # A day's metrics query the same files about ten times (profile, evaluation, drift): the footers are
+            # parsed once, not once per query and file (0.05 CPU-s and 0.15 s per query over 50 local files; a
+            # round trip per file on S3). DuckDB checks a cached footer against the file's modification time.
+            con.execute("SET parquet_metadata_cache = true")
             self._connection = con
         return self._connection
 

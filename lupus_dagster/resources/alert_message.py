@@ -13,7 +13,7 @@ Example:
     ...     headline="shop: rows.count for region=JP 5 vs 100 expected (−95 %) on 2026-01-10", alerts=[alert])
     >>> print(message.text())
     Lupus incident #7 (warning): shop: rows.count for region=JP 5 vs 100 expected (−95 %) on 2026-01-10
-    • rows.count {region=JP}: value 5 (expected 100, band 80 – 120), score -6.2 http://ui/chart?datasource=ds&metric=rows.count&label.region=JP&start=2025-12-11&end=2026-01-11
+    • rows.count {region=JP}: value 5 (expected 100, band 80 – 120), score -6.2 http://ui/chart?datasource=ds&metric=rows.count&label.region=JP&start=2025-12-11&end=2026-01-11&incident=7
 """
 
 from __future__ import annotations
@@ -68,6 +68,12 @@ class IncidentMessage:
             root_cause_text=_slices_text(cause) if cause else None, link=incident.link,
         )  # fmt: skip
 
+    def chart_link(self, alert: Alert) -> str | None:
+        """The alert's chart link naming this incident (``&incident=<id>``: the chart marks it, "around this incident")."""
+        if not alert.link or "/chart?" not in alert.link or "incident=" in alert.link:
+            return alert.link
+        return f"{alert.link}&incident={self.incident_id}"
+
     def title(self) -> str:
         return f"{PREFIX.get(self.event, 'Lupus incident')} #{self.incident_id} ({self.severity}): {self.headline}"
 
@@ -78,7 +84,7 @@ class IncidentMessage:
             lines.append(f"Top slices: {self.root_cause_text}")
         for alert in self.alerts:
             line = f"• {alert.summary()}"
-            lines.append(f"{line} {alert.link}" if alert.link else line)
+            lines.append(f"{line} {self.chart_link(alert)}" if alert.link else line)
         return "\n".join(lines)
 
     def slack_payload(self) -> dict[str, Any]:
@@ -96,7 +102,7 @@ class IncidentMessage:
             if alert.previous_severity is not None:
                 text += f"\n_severity rose from {_num(alert.previous_severity)}_"
             if alert.link:
-                text += f"\n<{alert.link}|Open chart>"
+                text += f"\n<{self.chart_link(alert)}|Open chart>"
             blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": text[:MAX_BLOCK_CHARS]}})
         hidden = len(self.alerts) - MAX_ALERT_BLOCKS
         footer = f"{len(self.alerts)} alert(s) · since {self.day.isoformat()} · status {self.status}"

@@ -33,7 +33,7 @@ from lupus_metrics.errors import LupusValidationError
 from lupus_metrics.sql.ecdf import quantile_value
 from lupus_metrics.sql.tables import float_literal, in_memory_cursor
 from lupus_metrics.stats.column_types import ColumnType
-from lupus_metrics.stats.plan import Aggregate, ProfilePlan, TopK, Value
+from lupus_metrics.stats.plan import COUNTING_FNS, Aggregate, ProfilePlan, TopK, Value
 from lupus_metrics.stats.points import EngineResult, group_columns
 
 _INPUT = "lupus_input"
@@ -101,14 +101,19 @@ class DuckDBEngine:
         return {name: ColumnType.of_duckdb(str(t)) for name, t in zip(relation.columns, relation.types, strict=True)}
 
     def run(self, plan: ProfilePlan) -> EngineResult:
-        """Execute the plan: the streaming aggregates, the holistic ones per value, a ranked count per top-k column."""
+        """Execute the plan: the streaming aggregates, a count per distinct value, a ranked count per top-k column."""
         try:
             source = self._source(plan)
-            scalars = self._query(scalar_sql(plan, source))
-            for alias, aggregates in holistic_aggregates(plan).items():
-                found = self._query(value_counts_sql(plan, alias, aggregates, source))
-                scalars = _merge_holistic(plan, scalars, found, aggregates)
+            counted = counted_aggregates(plan)
             topks = {t.column: self._query(topk_sql(plan, t, source)) for t in plan.topks}
+            scalars = self._query(scalar_sql(plan, source, exclude=set(counted)))
+            for alias, aggregates in counted.items():
+                topk = _topk_counting(plan, alias, aggregates)
+                if topk is not None:  # the top-k step already counted this column's distinct values
+                    found = _counts_from_topk(plan, topks[topk.column])
+                else:
+                    found = self._query(value_counts_sql(plan, alias, aggregates, source))
+                scalars = _merge_counted(plan, scalars, found, aggregates)
         except duckdb.ParserException as err:
             raise LupusValidationError(
                 "profile.filter", f"DuckDB cannot parse the query: {err}", value=plan.filter
@@ -153,11 +158,17 @@ def _projection(plan: ProfilePlan, values: list[str] | None = None) -> list[str]
     ]
 
 
-def scalar_sql(plan: ProfilePlan, source: str) -> str:
-    """The streaming aggregates: one row per group and one for the overall group (holistic ones left out)."""
+def scalar_sql(plan: ProfilePlan, source: str, exclude: set[str] | frozenset[str] = frozenset()) -> str:
+    """The streaming aggregates: one row per group and one for the overall group.
+
+    Holistic aggregates are left out, and so is every aggregate of a value in ``exclude`` (values
+    whose aggregates come from their counts of distinct values, :func:`value_counts_sql`).
+    """
     groups = group_columns(plan)
     streaming = [
-        (alias, a) for alias, a in zip(plan.aggregate_aliases(), plan.aggregates, strict=True) if a.fn not in _HOLISTIC
+        (alias, a)
+        for alias, a in zip(plan.aggregate_aliases(), plan.aggregates, strict=True)
+        if a.fn not in _HOLISTIC and a.value not in exclude
     ]
     needed = sorted({a.value for _, a in streaming if a.value is not None})
     projection = _projection(plan, needed)
@@ -171,17 +182,26 @@ def scalar_sql(plan: ProfilePlan, source: str) -> str:
     )
 
 
-def holistic_aggregates(plan: ProfilePlan) -> dict[str, list[tuple[str, Aggregate]]]:
-    """Per projected value: its quantile and distinct-count aggregates, with their aliases."""
+def counted_aggregates(plan: ProfilePlan) -> dict[str, list[tuple[str, Aggregate]]]:
+    """Per projected value that has a holistic aggregate (quantiles, distinct count): all its aggregates, with aliases.
+
+    Those values are counted per distinct value and group anyway; their streaming aggregates
+    (count, sum, mean, std, min, max) are computed from the same counts rather than in the
+    streaming query: a pass over the rows costs more than the whole counted table, which holds
+    one row per distinct value and group.
+    """
+    holistic = {a.value for a in plan.aggregates if a.fn in _HOLISTIC and a.value is not None}
     out: dict[str, list[tuple[str, Aggregate]]] = {}
     for alias, aggregate in zip(plan.aggregate_aliases(), plan.aggregates, strict=True):
-        if aggregate.fn in _HOLISTIC and aggregate.value is not None:
-            out.setdefault(aggregate.value, []).append((alias, aggregate))
+        if aggregate.value in holistic:
+            out.setdefault(aggregate.value, []).append((alias, aggregate))  # type: ignore[arg-type]
     return out
 
 
 def value_counts_sql(plan: ProfilePlan, value: str, aggregates: list[tuple[str, Aggregate]], source: str) -> str:
-    """Per group: the distinct values of ``value`` (their number) and the order statistics its quantiles need."""
+    """Per group, from the counts of the distinct values of ``value``: their number, the order statistics its
+    quantiles need, and its other aggregates (sum and moments weighted by the counts; the standard deviation
+    in two passes over the counted values, around the group's mean)."""
     groups = group_columns(plan)
     keys = ", ".join(groups)
     partition = f"PARTITION BY gid{', ' + keys if keys else ''}"
@@ -193,46 +213,91 @@ def value_counts_sql(plan: ProfilePlan, value: str, aggregates: list[tuple[str, 
         counted = (
             f"SELECT 1 AS gid, {value} AS v, count(*) AS c FROM ({inner}) WHERE {value} IS NOT NULL GROUP BY {value}"
         )
+    fns = {a.fn for _, a in aggregates}
     quantiles = [q for _, a in aggregates if a.fn == "quantiles" for q in a.params]
     picks = ["count(*) AS distinct_values", "max(n) AS n"]
     for i, q in enumerate(quantiles):
         rank = f"floor(CAST(n - 1 AS DOUBLE) * {float_literal(q)})"
         picks.append(f"min(CASE WHEN cum > {rank} THEN v END) AS lo{i}")
         picks.append(f"min(CASE WHEN cum > {rank} + 1 THEN v END) AS hi{i}")
-    cumulated = (
-        quantiles and f", sum(c) OVER ({partition} ORDER BY v ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS cum"
-    )
+    windows = [f"sum(c) OVER ({partition}) AS n"]
+    if quantiles:
+        windows.append(f"sum(c) OVER ({partition} ORDER BY v ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS cum")
+    if fns & {"sum", "mean", "std"}:
+        windows.append(f"sum(c * CAST(v AS DOUBLE)) OVER ({partition}) AS total")
+        picks.append("CAST(max(total) AS DOUBLE) AS sum_value")
+        picks.append("CAST(max(total) / max(n) AS DOUBLE) AS mean_value")
+    if "std" in fns:
+        picks.append(
+            "CASE WHEN max(n) > 1 THEN sqrt(sum(c * power(CAST(v AS DOUBLE) - total / n, 2)) / (max(n) - 1)) END "
+            "AS std_value"
+        )
+    if "min" in fns:
+        picks.append("CAST(min(v) AS DOUBLE) AS min_value")
+    if "max" in fns:
+        picks.append("CAST(max(v) AS DOUBLE) AS max_value")
     return (
-        f"WITH counted AS ({counted}), cumulated AS (SELECT *{cumulated or ''}, sum(c) OVER ({partition}) AS n FROM counted) "
+        f"WITH counted AS ({counted}), cumulated AS (SELECT *, {', '.join(windows)} FROM counted) "
         f"SELECT gid{', ' + keys if keys else ''}, {', '.join(picks)} FROM cumulated GROUP BY gid{', ' + keys if keys else ''}"
     )
 
 
-def _merge_holistic(plan: ProfilePlan, scalars: pd.DataFrame, found: pd.DataFrame,
-                    aggregates: list[tuple[str, Aggregate]]) -> pd.DataFrame:  # fmt: skip
-    """The scalars with the holistic aggregates of one value added: lists of quantiles, distinct counts."""
+def _topk_counting(plan: ProfilePlan, value: str, aggregates: list[tuple[str, Aggregate]]) -> TopK | None:
+    """The top-k of a scalar column whose counts of distinct values give all of ``value``'s aggregates, if any."""
+    if not {a.fn for _, a in aggregates} <= {"count", "count_distinct"}:
+        return None
+    projected = plan.values[value]
+    if projected.ops or projected.column in plan.casts:
+        return None
+    return next((t for t in plan.topks if t.column == projected.column and not t.elements), None)
+
+
+def _counts_from_topk(plan: ProfilePlan, ranked: pd.DataFrame) -> pd.DataFrame:
+    """Per group, the number of distinct values and of values, as :func:`value_counts_sql` names them."""
+    first = ranked[ranked["rank"] == 1]
+    keys = ["gid", *group_columns(plan)]
+    return pd.DataFrame({**{k: first[k].to_numpy() for k in keys}, "distinct_values": first["distinct_values"].to_numpy(),
+                         "n": first["total"].to_numpy()})  # fmt: skip
+
+
+def _merge_counted(plan: ProfilePlan, scalars: pd.DataFrame, found: pd.DataFrame,
+                   aggregates: list[tuple[str, Aggregate]]) -> pd.DataFrame:  # fmt: skip
+    """The scalars with the aggregates of one counted value added: lists of quantiles, distinct counts, moments."""
     keys = ["gid", *group_columns(plan)]
     values: dict[str, list[Any]] = {alias: [] for alias, _ in aggregates}
     offset = 0
     for alias, aggregate in aggregates:
-        if aggregate.fn == "count_distinct":
-            values[alias] = found["distinct_values"].astype("float64").tolist()
-            continue
-        for row in found.itertuples(index=False):
-            values[alias].append([quantile_value(getattr(row, f"lo{offset + i}"), getattr(row, f"hi{offset + i}"), row.n, q)
-                                  for i, q in enumerate(aggregate.params)])  # fmt: skip
-        offset += len(aggregate.params)
+        if aggregate.fn == "quantiles":
+            for row in found.itertuples(index=False):
+                values[alias].append([quantile_value(getattr(row, f"lo{offset + i}"), getattr(row, f"hi{offset + i}"), row.n, q)
+                                      for i, q in enumerate(aggregate.params)])  # fmt: skip
+            offset += len(aggregate.params)
+        else:
+            column = _COUNTED_COLUMNS[aggregate.fn]
+            values[alias] = found[column].astype("float64").tolist()
     found = pd.DataFrame({**{k: found[k].to_numpy() for k in keys if k in found}, **values})
     # Both sides carry gid as 0 (group) or non-zero (overall); normalise so the overall rows meet.
     for frame in (scalars, found):
         frame["gid"] = (frame["gid"] != 0).astype("int64")
     merged = scalars.merge(found, on=[k for k in keys if k in found], how="left")
     for alias, aggregate in aggregates:
-        if aggregate.fn == "count_distinct":
-            merged[alias] = merged[alias].fillna(0.0)
-        else:
+        if aggregate.fn == "quantiles":
             merged[alias] = [v if isinstance(v, list) else None for v in merged[alias]]
+        elif aggregate.fn in COUNTING_FNS:
+            merged[alias] = merged[alias].fillna(0.0)  # a group without values has no counted rows
     return merged
+
+
+#: Result column of :func:`value_counts_sql` holding each aggregate computed from the counts.
+_COUNTED_COLUMNS = {
+    "count": "n",
+    "count_distinct": "distinct_values",
+    "sum": "sum_value",
+    "mean": "mean_value",
+    "std": "std_value",
+    "min": "min_value",
+    "max": "max_value",
+}
 
 
 def topk_sql(plan: ProfilePlan, topk: TopK, source: str) -> str:
@@ -253,7 +318,7 @@ def topk_sql(plan: ProfilePlan, topk: TopK, source: str) -> str:
     return (
         f"WITH src AS (SELECT {', '.join(projection)} FROM {source}), counted AS ({counted}), "
         f"ranked AS (SELECT *, row_number() OVER ({partition} ORDER BY n DESC, v ASC) AS rank, "
-        f"sum(n) OVER ({partition}) AS total FROM counted) "
+        f"sum(n) OVER ({partition}) AS total, count(*) OVER ({partition}) AS distinct_values FROM counted) "
         f"SELECT * FROM ranked WHERE rank <= {int(topk.k)}"
     )
 

@@ -15,7 +15,7 @@ import streamlit as st
 from lupus_metrics.errors import LupusValidationError
 from lupus_store.incidents import IncidentStore, IncidentView
 from lupus_store.metadata.models import VERDICTS
-from streamlit_app import alert_items, formats, incident_board, queries, tables
+from streamlit_app import access, alert_items, formats, incident_board, queries, tables
 from streamlit_app.view_state import context, readable
 
 EXPANDED_LIMIT = 25  # incidents with their own section (series, acknowledge, silence); older ones are in the table
@@ -25,6 +25,7 @@ store = IncidentStore(db, upgrade=False)
 today = queries.today()
 st.title("Alerts")
 names = readable(user, db, root)
+writable = access.writable_datasources(db, user, names)  # acknowledge and silence need write access
 flash = st.session_state.pop("alerts_flash", None)
 if flash:
     st.success(flash)
@@ -88,6 +89,12 @@ else:
                 by = f" by {incident.acknowledged_by}" if incident.acknowledged_by else ""
                 st.caption(f"Verdict: **{incident_board.VERDICT_TEXT[incident.verdict]}**{by}"
                            + (f" · note: {incident.note}" if incident.note else ""))  # fmt: skip
+            if incident.datasource not in writable:
+                st.caption(
+                    f"Acknowledging and silencing need write access to `{incident.datasource}` "
+                    "(its owner team or a write permission)."
+                )
+                continue
             ack_col, silence_col = st.columns(2)
             with ack_col.form(f"ack_form_{incident.id}", border=True):
                 st.markdown("**Acknowledge**")
@@ -161,8 +168,9 @@ else:
           "author": s.author, "reason": s.reason} for s in active]
     )  # fmt: skip
     st.html(tables.html_table(frame, css_class="silences"))
-    ending = st.selectbox("End a silence now", [None, *[s.id for s in active]], key="silence_end_pick",
-                          format_func=lambda i: "—" if i is None else f"#{i}")  # fmt: skip
+    endable = [s.id for s in active if s.datasource in writable]
+    ending = st.selectbox("End a silence now", [None, *endable], key="silence_end_pick",
+                          format_func=lambda i: "—" if i is None else f"#{i}") if endable else None  # fmt: skip
     if ending is not None and st.button("End silence", key="silence_end_button"):
         store.expire_silence(ending)
         st.session_state["alerts_flash"] = f"Silence #{ending} ended."

@@ -43,23 +43,30 @@ if not names:
 # the widgets keep what the person chose. (Widget defaults alone would not do: a keyed widget keeps its first
 # value for the whole session, so a second link to the same datasource showed the first link's range.)
 arrived = linked is not None and linked != st.session_state.get(SHOWN_VIEW)
-if arrived:
-    st.session_state["chart_datasource"] = linked.datasource
-datasource = st.selectbox("Datasource", names, key="chart_datasource")
+state = st.session_state
+
+# The controls sit above the chart but are drawn after it (draw_controls below): the view is decided from the
+# widgets' state first (set from the link, kept from the last run, or defaults), the chart goes out, then the
+# widgets fill their place above it. A fresh page (an alert link opened in a new tab) gets its chart that much
+# sooner: the browser renders the chart before it loads and renders the widgets' code.
+controls = st.container()
+if arrived or state.get("chart_datasource") not in names:
+    state["chart_datasource"] = linked.datasource if arrived else names[0]
+datasource = state["chart_datasource"]
 wanted = linked if arrived and linked.datasource == datasource else deep_links.ChartView(datasource)
 series = queries.series(root, datasource)
 if series.empty:
+    controls.selectbox("Datasource", names, key="chart_datasource")
     st.info(f"`{datasource}` has no points yet.")
     st.stop()
 metrics = sorted(series["metric"].unique())
 metric_key = f"metric_{datasource}"
+missing_metric = bool(arrived and wanted.metric and wanted.metric not in metrics)
 if arrived and wanted.metric in metrics:
-    st.session_state[metric_key] = wanted.metric
-elif arrived and wanted.metric:
-    st.warning(f"`{wanted.metric}` has no points in `{datasource}`; showing `{metrics[0]}`.")
-    st.session_state[metric_key] = metrics[0]
-metric = st.selectbox("Metric", metrics, key=metric_key)
-st.title(metric)
+    state[metric_key] = wanted.metric
+elif missing_metric or state.get(metric_key) not in metrics:
+    state[metric_key] = metrics[0]
+metric = state[metric_key]
 metric_series = series[series["metric"] == metric]
 
 # One multi-select per label key of this metric; values from the series that exist.
@@ -67,16 +74,14 @@ label_values: dict[str, list[str]] = {}
 for labels in metric_series["labels"]:
     for key, value in (labels or {}).items():
         label_values.setdefault(key, []).append(value)
+label_options = {key: sorted(set(values)) for key, values in sorted(label_values.items())}
 filters: dict[str, tuple[str, ...]] = {}
-if label_values:
-    for col, key in zip(st.columns(len(label_values)), sorted(label_values), strict=True):
-        options = sorted(set(label_values[key]))
-        label_key = f"label_{datasource}_{metric}_{key}"
-        if arrived:
-            st.session_state[label_key] = [v for v in wanted.labels.get(key, ()) if v in options]
-        chosen = col.multiselect(key, options, key=label_key, placeholder="all")
-        if chosen:
-            filters[key] = tuple(chosen)
+for key, options in label_options.items():
+    label_key = f"label_{datasource}_{metric}_{key}"
+    chosen = wanted.labels.get(key, ()) if arrived else state.get(label_key, [])
+    state[label_key] = [v for v in chosen if v in options]
+    if state[label_key]:
+        filters[key] = tuple(state[label_key])
 
 last_day = metric_series["last_ts"].max().date()
 first_day = metric_series["first_ts"].min().date()
@@ -88,13 +93,13 @@ if arrived and wanted.incident is not None and all(i.id != wanted.incident for i
 focus_key = f"incident_focus_{datasource}"
 if arrived:
     st.session_state[focus_key] = wanted.incident
-focus = annotations.focus_incident(known_incidents, metric, st.session_state.get(focus_key))
-around_range = annotations.around(focus, last_day) if focus else None
+incident_focus = annotations.focus_incident(known_incidents, metric, st.session_state.get(focus_key))
+around_range = annotations.around(incident_focus, last_day) if incident_focus else None
 default_range = (max(first_day, last_day - timedelta(days=DEFAULT_DAYS - 1)), last_day)
 if arrived and wanted.incident is not None and around_range and not (wanted.start or wanted.end):
     default_range = around_range  # an incident's link without a range opens around the incident
 range_key, preset_key, compare_key = f"range_{datasource}", f"preset_{datasource}", f"compare_{datasource}"
-presets = [*time_ranges.PRESETS, *([AROUND] if focus else [])]
+presets = [*time_ranges.PRESETS, *([AROUND] if incident_focus else [])]
 
 
 def _matching_preset(start: date, end: date) -> str | None:
@@ -110,6 +115,10 @@ if arrived or range_key not in st.session_state:
     st.session_state[compare_key] = wanted.compare
 if st.session_state.get(preset_key) not in (None, *presets):  # e.g. "around" kept from a metric with an incident
     st.session_state[preset_key] = None
+picked = state[range_key]
+start, end = picked if isinstance(picked, tuple | list) and len(picked) == 2 else default_range
+start, end = (date.fromisoformat(str(start)[:10]), date.fromisoformat(str(end)[:10]))
+compare = bool(state.get(compare_key))
 
 
 def _apply_preset() -> None:
@@ -124,15 +133,25 @@ def _clear_preset() -> None:
     st.session_state[preset_key] = None
 
 
-range_cols = st.columns(2, vertical_alignment="bottom")
-range_cols[0].segmented_control(
-    "Last", presets, key=preset_key, on_change=_apply_preset,
-    help=f"{AROUND}: incident #{focus.id}, two weeks before to a week after" if focus else None,
-)  # fmt: skip
-picked = range_cols[1].date_input("Time range", key=range_key, format="YYYY-MM-DD", on_change=_clear_preset)
-compare = st.toggle("Compare with a week earlier", key=compare_key)
-start, end = picked if isinstance(picked, tuple | list) and len(picked) == 2 else default_range
-start, end = (date.fromisoformat(str(start)[:10]), date.fromisoformat(str(end)[:10]))
+def draw_controls() -> None:
+    """The widgets of the view decided above, in their place above the chart (same keys, so the same values)."""
+    with controls:
+        st.selectbox("Datasource", names, key="chart_datasource")
+        if missing_metric:
+            st.warning(f"`{wanted.metric}` has no points in `{datasource}`; showing `{metric}`.")
+        st.selectbox("Metric", metrics, key=metric_key)
+        st.title(metric)
+        if label_options:
+            for col, (key, options) in zip(st.columns(len(label_options)), label_options.items(), strict=True):
+                col.multiselect(key, options, key=f"label_{datasource}_{metric}_{key}", placeholder="all")
+        range_cols = st.columns(2, vertical_alignment="bottom")
+        range_cols[0].segmented_control(
+            "Last", presets, key=preset_key, on_change=_apply_preset,
+            help=f"{AROUND}: incident #{incident_focus.id}, two weeks before to a week after" if incident_focus else None,
+        )  # fmt: skip
+        range_cols[1].date_input("Time range", key=range_key, format="YYYY-MM-DD", on_change=_clear_preset)
+        st.toggle("Compare with a week earlier", key=compare_key)
+
 
 view = deep_links.ChartView(
     datasource, metric, filters, start, end, compare=compare, incident=st.session_state.get(focus_key)
@@ -157,6 +176,7 @@ summary.caption(
 if points.empty:
     chart_slot.empty()
     summary.info("No points for this selection.")
+    draw_controls()
     st.stop()
 if len(evaluated) and not charts.shows_band(points):
     summary.caption(
@@ -185,15 +205,16 @@ spec = charts.detail_chart(
     points, evaluated, kind=kind, previous=data.previous, annotations=annotations.frame(events) if events else None
 )
 legend_slot.html(charts.mark_legend(spec))
-state = chart_slot.vega_lite_chart(
+chart_state = chart_slot.vega_lite_chart(
     spec,
     key="detail_chart",
     on_select="rerun",
     selection_mode=[charts.SERIES_PICK, charts.ANOMALY_PICK] if len(flagged) else [charts.SERIES_PICK],
 )
+draw_controls()
 
 # Anomaly table: narrowed by a click on a line or an anomaly in the chart, or by this selector.
-selection = getattr(state, "selection", None) or {}
+selection = getattr(chart_state, "selection", None) or {}
 picked_series = {row.get(charts.SERIES) for row in selection.get(charts.SERIES_PICK, []) if row.get(charts.SERIES)}
 picked_anomalies = selection.get(charts.ANOMALY_PICK, [])
 series_names = sorted(flagged[charts.SERIES].unique()) if len(flagged) else []

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -11,7 +11,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from app.app_data import AppData, password
-from streamlit_app import auth, sessions
+from streamlit_app import accounts, auth, sessions
 
 APP = str(Path(__file__).resolve().parents[2] / "streamlit_app" / "Home.py")
 
@@ -156,6 +156,28 @@ def test_label_filter_narrows_series_and_updates_the_url(app_env: AppData) -> No
     at.multiselect(key="label_shop-recs_rows.count_region").select("DE").run()
     assert "1 series" in texts(at.caption)
     assert at.query_params["label.region"] == "DE"
+
+
+def test_widgets_drawn_after_the_chart_keep_what_the_person_chose(app_env: AppData) -> None:
+    """The chart page decides its view before drawing its controls (below the chart in the script, above it on the
+    page): a chosen filter, range and metric hold in the following runs and reach the URL."""
+    at = signed_in(app_env, "alice", "views/chart.py", datasource="shop-recs", metric="rows.count")
+    at.multiselect(key="label_shop-recs_rows.count_region").select("US").run()
+    at.date_input(key="range_shop-recs").set_value((date(2026, 3, 1), date(2026, 3, 10))).run()
+    assert "1 series · 10 points" in texts(at.caption)
+    at.selectbox(key="metric_shop-recs").select("score.mean").run()
+    assert not at.exception
+    assert at.title[0].value == "score.mean" and "3 series · 30 points" in texts(at.caption)
+    assert at.query_params["metric"] == "score.mean" and at.query_params["start"] == "2026-03-01"
+    at.multiselect(key="label_shop-recs_score.mean_region").select("DE").run()
+    assert "1 series · 10 points" in texts(at.caption) and at.query_params["label.region"] == "DE"
+
+
+def test_a_link_to_a_missing_metric_says_so_and_shows_the_first_one(app_env: AppData) -> None:
+    at = signed_in(app_env, "alice", "views/chart.py", datasource="shop-recs", metric="no.such")
+    assert not at.exception
+    assert "`no.such` has no points in `shop-recs`; showing `rows.count`." in texts(at.warning)
+    assert at.selectbox(key="metric_shop-recs").value == "rows.count"
 
 
 def test_anomaly_table_shows_detector_and_parameters(app_env: AppData) -> None:
@@ -360,3 +382,25 @@ def test_a_silence_without_a_reason_is_refused_with_the_field_named(app_env: App
     at.button(key=f"silence_button_{incident}").click().run()
     assert "reason" in texts(at.error) and "Silence not saved" in texts(at.error)
     assert not [s for s in IncidentStore(app_env.db).silences() if s.product == "noreason"]
+
+
+def test_acknowledge_and_silence_need_write_access_to_the_datasource(app_env: AppData) -> None:
+    """A reader sees the incident but cannot change its alert state; a write permission can (as the API asks)."""
+    from lupus_store.incidents import IncidentStore
+
+    incident = record_incident(app_env, product="perm")
+    accounts.grant(app_env.db, "shop-recs", "viewers", "read")
+    accounts.grant(app_env.db, "shop-recs", "editors", "write")
+    app_env.users["reader"] = accounts.add_user(app_env.db, "reader", teams=["viewers"])
+    app_env.users["editor"] = accounts.add_user(app_env.db, "editor", teams=["editors"])
+    reader = signed_in(app_env, "reader", "views/alerts.py")
+    assert not reader.exception
+    board = next(t for t in html_tables(reader) if "headline" in t.columns)
+    assert f"#{incident}" in set(board["incident"])  # reading is allowed
+    assert not [b for b in reader.button if b.key in (f"ack_button_{incident}", f"silence_button_{incident}")]
+    assert "need write access to `shop-recs`" in texts(reader.caption)
+    editor = signed_in(app_env, "editor", "views/alerts.py")
+    editor.radio(key=f"ack_verdict_{incident}").set_value("expected")
+    editor.button(key=f"ack_button_{incident}").click().run()
+    assert not editor.exception
+    assert IncidentStore(app_env.db).incident(incident).acknowledged_by == "editor"

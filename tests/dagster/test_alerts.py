@@ -271,7 +271,7 @@ def test_related_anomalies_of_a_day_arrive_as_one_incident_message(harness, rece
     assert f"{parts.scheme}://{parts.netloc}{parts.path}" == "http://lupus.example/chart"
     assert parse_qs(parts.query) == {
         "datasource": [DS], "metric": ["rows.count"], "label.region": ["JP"],
-        "start": ["2025-12-11"], "end": ["2026-01-11"],
+        "start": ["2025-12-11"], "end": ["2026-01-11"], "incident": ["1"],
     }  # fmt: skip
     assert "lupus incidents ack 1" in message["blocks"][-1]["elements"][0]["text"]
     assert "2 new alert(s) (1 new incident(s)" in result.skip_reason.skip_message
@@ -520,9 +520,11 @@ def test_a_late_partition_alerts_on_the_first_tick_after_its_deadline(instance, 
     time.sleep(max(0.0, (datetime.combine(today, datetime.min.time(), UTC) + lag - datetime.now(UTC)).total_seconds()))
     due = time.time()
     harness.tick()
+    ticked = time.time()
     [message] = texts(receiver)
     assert f"partition {yesterday} of {harness.product}/metrics not materialized by its deadline" in message
-    assert receiver.times[0] - due < 5
+    # Posted during the first tick after the deadline (not a wall-clock bound: that flakes under load).
+    assert due <= receiver.times[0] <= ticked
     [state] = harness.states()
     assert (state.kind, state.day, state.rule) == ("freshness", yesterday, "freshness")
 

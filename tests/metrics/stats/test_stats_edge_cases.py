@@ -146,3 +146,34 @@ def test_input_that_is_not_a_table_is_rejected():
 
     with pytest.raises(LupusValidationError, match="df: must be a pandas DataFrame"):
         compute_profile([1, 2], {"columns": {}}, ts=TS)
+
+
+def test_stats_taken_from_value_counts_equal_the_streaming_ones():
+    # A column with a quantile or a distinct count has its count, sum, mean, std, min and max computed from its
+    # counts of distinct values (and a string's distinct count from its top-k counts): the same values as alone.
+    rng = np.random.default_rng(5)
+    n = 2000
+    df = pd.DataFrame(
+        {
+            "region": rng.choice(np.array(["JP", "US", None], dtype=object), n),
+            "score": np.where(rng.random(n) < 0.1, np.nan, np.round(rng.normal(5.0, 3.0, n), 2)),
+            "visits": pd.array(rng.integers(-3, 1000, n), dtype="Int64"),
+            "seen": pd.Series(pd.Timestamp("2026-01-09", tz="UTC") - pd.to_timedelta(rng.integers(0, 9, n), unit="D")),
+            "name": rng.choice(np.array(["a", "b", "", None], dtype=object), n),
+        }
+    )
+    df.loc[df["region"] == "US", "score"] = np.nan  # a group without values
+    streaming = {"score": ["count", "sum", "mean", "std", "min", "max"], "visits": ["count", "sum", "mean", "std"],
+                 "seen": ["count", "min", "max", "lag"], "name": ["count"]}  # fmt: skip
+    counted = {"score": ["p50", "distinct_count"], "visits": ["p10"], "seen": ["distinct_count"], "name": ["distinct_count", "topk:2"]}  # fmt: skip
+    alone = by_key(compute_profile(df, {"group_by": ["region"], "columns": streaming}, ts=TS))
+    spec = {"group_by": ["region"], "columns": {c: streaming[c] + counted[c] for c in streaming}}
+    together = by_key(compute_profile(df, spec, ts=TS))
+    assert set(alone) <= set(together)
+    for key, value in alone.items():
+        if math.isnan(value):
+            assert math.isnan(together[key]), key
+        else:
+            assert together[key] == pytest.approx(value, rel=1e-12, abs=1e-12), key
+    assert math.isnan(together[("score.mean", (("region", "US"),))])
+    assert together[("score.count", (("region", "US"),))] == 0
