@@ -18,12 +18,15 @@ from tqdm.auto import tqdm
 from lupus_dagster.assets.anomalies import build_anomalies_asset
 from lupus_dagster.assets.mlflow_metrics import build_mlflow_asset
 from lupus_dagster.assets.partition_range import failed_check_days, latest_materializations, run_days
-from lupus_dagster.assets.product_points import compute_day_points, select_columns
+from lupus_dagster.assets.product_points import DayPoints, compute_day_points, select_columns
+from lupus_dagster.assets.range_points import computes_by_span, span_points
 from lupus_dagster.assets.sources import DaySources, SourceAccessError, SourceMissingError, s3_storage_options
 from lupus_dagster.assets.validation import ValidationOutcome, validate_days
 from lupus_dagster.product_spec import EvaluationTask, ProductSpec
 
 PREVIEW_ROWS = 12
+#: Days of points per store call in a ranged run (one validation and Arrow conversion each).
+WRITE_DAYS = 32
 
 
 def metrics_key(spec: ProductSpec) -> dg.AssetKey:
@@ -205,6 +208,9 @@ def _each_day(
     cursor each) instead of opening one per day.
     """
     with DaySources(storage_options=storage_options, spark=spark) as run_sources:
+        if spark is None and computes_by_span(spec):
+            yield from _each_day_by_span(spec, days, run_sources, store, writer, run_id, workers)
+            return
 
         def one(day: date) -> dict[str, Any] | SourceMissingError:
             try:
@@ -218,6 +224,31 @@ def _each_day(
             return
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lupus-day") as pool:
             yield from zip(days, pool.map(one, days), strict=True)
+
+
+def _each_day_by_span(
+    spec: ProductSpec, days: list[date], sources: DaySources, store: Any, writer: str, run_id: str, workers: int
+) -> Iterator[tuple[date, dict[str, Any] | SourceMissingError]]:
+    """As :func:`_each_day`, with the metrics of a span of days computed at once (assets/range_points.py).
+
+    The points are stored ``WRITE_DAYS`` days per store call (validated and converted once, one
+    file per day, each replaced atomically), calls on ``workers`` threads (their fsyncs overlap).
+    """
+    computed = list(span_points(spec, days, sources))
+    found = [(day, result) for day, result in computed if isinstance(result, DayPoints)]
+    chunks = [dict(found[n : n + WRITE_DAYS]) for n in range(0, len(found), WRITE_DAYS)]
+
+    def stored(chunk: dict[date, DayPoints]) -> dict[date, Any]:
+        frames = {day: result.points for day, result in chunk.items()}
+        return store.write_point_days(spec.datasource, frames, writer=writer, source="asset", run_id=run_id)
+
+    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="lupus-write") as pool:
+        written = {day: result for results in pool.map(stored, chunks) for day, result in results.items()}
+    for day, result in computed:
+        if isinstance(result, SourceMissingError):
+            yield day, result
+        else:
+            yield day, _day_metadata(spec, result, written[day])
 
 
 def _threads() -> int:
@@ -249,6 +280,10 @@ def _metrics_day(
         relevance=lambda task: _relevance(sources, task, day, engine),
     )
     written = store.write_points(spec.datasource, result.points, day=day, writer=writer, source="asset", run_id=run_id)
+    return _day_metadata(spec, result, written)
+
+
+def _day_metadata(spec: ProductSpec, result: DayPoints, written: Any) -> dict[str, Any]:
     return {
         "datasource": spec.datasource,
         "rows": result.rows,

@@ -100,3 +100,40 @@ def test_connections_commit_with_synchronous_normal(tmp_path):
         modes = [conn.exec_driver_sql("PRAGMA synchronous").scalar() for conn in (index, run)]
         journals = [conn.exec_driver_sql("PRAGMA journal_mode").scalar() for conn in (index, run)]
     assert modes == [1, 1] and journals == ["wal", "wal"]  # 1 = NORMAL, safe in WAL mode
+
+
+def test_a_watcher_in_another_storage_sees_a_running_runs_events(tmp_path):
+    """The webserver streams a running run's logs by watching ``<run_id>.db``; kept connections must not hide them."""
+    import logging
+    import time
+
+    from dagster._core.events.log import EventLogEntry
+    from dagster._core.storage.event_log import SqliteEventLogStorage as DagsterStorage
+    from dagster._core.utils import make_new_run_id
+
+    def entry(run_id: str, message: str) -> EventLogEntry:
+        return EventLogEntry(error_info=None, level=logging.INFO, user_message=message, run_id=run_id,
+                             timestamp=time.time())  # fmt: skip
+
+    base = str(tmp_path / "runs")
+    writer, webserver = SqliteEventLogStorage(base), DagsterStorage(base)
+    run_id = make_new_run_id()
+    writer.store_event(entry(run_id, "started"))
+    seen: list[str] = []
+
+    def callback(event: EventLogEntry, _cursor: str) -> None:
+        seen.append(event.user_message)
+
+    webserver.watch(run_id, None, callback)
+    try:
+        time.sleep(0.5)  # the watcher is scheduled; the writer's connection stays open
+        for n in range(3):
+            writer.store_event(entry(run_id, f"step {n}"))
+        deadline = time.monotonic() + 10
+        while "step 2" not in seen and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert "step 2" in seen
+    finally:
+        webserver.end_watch(run_id, callback)
+        webserver.dispose()
+        writer.dispose()
