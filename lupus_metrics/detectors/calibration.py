@@ -163,4 +163,7 @@ def _quantile_of_sorted(ordered: np.ndarray, counts: np.ndarray, share: float | 
     fraction = position - low
     first = np.take_along_axis(ordered, low[:, None], axis=1)[:, 0]
     second = np.take_along_axis(ordered, high[:, None], axis=1)[:, 0]
-    return first + fraction * (second - first)
+    # Censored scores are +inf: between two of them the quantile is NaN (inf - inf), which the caller
+    # reads as "no finite quantile" (an infinite threshold), so numpy's warning says nothing new.
+    with np.errstate(invalid="ignore"):
+        return first + fraction * (second - first)
