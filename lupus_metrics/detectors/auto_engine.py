@@ -37,7 +37,12 @@ Per slot ``t`` and series:
   neither drags the level nor widens the spread.
 * **sticky metrics** (values repeating exactly on at least half the steps of the spread window,
   so that MAD and most residuals are 0): the forecast is the last cleaned value, and a clean step
-  is taken whole. The thresholds then come from the distribution of step sizes, zeros included.
+  is taken whole. The spread is the root mean square of the steps over the calibration window (each
+  clipped at 3 spreads, as every residual: a missed spike teaches its step and its return, and unclipped
+  a 4-unit one doubled the spread of a series with a dozen steps a year). The thresholds come from the
+  steps' scores, zeros included, re-read against today's spread (:func:`_restandardized`). A flagged
+  step that the next value repeats exactly is a step, not a spike: it becomes the new normal at once, so
+  a lasting step alerts on its first day only.
 * **a lasting change becomes the new normal**: when either shift test fires, the change is taken
   as lasting: every earlier cleaned value is moved by the median residual of the shift window
   and the window's own values enter the baseline as they are. The next point is judged against
@@ -191,9 +196,10 @@ def run_engine(
     for t in range(slots):
         if tau_point is None or (first_slot + t) % cfg.recalibrate_every == 0:
             lo = max(0, t - cfg.calibration_window)
-            tau_point, tau_shift = thresholds(
-                z_clean[:, lo:t], cfg.alpha_point, shift_alpha=cfg.alpha_shift, shift_window=w
+            sample = _restandardized(
+                z_clean[:, lo:t], out_spread[:, lo:t], sticky, teach.step_variance(t, cfg.calibration_window)
             )
+            tau_point, tau_shift = thresholds(sample, cfg.alpha_point, shift_alpha=cfg.alpha_shift, shift_window=w)
             if cfg.alpha_sum > 0:
                 tau_sum = thresholds(sum_clean[:, lo:t], cfg.alpha_sum)[0]
             strength = (
@@ -203,6 +209,16 @@ def run_engine(
             recent = slice(max(0, t - cfg.spread_window), t)
             unit_error = _unit_error(stderr[:, recent], support[:, recent], excluded[:, recent], unit_error)
 
+        if t > 0:
+            # A sticky series that repeats a value flagged yesterday has stepped, not spiked (a spike returns):
+            # the step is confirmed at once and becomes the new normal, so a lasting step alerts on its first
+            # day only instead of on every day until the run test confirms it.
+            confirmed = all_rows[_repeats_flagged_step(y, t, sticky, point_flag, shift_flag, excluded, holiday)]
+            if len(confirmed):
+                _rebase(confirmed, sticky[confirmed], t - 1, 1, y, residual, z_all, cleaned, delta, excluded, holiday,
+                        z_clean, teach, level_window)  # fmt: skip
+                last_rebase[confirmed] = t - 1
+                last_cleaned[confirmed] = cleaned[confirmed, t - 1]
         recent = slice(max(0, t - level_window), t)
         level = _window_mean(cleaned[:, recent], minimum=(level_window + 1) // 2, weights=weight[:, recent])
         recent = slice(max(0, t - cfg.trend_window), t)
@@ -294,10 +310,10 @@ def run_engine(
         sum_clean[:, t] = np.where(is_clean, np.abs(accumulated), np.where(flag_sum & ~flag_point, np.inf, np.nan))
         warm_up = ~judged & ~np.isnan(value) & ~excluded[:, t] & ~is_holiday
         # Before the first verdict, residuals still teach the spread (unscreened: nothing can judge them yet).
-        # A sticky series' steps are its noise: not clipped.
+        # Clipped as every residual, a sticky series' steps too: a missed spike would teach its size twice.
         teaches = is_clean | (warm_up & ~np.isnan(r))
         with np.errstate(invalid="ignore"):
-            squares = np.where(sticky, r**2, np.fmin(r**2, (_SPREAD_CLIP * spread) ** 2))
+            squares = np.fmin(r**2, (_SPREAD_CLIP * spread) ** 2)
         teach.add(t, np.where(teaches, squares, np.nan))
         with np.errstate(invalid="ignore", divide="ignore"):
             ratio = np.fmin(r**2, (_SPREAD_CLIP * spread) ** 2) / np.maximum(expected, _LEAST_COUNT_MEAN)
@@ -361,6 +377,36 @@ def _accumulated(recent: np.ndarray, flagged: np.ndarray, tau_point: np.ndarray,
     same = np.all(run > 0, axis=1) | np.all(run < 0, axis=1)
     total = np.where(same, np.nan_to_num(run).sum(axis=1) / np.sqrt(run.shape[1]), 0.0)
     return np.where(complete, total, np.nan)
+
+
+def _restandardized(z: np.ndarray, spread: np.ndarray, sticky: np.ndarray, step_variance: np.ndarray) -> np.ndarray:
+    """The calibration sample ``z`` (scores judged with ``spread``), with a sticky series' scores re-read
+    against its current step spread.
+
+    A sticky series' spread is the size of its steps over the calibration window itself, so it moves as
+    the window gathers steps: the scores of the early steps of a series that had stepped only a few times,
+    judged against a spread that chance made small, are large, and calibrated as they are they would raise
+    the threshold on top of the spread that has since grown. Re-read against today's spread they are the
+    steps' sizes in today's units (zeros stay zero, censored scores stay censored).
+    """
+    if not sticky.any():
+        return z
+    current = np.sqrt(step_variance)
+    usable = sticky & np.isfinite(current) & (current > 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rescaled = np.where(z == 0, 0.0, z * spread / current[:, None])
+    return np.where(usable[:, None], rescaled, z)
+
+
+def _repeats_flagged_step(
+    y: np.ndarray, t: int, sticky: np.ndarray, point_flag: np.ndarray, shift_flag: np.ndarray,
+    excluded: np.ndarray, holiday: np.ndarray,
+) -> np.ndarray:  # fmt: skip
+    """Per row, whether slot ``t`` confirms a sticky series' step flagged at ``t - 1``: the value repeats
+    exactly, and neither slot is excluded or a holiday (the run test has not confirmed it already)."""
+    previous, current = y[:, t - 1], y[:, t]
+    usable = ~excluded[:, t - 1] & ~excluded[:, t] & ~holiday[:, t - 1] & ~holiday[:, t]
+    return sticky & point_flag[:, t - 1] & ~shift_flag[:, t - 1] & usable & (current == previous)
 
 
 def _unit_error(stderr: np.ndarray, support: np.ndarray, excluded: np.ndarray, was: np.ndarray) -> np.ndarray:
