@@ -93,9 +93,11 @@ def test_a_sticky_metric_learns_its_steps():
 
 
 def test_a_sticky_metric_with_few_steps_flags_a_six_step_dip_and_a_lasting_step_once():
-    # Steps on 5 % of days: a year holds about 18 of them, and the first, small by chance, made the old engine's
-    # spread small and its threshold (a Student-t of few degrees of freedom times their out-of-sample scores) huge:
-    # it missed everything here, the dips of 4 and 6 steps (each back the next day), even a lasting step of 8.
+    # Steps on 5 % of days: a year holds about 18 of them, so the threshold (a Student-t of few degrees of freedom
+    # times the scores' root mean square) starts above 4 spreads, and the dip of 4 steps stays under it. The old
+    # engine then learned that dip's step and its return whole, doubling the spread, and its calibration kept the
+    # scores judged against the older, smaller spread: it missed everything here, the dips of 4 and 6 steps (each
+    # back the next day), even a lasting step of 8.
     rng = np.random.default_rng(3)
     steps = np.where(rng.random(600) < 0.05, rng.normal(0, 50, 600), 0.0)
     values = np.round(10_000 + np.cumsum(steps))
