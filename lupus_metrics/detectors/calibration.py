@@ -25,9 +25,9 @@ the 1-in-1,500 quantile lies beyond the largest of them. So the tail is modelled
   give the fit no value (so an incident cannot stretch the tail);
 * autocorrelated scores (a forecast that stays off for days after a step: every later day of the
   fold is off by about as much) are worth fewer independent ones. A caller may pass their
-  :func:`effective_count`; below ``MIN_SCORES`` the tail is not fitted but read from the Student-t
-  stand-in with that many degrees of freedom, scaled by the scores' root mean square, since a
-  fit to a few clumps of near-equal scores extrapolates far too light a tail.
+  :func:`effective_count`; below ``MIN_SCORES`` the threshold is at least the Student-t stand-in
+  with that many degrees of freedom, scaled by the scores' root mean square, since a fit to a few
+  clumps of near-equal scores extrapolates far too light a tail.
 
 The choice of model and constants was made on the tuning seeds of
 ``benchmarks/detection_quality.py``, which measures the resulting exceedance against the nominal
@@ -90,6 +90,7 @@ def thresholds(
     shift_alpha: float | None = None,
     shift_window: int = 3,
     effective: float | np.ndarray | None = None,
+    floor: float | np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """:func:`tail_threshold` at ``alpha`` and :func:`shift_threshold` at ``shift_alpha`` from one sort.
 
@@ -97,8 +98,9 @@ def thresholds(
     cannot follow: the tail is fitted to the non-zero scores alone, at ``alpha`` divided by their
     share, and with too few of them for a fit, a Student-t quantile scaled by their root mean square.
     ``effective`` (per row; default: the count of scores) is how many independent scores they are
-    worth (:func:`effective_count`): with fewer than :data:`MIN_SCORES`, the Student-t quantile with
-    that many degrees of freedom stands in for the tail fit.
+    worth (:func:`effective_count`): with fewer than :data:`MIN_SCORES`, the threshold is at least the
+    Student-t quantile with that many degrees of freedom. ``floor`` is the least threshold
+    (default: :func:`gaussian_threshold` at ``alpha``).
     """
     samples = np.atleast_2d(np.asarray(samples, dtype="float64"))
     rows, width = samples.shape
@@ -130,12 +132,36 @@ def thresholds(
     independent = positives * worth
     some = (positives >= 3) & ~enough | ((positives >= 3) & (independent < MIN_SCORES))
     tau[some] = scale[some] * fallback_threshold(conditional[some], np.maximum(independent[some] - 1, 1))
-    fit = (positives >= MIN_SCORES) & (independent >= MIN_SCORES)
+    fit = positives >= MIN_SCORES
     if fit.any():
         fitted = _weibull_tail(ordered[fit], positives[fit], conditional[fit])
         usable = np.isfinite(fitted)
-        tau[np.flatnonzero(fit)[usable]] = fitted[usable]
-    return np.maximum(tau, gaussian_threshold(alpha)), tau_shift
+        rows = np.flatnonzero(fit)[usable]
+        # Enough scores for a fit but too few independent ones (clumps): the Student-t stand-in is a floor
+        # under the fit, which may still see a heavier tail than it.
+        tau[rows] = np.where(independent[rows] < MIN_SCORES, np.maximum(tau[rows], fitted[usable]), fitted[usable])
+    return np.maximum(tau, gaussian_threshold(alpha) if floor is None else floor), tau_shift
+
+
+def side_thresholds(scores: np.ndarray, alpha: float, *, effective: float | None = None) -> tuple[float, float]:
+    """The thresholds below and above zero that signed ``scores`` each pass with probability ``alpha / 2``.
+
+    A skewed score has one heavy side (a small count cannot fall far below its mean but can rise far
+    above it); the absolute scores pooled fit a tail between the two sides and under-cover the heavy
+    one. So each side is calibrated alone: its magnitudes, the other side's scores set aside as zeros
+    (the tail is fitted at ``alpha / 2`` over the side's share), never below the Gaussian quantile at
+    ``alpha`` (both sides together). ``effective`` as in :func:`thresholds`.
+
+    >>> rng = np.random.default_rng(0)
+    >>> low, high = side_thresholds(rng.poisson(1.0, 3000) - 1.0, 1e-3)  # exact: 1 below (so the floor), 5 above
+    >>> round(low, 1), round(high, 1)
+    (3.3, 6.8)
+    """
+    scores = np.asarray(scores, dtype="float64")
+    scores = scores[~np.isnan(scores)]
+    below, above = np.where(scores < 0, -scores, 0.0), np.where(scores > 0, scores, 0.0)
+    tau = thresholds(np.stack([below, above]), alpha / 2, effective=effective, floor=gaussian_threshold(alpha))[0]
+    return float(tau[0]), float(tau[1])
 
 
 def effective_count(runs: list[np.ndarray]) -> float:
