@@ -22,7 +22,12 @@ the 1-in-1,500 quantile lies beyond the largest of them. So the tail is modelled
   non-zero scores is fitted at ``alpha`` divided by their share;
 * scores given as ``+inf`` are censored: points already flagged, known to lie beyond any
   threshold but not by how much. They keep their ranks (so the exceedance rate stays right) and
-  give the fit no value (so an incident cannot stretch the tail).
+  give the fit no value (so an incident cannot stretch the tail);
+* autocorrelated scores (a forecast that stays off for days after a step: every later day of the
+  fold is off by about as much) are worth fewer independent ones. A caller may pass their
+  :func:`effective_count`; below ``MIN_SCORES`` the threshold is at least the Student-t stand-in
+  with that many degrees of freedom, scaled by the scores' root mean square, since a fit to a few
+  clumps of near-equal scores extrapolates far too light a tail.
 
 The choice of model and constants was made on the tuning seeds of
 ``benchmarks/detection_quality.py``, which measures the resulting exceedance against the nominal
@@ -79,18 +84,34 @@ def shift_threshold(samples: np.ndarray, alpha: float, window: int) -> np.ndarra
 
 
 def thresholds(
-    samples: np.ndarray, alpha: float | np.ndarray, *, shift_alpha: float | None = None, shift_window: int = 3
+    samples: np.ndarray,
+    alpha: float | np.ndarray,
+    *,
+    shift_alpha: float | None = None,
+    shift_window: int = 3,
+    effective: float | np.ndarray | None = None,
+    floor: float | np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """:func:`tail_threshold` at ``alpha`` and :func:`shift_threshold` at ``shift_alpha`` from one sort.
 
     Scores of exactly 0 (a sticky metric between its steps) are a point mass the Weibull form
     cannot follow: the tail is fitted to the non-zero scores alone, at ``alpha`` divided by their
     share, and with too few of them for a fit, a Student-t quantile scaled by their root mean square.
+    ``effective`` (per row; default: the count of scores) is how many independent scores they are
+    worth (:func:`effective_count`): with fewer than :data:`MIN_SCORES`, the threshold is at least the
+    Student-t quantile with that many degrees of freedom. ``floor`` is the least threshold
+    (default: :func:`gaussian_threshold` at ``alpha``).
     """
     samples = np.atleast_2d(np.asarray(samples, dtype="float64"))
     rows, width = samples.shape
     alpha = np.broadcast_to(np.asarray(alpha, dtype="float64"), (rows,))
     counts = np.count_nonzero(~np.isnan(samples), axis=1)
+    # The share of independent information in each row's scores (1 unless the caller says less).
+    worth = (
+        np.ones(rows)
+        if effective is None
+        else np.clip(np.broadcast_to(effective, (rows,)) / np.maximum(counts, 1), 0, 1)
+    )
     tau = fallback_threshold(alpha, np.maximum(counts - 1, 1))
     share = 2 * ((shift_alpha or 0.0) / 2) ** (1.0 / shift_window)
     tau_shift = fallback_threshold(share, np.maximum(counts - 1, 1)) if shift_alpha else np.full(rows, np.nan)
@@ -98,7 +119,7 @@ def thresholds(
         return tau, tau_shift
     # Descending order with NaN last.
     ordered = -np.sort(np.where(np.isnan(samples), np.inf, -np.abs(samples)), axis=1)
-    enough = counts >= MIN_SCORES
+    enough = counts * worth >= MIN_SCORES
     if shift_alpha and enough.any():
         quantile = _quantile_of_sorted(ordered[enough], counts[enough], share)
         tau_shift[enough] = np.maximum(np.where(np.isfinite(quantile), quantile, np.inf), gaussian_threshold(share))
@@ -108,14 +129,66 @@ def thresholds(
         conditional = np.clip(alpha * counts / positives, alpha, 0.5)
         squares = np.where(finite, ordered, 0.0) ** 2
         scale = np.maximum(1.0, np.sqrt(squares.sum(axis=1) / finite.sum(axis=1)))
-    some = (positives >= 3) & ~enough | ((positives >= 3) & (positives < MIN_SCORES))
-    tau[some] = scale[some] * fallback_threshold(conditional[some], positives[some] - 1)
+    independent = positives * worth
+    some = (positives >= 3) & ~enough | ((positives >= 3) & (independent < MIN_SCORES))
+    tau[some] = scale[some] * fallback_threshold(conditional[some], np.maximum(independent[some] - 1, 1))
     fit = positives >= MIN_SCORES
     if fit.any():
         fitted = _weibull_tail(ordered[fit], positives[fit], conditional[fit])
         usable = np.isfinite(fitted)
-        tau[np.flatnonzero(fit)[usable]] = fitted[usable]
-    return np.maximum(tau, gaussian_threshold(alpha)), tau_shift
+        rows = np.flatnonzero(fit)[usable]
+        # Enough scores for a fit but too few independent ones (clumps): the Student-t stand-in is a floor
+        # under the fit, which may still see a heavier tail than it.
+        tau[rows] = np.where(independent[rows] < MIN_SCORES, np.maximum(tau[rows], fitted[usable]), fitted[usable])
+    return np.maximum(tau, gaussian_threshold(alpha) if floor is None else floor), tau_shift
+
+
+def side_thresholds(scores: np.ndarray, alpha: float, *, effective: float | None = None) -> tuple[float, float]:
+    """The thresholds below and above zero that signed ``scores`` each pass with probability ``alpha / 2``.
+
+    A skewed score has one heavy side (a small count cannot fall far below its mean but can rise far
+    above it); the absolute scores pooled fit a tail between the two sides and under-cover the heavy
+    one. So each side is calibrated alone: its magnitudes, the other side's scores set aside as zeros
+    (the tail is fitted at ``alpha / 2`` over the side's share), never below the Gaussian quantile at
+    ``alpha`` (both sides together). ``effective`` as in :func:`thresholds`.
+
+    >>> rng = np.random.default_rng(0)
+    >>> low, high = side_thresholds(rng.poisson(1.0, 3000) - 1.0, 1e-3)  # exact: 1 below (so the floor), 5 above
+    >>> round(low, 1), round(high, 1)
+    (3.3, 6.8)
+    """
+    scores = np.asarray(scores, dtype="float64")
+    scores = scores[~np.isnan(scores)]
+    below, above = np.where(scores < 0, -scores, 0.0), np.where(scores > 0, scores, 0.0)
+    tau = thresholds(np.stack([below, above]), alpha / 2, effective=effective, floor=gaussian_threshold(alpha))[0]
+    return float(tau[0]), float(tau[1])
+
+
+def effective_count(runs: list[np.ndarray]) -> float:
+    """How many independent scores the signed ``runs`` (consecutive scores, e.g. one forecast fold each)
+    are worth: ``n (1 - rho) / (1 + rho)``, with ``rho`` their lag-1 autocorrelation (about 0, since
+    scores are centred there; pairs across two runs are not counted; clipped to [0, 0.99]).
+
+    That is the count that gives a mean of AR(1) scores its variance: near ``n`` for day-to-day noise,
+    a handful for a forecast that stays off for weeks after each step.
+
+    >>> rng = np.random.default_rng(0)
+    >>> round(effective_count([rng.normal(size=200)]))  # independent: about all of them
+    185
+    >>> round(effective_count([np.repeat(rng.normal(size=10), 20)]), 1)  # 10 levels held 20 days each
+    4.4
+    """
+    pairs = squares = 0.0
+    count = 0
+    for run in runs:
+        run = np.asarray(run, dtype="float64")
+        run = run[np.isfinite(run)]
+        count += len(run)
+        if len(run) >= 2:
+            pairs += float(np.sum(run[1:] * run[:-1]))
+            squares += float(np.sum(run[1:] ** 2) + np.sum(run[:-1] ** 2)) / 2
+    rho = float(np.clip(pairs / squares, 0.0, 0.99)) if squares > 0 else 0.0
+    return count * (1 - rho) / (1 + rho)
 
 
 def gaussian_threshold(alpha: float | np.ndarray) -> np.ndarray:

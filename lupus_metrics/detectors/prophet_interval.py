@@ -13,15 +13,18 @@ The interval is a Monte Carlo estimate; ``seed`` makes it reproducible (the glob
 NumPy random state is restored afterwards). Fitting costs about 0.1 s per series-year.
 
 Prophet's own interval is overconfident on real data (its nominal 99 % band left about 7 % of
-clean days outside on an unseen product), so the band is **calibrated**: the half-widths are
-multiplied by the threshold that the series' own scores exceed at the nominal rate (``1 -
-interval_width``, or the ``budget`` when given), read by the tail model of
-:mod:`~lupus_metrics.detectors.calibration`. In ``next_step`` mode the scores are out of sample:
-``calibration_folds`` extra fits, each on the history before a fold, forecast that fold (rolling
-origin over the second half of the history). In ``in_sample`` mode they are the fit's own. The
-threshold is recorded in each verdict's parameters (``threshold``). The band's half-width is never
-below ``stderr`` times the nominal Gaussian quantile, ``min_delta`` or ``min_relative_delta``;
-excluded points (days whose check failed) are left out of every fit.
+clean days outside on an unseen product), so the band is **calibrated**: each side's half-widths
+are multiplied by the threshold that the series' own scores pass on that side at half the nominal
+rate (``1 - interval_width``, or the ``budget`` when given), read by the tail model of
+:mod:`~lupus_metrics.detectors.calibration` (per side, since small counts are skewed; on the number
+of independent scores the scores are worth, since a forecast stays off for days after a step of
+the level). In ``next_step`` mode the scores are out of sample: ``calibration_folds`` extra fits,
+each on the history before a fold, forecast that fold (rolling origin over the second half of the
+history). In ``in_sample`` mode they are the fit's own. The larger threshold is recorded in each
+verdict's parameters (``threshold``). The band's half-width is never below ``stderr`` times the
+nominal Gaussian quantile, ``min_delta`` or ``min_relative_delta``; excluded points (days whose
+check failed) are left out of every fit. With ``holidays_country``, a holiday that no training
+point shares a name with has no learned effect: it is not judged (nor scored for the calibration).
 
 Example:
     >>> import numpy as np, pandas as pd
@@ -46,7 +49,7 @@ from pydantic import Field, field_validator
 from lupus_metrics.detectors.bands import Direction, is_outside
 from lupus_metrics.detectors.base import Detector, Verdict, verdict
 from lupus_metrics.detectors.budget import Budget
-from lupus_metrics.detectors.calibration import gaussian_threshold, thresholds
+from lupus_metrics.detectors.calibration import effective_count, gaussian_threshold, side_thresholds
 from lupus_metrics.detectors.noise import NoiseFloor, SeriesInfo, excluded_of, stderr_of
 from lupus_metrics.detectors.timing import DAY_NS, sampling_step
 from lupus_metrics.errors import LupusValidationError
@@ -59,10 +62,10 @@ _POSITIONAL_ORIGIN = pd.Timestamp("2000-01-01")
 class ProphetDetector(Detector, NoiseFloor):
     """Judges points against Prophet's forecast interval, calibrated.
 
-    ``expected`` is ``yhat``; ``lower``/``upper`` are ``yhat`` minus/plus ``threshold`` times Prophet's
-    half-widths (``yhat - yhat_lower`` below, ``yhat_upper - yhat`` above), floored; ``score`` is the
-    signed distance from ``yhat`` in Prophet's half-widths, so a point is outside the band when
-    ``|score| > threshold``.
+    ``expected`` is ``yhat``; ``lower``/``upper`` are ``yhat`` minus/plus each side's calibrated threshold
+    times Prophet's half-widths (``yhat - yhat_lower`` below, ``yhat_upper - yhat`` above), floored;
+    ``score`` is the signed distance from ``yhat`` in Prophet's half-widths, rescaled where a floor or the
+    other side's threshold sets the band, so a point is outside the band when ``|score| > threshold``.
     """
 
     kind: ClassVar[str] = "prophet"
@@ -128,15 +131,16 @@ class ProphetDetector(Detector, NoiseFloor):
             target = np.arange(n - judged, n)
             bands[target] = self._bands(ds, values, train_end, target, period, positional)
         alpha = self._nominal_rate(ds)
-        tau = self._threshold(ds, values, train_end, bands, period, positional, alpha)
+        tau_below, tau_above = self._threshold(ds, values, train_end, bands, period, positional, alpha)
+        tau = max(tau_below, tau_above)  # the one recorded; scores are scaled to it
         expected, below, above = bands[:, 0], bands[:, 1], bands[:, 2]
         floor = self._floor(expected, stderr, alpha)
         with np.errstate(invalid="ignore", divide="ignore"):
-            lower = expected - np.maximum(tau * below, floor)
-            upper = expected + np.maximum(tau * above, floor)
+            lower = expected - np.maximum(tau_below * below, floor)
+            upper = expected + np.maximum(tau_above * above, floor)
             deviation = series.to_numpy()[order] - expected
-            # Scores in Prophet's half-widths, stretched where a floor widened the band, so that
-            # |score| > threshold exactly outside [lower, upper].
+            # Scores in Prophet's half-widths, stretched where a floor widened the band or a side's
+            # threshold is below the other's, so that |score| > threshold exactly outside [lower, upper].
             side = np.where(deviation >= 0, upper - expected, expected - lower)
             score = np.where(side > 0, deviation / side * tau, np.where(deviation == 0, 0.0, np.nan))
         inverse = np.empty(n, dtype=int)
@@ -156,35 +160,55 @@ class ProphetDetector(Detector, NoiseFloor):
         train = pd.DataFrame({"ds": ds[:train_end], "y": values[:train_end]}).dropna()
         forecast = self._forecast(train, pd.DataFrame({"ds": ds[target]}), period, positional=positional)
         yhat = forecast["yhat"].to_numpy()
-        return np.column_stack(
+        bands = np.column_stack(
             [yhat, yhat - forecast["yhat_lower"].to_numpy(), forecast["yhat_upper"].to_numpy() - yhat]
         )
+        # A holiday the training points never saw has no learned effect (Prophet forecasts an ordinary
+        # day): it is not judged, nor scored for the calibration.
+        bands[self._unseen_holidays(pd.DatetimeIndex(train["ds"]), ds[target])] = np.nan
+        return bands
+
+    def _unseen_holidays(self, train: pd.DatetimeIndex, target: pd.DatetimeIndex) -> np.ndarray:
+        """Which ``target`` dates are public holidays of ``holidays_country`` that no ``train`` date shares a name with."""
+        if self.holidays_country is None or not len(target):
+            return np.zeros(len(target), dtype=bool)
+        dates = train.append(target)
+        calendar = _holiday_calendar(self.holidays_country, dates.min().year, dates.max().year)
+        seen = {calendar[day] for day in train.date if day in calendar}
+        return np.array([day in calendar and calendar[day] not in seen for day in target.date])
 
     def _threshold(
         self, ds: pd.DatetimeIndex, values: np.ndarray, train_end: int, bands: np.ndarray, period: int | None,
         positional: bool, alpha: float,
-    ) -> float:  # fmt: skip
-        """The multiplier of Prophet's half-widths that the series' own scores exceed at rate ``alpha``."""
+    ) -> tuple[float, float]:  # fmt: skip
+        """The multipliers of Prophet's lower and upper half-widths that the series' own scores pass, each
+        side at rate ``alpha / 2``."""
         if self.mode == "in_sample":
-            scores = _scores(values, bands)
+            runs = [_scores(values, bands)]
         elif self.calibration_folds:
-            scores = self._out_of_sample_scores(ds, values, train_end, period, positional)
+            runs = self._out_of_sample_scores(ds, values, train_end, period, positional)
         else:
-            return 1.0
+            return 1.0, 1.0
+        scores = np.concatenate(runs) if runs else np.array([])
         if not np.isfinite(scores).any():
-            return 1.0
+            return 1.0, 1.0
         # Scores in half-widths of a band that claims the nominal coverage are z-scores divided by the
-        # nominal Gaussian quantile: calibrate them as z-scores, answer in half-widths.
+        # nominal Gaussian quantile: calibrate them as z-scores, answer in half-widths. A forecast stays
+        # off for days after a step of the level (a whole fold, for a stepped metric), so its scores come
+        # in clumps: calibrate on the number of independent scores they are worth. Each side on its own:
+        # a small count's errors are skewed (it cannot fall far below its mean, it can rise far above).
         quantile = float(gaussian_threshold(alpha))
-        return float(thresholds(np.abs(scores)[None, :] * quantile, alpha)[0][0] / quantile)
+        below, above = side_thresholds(scores * quantile, alpha, effective=effective_count(runs))
+        return below / quantile, above / quantile
 
     def _out_of_sample_scores(
         self, ds: pd.DatetimeIndex, values: np.ndarray, train_end: int, period: int | None, positional: bool
-    ) -> np.ndarray:
-        """Scores of the second half of the training history, each fold forecast from the history before it."""
+    ) -> list[np.ndarray]:
+        """Scores of the second half of the training history, one array per fold, each fold forecast from the
+        history before it."""
         present = np.flatnonzero(~np.isnan(values[:train_end]))
         if len(present) < 2 * self.min_history:
-            return np.array([])
+            return []
         origins = np.linspace(present[len(present) // 2], train_end, self.calibration_folds + 1).astype(int)
         scores = []
         for begin, stop in itertools.pairwise(origins):
@@ -193,7 +217,7 @@ class ProphetDetector(Detector, NoiseFloor):
             target = np.arange(begin, stop)
             fold = self._bands(ds, values, begin, target, period, positional)
             scores.append(_scores(values[target], fold))
-        return np.concatenate(scores) if scores else np.array([])
+        return scores
 
     def _nominal_rate(self, ds: pd.DatetimeIndex) -> float:
         if self.budget is None:
@@ -249,6 +273,14 @@ def _prophet_class() -> Any:
     get_logger().setLevel(logging.WARNING)
     logging.getLogger("prophet").setLevel(logging.WARNING)
     return Prophet
+
+
+@functools.cache
+def _holiday_calendar(country: str, first_year: int, last_year: int) -> dict[Any, str]:
+    """Date -> holiday name(s) of ``country`` over the years (cached: every fold of every run asks again)."""
+    import holidays
+
+    return dict(holidays.country_holidays(country, years=range(first_year, last_year + 1)))
 
 
 def _scores(values: np.ndarray, bands: np.ndarray) -> np.ndarray:
