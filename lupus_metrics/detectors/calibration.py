@@ -136,10 +136,10 @@ def thresholds(
     if fit.any():
         fitted = _weibull_tail(ordered[fit], positives[fit], conditional[fit])
         usable = np.isfinite(fitted)
-        rows = np.flatnonzero(fit)[usable]
+        at = np.flatnonzero(fit)[usable]
         # Enough scores for a fit but too few independent ones (clumps): the Student-t stand-in is a floor
         # under the fit, which may still see a heavier tail than it.
-        tau[rows] = np.where(independent[rows] < MIN_SCORES, np.maximum(tau[rows], fitted[usable]), fitted[usable])
+        tau[at] = np.where(independent[at] < MIN_SCORES, np.maximum(tau[at], fitted[usable]), fitted[usable])
     return np.maximum(tau, gaussian_threshold(alpha) if floor is None else floor), tau_shift
 
 
