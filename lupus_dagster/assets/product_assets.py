@@ -278,6 +278,7 @@ def _metrics_day(
         previous=lambda: sources.optional(spec.source, day - timedelta(days=1), engine=engine),
         reference=lambda start, end: sources.optional(spec.source, _days(start, end), engine=engine),
         relevance=lambda task: _relevance(sources, task, day, engine),
+        files=sources.files_of(data),
     )
     written = store.write_points(spec.datasource, result.points, day=day, writer=writer, source="asset", run_id=run_id)
     return _day_metadata(spec, result, written)

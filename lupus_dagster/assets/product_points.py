@@ -23,6 +23,7 @@ from lupus_metrics.evaluation.classification import classification_points
 from lupus_metrics.evaluation.points import POINT_FRAME_COLUMNS, point, points_frame
 from lupus_metrics.evaluation.regression import regression_points
 from lupus_metrics.sql.tables import Dialect, input_kind, open_tables
+from lupus_metrics.stats.parquet_list_counts import ParquetFiles
 from lupus_metrics.stats.profile import compute_profile
 
 
@@ -44,16 +45,18 @@ def compute_day_points(
     previous: Callable[[], Any | None],
     reference: Callable[[date, date], Any | None],
     relevance: Callable[[EvaluationTask], Any],
+    files: ParquetFiles | None = None,
 ) -> DayPoints:
     """Every point the spec asks for on ``day``; ``previous``/``reference``/``relevance`` load other data lazily.
 
     ``data`` and what the loaders return are of one kind: DuckDB relations of one connection,
-    Spark DataFrames, or pandas DataFrames.
+    Spark DataFrames, or pandas DataFrames. ``files``: the Parquet files ``data`` scans, if it
+    does (``DaySources.files_of``), for the profile's list columns.
     """
     parts: list[pd.DataFrame] = []
     notes: list[str] = []
     if spec.profile is not None:
-        profile = compute_profile(data, spec.profile, ts=ts)
+        profile = compute_profile(data, spec.profile, ts=ts, files=files)
         parts.append(profile)
         rows = int(profile.loc[(profile["metric"] == "rows.count") & (profile["labels"] == {}), "value"].iloc[0])
     else:

@@ -32,6 +32,7 @@ from typing import Any
 import pandas as pd
 
 from lupus_dagster.product_spec import SourceSpec
+from lupus_metrics.stats.parquet_list_counts import ParquetFiles
 from lupus_store.config import lupus_home
 
 #: Rows per chunk when a SQL source is streamed into DuckDB.
@@ -130,6 +131,7 @@ class DaySources:
         self._s3: Any = None
         self._spill: str | None = None
         self._keep: list[Any] = []  # frames and relations whose registrations the connection needs
+        self._scans: dict[int, tuple[Any, ParquetFiles]] = {}  # id(relation) -> (relation, the files it scans)
         self._database: DaySources | None = None  # set on a cursor(): the sources owning the database
         self._lock = threading.RLock()  # cursors of several threads may open the database first
 
@@ -218,6 +220,10 @@ class DaySources:
             data = self._read_files(source, files, engine)
             if engine == "duckdb" and memory_bytes and _local_bytes(files) <= memory_bytes:
                 return data.arrow().read_all()
+            if engine == "duckdb" and source.parquet:
+                partitions = _hive_columns(files) if source.hive_partitioning else ()
+                filesystem = self._s3_fs() if files[0].startswith("s3://") else None
+                self._scans[id(data)] = (data, ParquetFiles(tuple(files), filesystem, partitions))
             return data
         frames = []
         for day in wanted:
@@ -231,6 +237,15 @@ class DaySources:
                 f"no data for {', '.join(d.isoformat() for d in wanted)} from {source.kind} source"
             )
         return frames[0] if len(frames) == 1 else self._union(frames, engine)
+
+    def files_of(self, data: Any) -> ParquetFiles | None:
+        """The Parquet files ``data`` scans as they are, if it is a relation :meth:`read` returned for them.
+
+        The profile counts list columns from those files' dictionary codes
+        (:mod:`lupus_metrics.stats.parquet_list_counts`); any other relation gives None.
+        """
+        entry = self._scans.get(id(data))
+        return entry[1] if entry is not None and entry[0] is data else None
 
     def optional(self, source: SourceSpec, days: date | Sequence[date], *, engine: str = "duckdb") -> Any | None:
         """As :meth:`read`, but None when there is no data (a missing previous day is no error)."""
@@ -366,6 +381,11 @@ class DaySources:
             return union
         self._keep.extend(parts)
         return self.connection.sql(" UNION ALL BY NAME ".join(f"SELECT * FROM ({p.sql_query()})" for p in parts))
+
+
+def _hive_columns(files: list[str]) -> tuple[str, ...]:
+    """The ``name=value`` directory names of the files' paths: columns DuckDB adds from the path."""
+    return tuple(sorted({part.split("=", 1)[0] for f in files for part in f.split("/")[:-1] if "=" in part}))
 
 
 def _local_bytes(files: list[str]) -> float:

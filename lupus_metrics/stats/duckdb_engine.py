@@ -11,7 +11,9 @@ memory DuckDB can bound and spill:
   group (a hash aggregate and a window over the sorted values, both spillable), instead of
   ``quantile_cont`` and ``count(DISTINCT)``, which hold every value in memory;
   quantiles are the order statistics at ranks ⌊h⌋ and ⌊h⌋ + 1 interpolated as numpy does;
-- top-k by a ranked count per group.
+- top-k by a ranked count per group; a list column of a scan of Parquet files
+  (:class:`~lupus_metrics.stats.parquet_list_counts.ParquetFiles`) is counted from the files'
+  dictionary codes instead (:mod:`lupus_metrics.stats.parquet_list_counts`), beside the SQL.
 
 Example:
     >>> import pandas as pd
@@ -27,12 +29,14 @@ from collections.abc import Callable
 from typing import Any
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from lupus_metrics.errors import LupusValidationError
 from lupus_metrics.sql.ecdf import quantile_value
 from lupus_metrics.sql.tables import float_literal, in_memory_cursor
 from lupus_metrics.stats.column_types import ColumnType
+from lupus_metrics.stats.parquet_list_counts import ListCounts, ParquetFiles, count_list_elements
 from lupus_metrics.stats.plan import COUNTING_FNS, Aggregate, ProfilePlan, TopK, Value
 from lupus_metrics.stats.points import EngineResult, group_columns
 
@@ -68,9 +72,11 @@ _AGGS = {
 
 class DuckDBEngine:
     """One profile run over ``data``: a pandas DataFrame or pyarrow Table (on a private connection)
-    or a DuckDB relation (on its own connection)."""
+    or a DuckDB relation (on its own connection). ``files``: the Parquet files the relation scans
+    as-is, if it does; list columns are then counted from their dictionary codes."""
 
-    def __init__(self, data: Any):
+    def __init__(self, data: Any, files: ParquetFiles | None = None):
+        self._files = files if _is_relation(data) else None
         self._con: duckdb.DuckDBPyConnection | None = None
         self._temp: list[str] = []
         if _is_relation(data):
@@ -102,11 +108,13 @@ class DuckDBEngine:
 
     def run(self, plan: ProfilePlan) -> EngineResult:
         """Execute the plan: the streaming aggregates, a count per distinct value, a ranked count per top-k column."""
+        listed = self._listed_columns(plan)
         try:
             source = self._source(plan)
             counted = counted_aggregates(plan)
-            topks = {t.column: self._query(topk_sql(plan, t, source)) for t in plan.topks}
-            scalars = self._query(scalar_sql(plan, source, exclude=set(counted)))
+            served = _served_counts(plan, set(listed))
+            topks = {t.column: self._query(topk_sql(plan, t, source)) for t in plan.topks if t.column not in listed}
+            scalars = self._query(scalar_sql(plan, source, exclude=set(counted) | set(served)))
             for alias, aggregates in counted.items():
                 topk = _topk_counting(plan, alias, aggregates)
                 if topk is not None:  # the top-k step already counted this column's distinct values
@@ -114,6 +122,19 @@ class DuckDBEngine:
                 else:
                     found = self._query(value_counts_sql(plan, alias, aggregates, source))
                 scalars = _merge_counted(plan, scalars, found, aggregates)
+            for topk in (t for t in plan.topks if t.column in listed):
+                counts = self._count_list(topk.column, plan)
+                aliases = {alias: aggregates for alias, (column, aggregates) in served.items() if column == topk.column}
+                if counts is not None:
+                    topks[topk.column] = listed_topk(plan, topk, counts)
+                    for aggregates in aliases.values():
+                        scalars = _merge_list_counts(plan, scalars, aggregates, counts)
+                    continue
+                # Not countable from the files after all (see parquet_list_counts): the SQL path.
+                topks[topk.column] = self._query(topk_sql(plan, topk, source))
+                for alias, aggregates in aliases.items():
+                    only = scalar_sql(plan, source, exclude=set(plan.values) - {alias})
+                    scalars = _merge_scalars(plan, scalars, self._query(only), aggregates)
         except duckdb.ParserException as err:
             raise LupusValidationError(
                 "profile.filter", f"DuckDB cannot parse the query: {err}", value=plan.filter
@@ -123,6 +144,24 @@ class DuckDBEngine:
                 "profile.filter", f"DuckDB rejects the query: {err}", value=plan.filter
             ) from None
         return EngineResult(scalars, topks)
+
+    def _listed_columns(self, plan: ProfilePlan) -> set[str]:
+        """The list columns whose top-k may be counted from the files' dictionary codes.
+
+        Only an unfiltered, unsampled scan of the files qualifies, and only lists and group
+        columns that need no cast; :func:`count_list_elements` checks the files themselves.
+        """
+        if self._files is None or plan.filter or plan.sample_fraction is not None:
+            return set()
+        if any(g in plan.casts for g in plan.group_by):
+            return set()
+        return {t.column for t in plan.topks if t.elements and t.column not in plan.casts}
+
+    def _count_list(self, column: str, plan: ProfilePlan) -> ListCounts | None:
+        # As many threads as DuckDB may use: the SQL queries are done by then, the cores are free.
+        threads = int(self._execute("SELECT current_setting('threads')").fetchall()[0][0])
+        assert self._files is not None
+        return count_list_elements(self._files, column, plan.group_by, threads=threads)
 
     def _query(self, sql: str) -> pd.DataFrame:
         return self._execute(sql).df()
@@ -258,6 +297,64 @@ def _counts_from_topk(plan: ProfilePlan, ranked: pd.DataFrame) -> pd.DataFrame:
     keys = ["gid", *group_columns(plan)]
     return pd.DataFrame({**{k: first[k].to_numpy() for k in keys}, "distinct_values": first["distinct_values"].to_numpy(),
                          "n": first["total"].to_numpy()})  # fmt: skip
+
+
+def listed_topk(plan: ProfilePlan, topk: TopK, counts: ListCounts) -> pd.DataFrame:
+    """The rows :func:`topk_sql` returns (``gid, g*, v, n, rank, total, distinct_values``), from list counts."""
+    groups = group_columns(plan)
+    overall_gid = (1 << len(groups)) - 1 if groups else 1
+    keyed = [(0, key, row) for key, row in zip(counts.groups, counts.counts, strict=True)] if groups else []
+    keyed.append((overall_gid, (None,) * len(groups), counts.counts.sum(axis=0)))
+    values = np.asarray(counts.values, dtype=object)
+    records = []
+    for gid, key, row in keyed:
+        present = np.flatnonzero(row)
+        # Ranked by count descending, then value ascending: Python orders str by code point, as DuckDB does.
+        ranked = sorted(zip((-row[present]).tolist(), values[present].tolist(), strict=True))
+        total = int(row[present].sum())
+        for rank, (negative, value) in enumerate(ranked[: int(topk.k)], start=1):
+            records.append((gid, *key, value, -negative, rank, total, len(present)))
+    return pd.DataFrame.from_records(records, columns=["gid", *groups, "v", "n", "rank", "total", "distinct_values"])
+
+
+def _served_counts(plan: ProfilePlan, listed: set[str]) -> dict[str, tuple[str, list[str]]]:
+    """Per value alias ``len(list)`` of a ``listed`` column whose only aggregates are counts: the column and
+    those aggregates' aliases, which the list counts give (its rows whose list is not null)."""
+    served: dict[str, tuple[str, list[str]]] = {}
+    for alias, value in plan.values.items():
+        if value.column not in listed or value.ops != ("array_length",):
+            continue
+        pairs = [
+            (a, agg) for a, agg in zip(plan.aggregate_aliases(), plan.aggregates, strict=True) if agg.value == alias
+        ]
+        if all(agg.fn == "count" for _, agg in pairs):
+            served[alias] = (value.column, [a for a, _ in pairs])
+    return served
+
+
+def _merge_list_counts(
+    plan: ProfilePlan, scalars: pd.DataFrame, aggregates: list[str], counts: ListCounts
+) -> pd.DataFrame:
+    """The scalars with the non-null counts of a list column (per group, and their sum overall) as ``aggregates``."""
+    by_group = {key: float(n) for key, n in zip(counts.groups, counts.non_null, strict=True)}
+    overall = float(counts.non_null.sum())
+    groups = group_columns(plan)
+    column = []
+    for row in scalars.itertuples(index=False):
+        if not groups or row.gid != 0:
+            column.append(overall)
+        else:
+            key = tuple(None if pd.isna(v) else v for v in (getattr(row, g) for g in groups))
+            column.append(by_group.get(key, 0.0))
+    return scalars.assign(**{alias: column for alias in aggregates})
+
+
+def _merge_scalars(plan: ProfilePlan, scalars: pd.DataFrame, extra: pd.DataFrame, aliases: list[str]) -> pd.DataFrame:
+    """``scalars`` with the columns ``aliases`` of another scalar query over the same groups."""
+    keys = ["gid", *group_columns(plan)]
+    for frame in (scalars, extra):
+        frame["gid"] = (frame["gid"] != 0).astype("int64")
+    return scalars.merge(extra[keys + aliases], on=keys, how="left")
 
 
 def _merge_counted(plan: ProfilePlan, scalars: pd.DataFrame, found: pd.DataFrame,

@@ -34,6 +34,7 @@ from lupus_metrics.errors import LupusValidationError
 from lupus_metrics.frames import normalize_points
 from lupus_metrics.stats.compiler import compile_plan
 from lupus_metrics.stats.duckdb_engine import DuckDBEngine, duckdb_input
+from lupus_metrics.stats.parquet_list_counts import ParquetFiles
 from lupus_metrics.stats.plan import ProfilePlan
 from lupus_metrics.stats.points import assemble_points
 from lupus_metrics.stats.spec import ProfileSpec
@@ -48,6 +49,7 @@ def compute_profile(
     *,
     ts: datetime | pd.Timestamp | str,
     datasource: str | None = None,
+    files: ParquetFiles | None = None,
 ) -> pd.DataFrame:
     """Compute ``spec`` over ``df`` and return its metric points (``metric, labels, ts, value, n, stderr``).
 
@@ -61,6 +63,11 @@ def compute_profile(
     labels; top-k points carry ``value`` and ``rank`` labels. Null stats (e.g. the mean of
     an all-null column) are NaN. Raises :class:`LupusValidationError` for a spec that does
     not fit the data, before any row is aggregated.
+
+    ``files`` says that ``df``, a DuckDB relation, scans exactly these Parquet files (as
+    ``DaySources`` reads a day): the top-k of a list column is then counted from the files'
+    dictionary codes, same counts at about a third of the CPU
+    (:mod:`lupus_metrics.stats.parquet_list_counts`).
     """
     profile = spec if isinstance(spec, ProfileSpec) else ProfileSpec.model_validate(spec)
     stamp = _utc_timestamp(ts)
@@ -70,7 +77,7 @@ def compute_profile(
 
         engine = SparkEngine(df, profile.spark)
     else:
-        engine = DuckDBEngine(duckdb_input(df))
+        engine = DuckDBEngine(duckdb_input(df), files=files)
     with engine:
         plan: ProfilePlan = compile_plan(profile, engine.schema())
         result = engine.run(plan)

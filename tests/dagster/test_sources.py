@@ -19,6 +19,8 @@ from lupus_dagster.assets import sources as sources_module
 from lupus_dagster.assets.sources import DaySources, SourceAccessError, SourceMissingError, s3_storage_options
 from lupus_dagster.product_spec import SourceSpec
 from lupus_dagster.resources.executor import executor_from_env
+from lupus_metrics.stats import compute_profile, duckdb_engine
+from lupus_metrics.stats.parquet_list_counts import ParquetFiles
 
 DAY = date(2026, 2, 3)
 ROWS = pd.DataFrame({"day": ["2026-02-02", "2026-02-03", "2026-02-03"], "value": [1.0, 2.0, 3.0]})
@@ -71,6 +73,63 @@ def test_a_small_day_is_read_into_memory_once_with_the_columns_and_types_of_the_
         assert table.schema == relation.arrow().read_all().schema and table.num_rows == 2
         assert sorted(table.column("region").to_pylist()) == ["JP", "US"]
         assert isinstance(sources.read(spec, DAY, memory_bytes=size - 1), duckdb.DuckDBPyRelation)  # too big: lazy
+
+
+TAGGED = pd.DataFrame({
+    "segment": ["a", "b", "a", None, "b", "a"],
+    "tags": [["x", "y"], None, [], ["y", None], ["z", "x", "x"], ["y"]],
+})  # fmt: skip
+TAGS_SPEC = {"group_by": ["segment"], "columns": {"tags": ["count", "null_rate", "topk:2", "other_share"]}}
+
+
+def _counted_lists(monkeypatch) -> list:
+    seen: list = []
+    original = duckdb_engine.count_list_elements
+    monkeypatch.setattr(duckdb_engine, "count_list_elements",
+                        lambda *a, **k: seen.append(original(*a, **k)) or seen[-1])  # fmt: skip
+    return seen
+
+
+def test_a_parquet_day_names_its_files_and_its_list_columns_are_counted_from_them(tmp_path, monkeypatch):
+    folder = tmp_path / f"date={DAY}"
+    folder.mkdir()
+    TAGGED[:3].to_parquet(folder / "a.parquet")
+    TAGGED[3:].to_parquet(folder / "b.parquet")
+    seen = _counted_lists(monkeypatch)
+    spec = SourceSpec(parquet=f"{tmp_path}/date={{date}}/*.parquet")
+    with DaySources() as sources:
+        relation = sources.read(spec, DAY)
+        files = sources.files_of(relation)
+        assert files == ParquetFiles((str(folder / "a.parquet"), str(folder / "b.parquet")), None, ("date",))
+        listed = compute_profile(relation, TAGS_SPEC, ts=str(DAY), files=files)
+        pd.testing.assert_frame_equal(listed, compute_profile(relation, TAGS_SPEC, ts=str(DAY)))
+        assert seen and seen[0] is not None
+        assert sources.files_of(sources.read(spec, DAY, memory_bytes=10**9)) is None  # read into memory
+        assert sources.files_of(relation.filter("segment = 'a'")) is None  # not the scan it read
+        assert sources.files_of(sources.read(SourceSpec(python=f"{__name__}:the_day"), DAY)) is None
+
+
+def test_list_columns_of_a_day_on_s3_are_counted_from_its_files_with_the_points_of_local_files(
+    s3_server, tmp_path, monkeypatch
+):
+    bucket = s3_server.create_bucket()
+    client = boto3.client("s3", endpoint_url=s3_server.endpoint, aws_access_key_id="lupus-test",
+                          aws_secret_access_key="lupus-test-secret", region_name="us-east-1")  # fmt: skip
+    (tmp_path / f"date={DAY}").mkdir()
+    for name, part in (("a", TAGGED[:3]), ("b", TAGGED[3:])):
+        client.put_object(Bucket=bucket, Key=f"p/date={DAY}/{name}.parquet", Body=part.to_parquet())
+        part.to_parquet(tmp_path / f"date={DAY}" / f"{name}.parquet")
+    seen = _counted_lists(monkeypatch)
+    profiles = []
+    for pattern, options in ((f"s3://{bucket}/p/date={{date}}/*.parquet", s3_server.storage_options()),
+                             (f"{tmp_path}/date={{date}}/*.parquet", {})):  # fmt: skip
+        with DaySources(storage_options=options) as sources:
+            relation = sources.read(SourceSpec(parquet=pattern), DAY)
+            files = sources.files_of(relation)
+            assert files is not None and len(files.paths) == 2
+            profiles.append(compute_profile(relation, TAGS_SPEC, ts=str(DAY), files=files))
+    assert len(seen) == 2 and all(counts is not None for counts in seen)
+    pd.testing.assert_frame_equal(profiles[0], profiles[1])
 
 
 def test_several_days_read_as_one_relation_and_missing_days_are_skipped(tmp_path):
