@@ -25,8 +25,9 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -107,48 +108,56 @@ def count_list_elements(
     return _added([r for r in results if r is not None])
 
 
-def _row_groups(files: ParquetFiles, column: str, group_by: Sequence[str]) -> list[tuple[str, int]] | None:
-    """Every (file, row group) to count, or None when a file does not qualify."""
+def _row_groups(files: ParquetFiles, column: str, group_by: Sequence[str]) -> list[tuple[str, int, Any]] | None:
+    """Every (file, row group, the file's footer) to count, or None when a file does not qualify."""
     units = []
     for path in files.paths:
-        parquet = _open(path, files.filesystem, column, group_by)
-        if parquet is None:
+        with _opened(path, files.filesystem) as source:
+            footer = _qualified_footer(source, column, group_by)
+        if footer is None:
             return None
-        units.extend((path, index) for index in range(parquet.num_row_groups))
+        units.extend((path, index, footer) for index in range(footer.num_row_groups))
     return units
 
 
 def _count(
-    files: ParquetFiles, units: list[tuple[str, int]], column: str, group_by: Sequence[str]
+    files: ParquetFiles, units: list[tuple[str, int, Any]], column: str, group_by: Sequence[str]
 ) -> ListCounts | None:
     """The counts of one worker's row groups (each file opened once, by this worker only)."""
+    import pyarrow.parquet as pq
+
     group_codes = [_Codes() for _ in group_by]
     value_codes = _Codes()
     group_ids: dict[tuple[int, ...], int] = {}
     counts = np.zeros((0, 0), dtype=np.int64)
     non_null = np.zeros(0, dtype=np.int64)
-    opened: dict[str, Any] = {}
-    for path, index in units:
-        if path not in opened:
-            opened = {path: _open(path, files.filesystem, column, group_by)}
-        table = opened[path].read_row_group(index, columns=[column, *group_by], use_threads=False)
-        rows = _group_rows(table, group_by, group_codes, group_ids)
-        if rows is None:
-            return None
-        non_null = np.pad(non_null, (0, len(group_ids) - len(non_null)))
-        offset = 0
-        for chunk in table.column(column).chunks:
-            chunk_rows = rows[offset : offset + len(chunk)]
-            offset += len(chunk)
-            valid_rows = chunk_rows if chunk.null_count == 0 else chunk_rows[_valid(chunk)]
-            non_null += np.bincount(valid_rows, minlength=len(non_null))
-            elements = chunk.flatten()  # the elements of non-null lists, slicing offsets applied
-            known = value_codes.lookup(elements.dictionary)
-            counts = _grown(counts, len(group_ids), len(value_codes.texts))
-            if known is None or counts.size > MAX_CELLS or len(group_ids) * len(known) > MAX_CELLS:
+    with ExitStack() as stack:
+        current, reader = None, None
+        for path, index, footer in units:
+            if path != current:
+                stack.close()
+                source = stack.enter_context(_opened(path, files.filesystem))
+                leaf = next(c.path for c in footer.schema if c.path.split(".")[0] == column)
+                reader = pq.ParquetFile(source, metadata=footer, read_dictionary=[leaf, *group_by])
+                current = path
+            table = reader.read_row_group(index, columns=[column, *group_by], use_threads=False)
+            rows = _group_rows(table, group_by, group_codes, group_ids)
+            if rows is None:
                 return None
-            # add.at: a dictionary may repeat a text (pages of several dictionaries); fancy += would drop one.
-            np.add.at(counts.T, known, _local_counts(chunk_rows, chunk, elements, len(group_ids), len(known)).T)
+            non_null = np.pad(non_null, (0, len(group_ids) - len(non_null)))
+            offset = 0
+            for chunk in table.column(column).chunks:
+                chunk_rows = rows[offset : offset + len(chunk)]
+                offset += len(chunk)
+                valid_rows = chunk_rows if chunk.null_count == 0 else chunk_rows[_valid(chunk)]
+                non_null += np.bincount(valid_rows, minlength=len(non_null))
+                elements = chunk.flatten()  # the elements of non-null lists, slicing offsets applied
+                known = value_codes.lookup(elements.dictionary)
+                counts = _grown(counts, len(group_ids), len(value_codes.texts))
+                if known is None or counts.size > MAX_CELLS or len(group_ids) * len(known) > MAX_CELLS:
+                    return None
+                # add.at: a dictionary may repeat a text (pages of several dictionaries); fancy += would drop one.
+                np.add.at(counts.T, known, _local_counts(chunk_rows, chunk, elements, len(group_ids), len(known)).T)
     groups = [tuple(None if c < 0 else group_codes[j].texts[c] for j, c in enumerate(key)) for key in group_ids]
     return ListCounts(groups, value_codes.texts, _grown(counts, len(groups), len(value_codes.texts)), non_null)
 
@@ -169,14 +178,23 @@ def _added(parts: list[ListCounts]) -> ListCounts:
     return ListCounts(groups, values, counts, non_null)
 
 
-def _open(path: str, filesystem: Any, column: str, group_by: Sequence[str]) -> Any:
-    """The file opened with the list's elements and the group columns read as dictionary codes, or None."""
+@contextmanager
+def _opened(path: str, filesystem: Any) -> Iterator[Any]:
+    """The file to read: its path for pyarrow on local disk, an open fsspec file (closed after) on S3."""
+    if filesystem is None:
+        yield path
+        return
+    with filesystem.open(path, "rb") as handle:
+        yield handle
+
+
+def _qualified_footer(source: Any, column: str, group_by: Sequence[str]) -> Any:
+    """The file's footer if ``column`` is a list of texts with one leaf and every group column text, else None."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    source = path if filesystem is None else filesystem.open(path, "rb")
-    footer = pq.ParquetFile(source)
-    schema = footer.schema_arrow
+    footer = pq.ParquetFile(source).metadata
+    schema = footer.schema.to_arrow_schema()
     if column not in schema.names or any(g not in schema.names for g in group_by):
         return None  # e.g. a Hive partition column, or a file of a union by name without the column
     kind = schema.field(column).type
@@ -184,10 +202,9 @@ def _open(path: str, filesystem: Any, column: str, group_by: Sequence[str]) -> A
         return None
     if any(not _is_text(schema.field(g).type) for g in group_by):
         return None
-    leaves = [c.path for c in footer.schema if c.path.split(".")[0] == column]
-    if len(leaves) != 1:
+    if len([c for c in footer.schema if c.path.split(".")[0] == column]) != 1:
         return None
-    return pq.ParquetFile(source, metadata=footer.metadata, read_dictionary=[leaves[0], *group_by])
+    return footer
 
 
 def _is_text(arrow_type: Any) -> bool:

@@ -139,6 +139,7 @@ def day_points(spec: dict, sources: DaySources, specs: dict[str, SourceSpec], en
         reference=lambda start, end: None,
         relevance=lambda task: select_columns(sources.read(specs["clicks"], DAY, engine=engine),
                                               {"user": "uid", "item": "item", "relevance": "clicked"}),
+        files=sources.files_of(data),  # as the assets pass it
     )  # fmt: skip
     return result.points
 
@@ -274,3 +275,59 @@ def test_on_the_duckdb_path_only_aggregates_come_into_pandas(tmp_path, monkeypat
     rows = points.loc[(points["metric"] == "rows.count") & (points["labels"] == {}), "value"].item()
     assert rows == 20_000
     assert fetched and max(fetched) <= 100, fetched  # group x label cells, at most
+
+
+TAGGED = {
+    "product": "parity_tagged", "team": "t", "datasource": "parity-tagged",
+    "partitions": {"start": "2026-01-01"}, "source": {"python": "unused:unused"},
+    "profile": {"group_by": ["region"],
+                "columns": {"tags": ["count", "null_rate", "topk:4", "other_share"], "score": ["mean"]}},
+}  # fmt: skip
+
+
+def tagged(n: int = 600) -> pd.DataFrame:
+    """A list column with null lists, empty lists and null elements, and null groups."""
+    rng = np.random.default_rng(7)
+    vocabulary = np.array(["news", "sport", "Sport", "été", "", "games", "tech"], dtype=object)
+    tags = [list(vocabulary[rng.zipf(1.6, rng.integers(0, 6)) % len(vocabulary)]) for _ in range(n)]
+    for i in rng.choice(n, 40, replace=False):
+        tags[i] = None
+    for i in rng.choice(n, 30, replace=False):
+        if tags[i]:
+            tags[i][0] = None
+    region = rng.choice(np.array(["JP", "US", None], dtype=object), n, p=[0.5, 0.4, 0.1])
+    return pd.DataFrame({"region": region, "tags": tags, "score": rng.random(n)})
+
+
+def write_tagged(root: Path) -> dict[str, SourceSpec]:
+    """The tagged day as two Parquet files: small row groups, and one file without dictionary encoding."""
+    folder = root / "tagged" / f"date={DAY}"
+    folder.mkdir(parents=True)
+    TAGGED_FRAME.iloc[:250].to_parquet(folder / "part-0.parquet", row_group_size=64)
+    TAGGED_FRAME.iloc[250:].to_parquet(folder / "part-1.parquet", use_dictionary=False)
+    return {"tagged": SourceSpec(parquet=f"{root}/tagged/date={{date}}/*.parquet")}
+
+
+TAGGED_FRAME = tagged()
+
+
+def test_list_columns_of_parquet_files_counted_from_dictionary_codes_give_the_pandas_points(tmp_path, monkeypatch):
+    specs = write_tagged(tmp_path)
+    counted = []
+    original = duckdb_engine.count_list_elements
+    monkeypatch.setattr(duckdb_engine, "count_list_elements",
+                        lambda *a, **k: counted.append(original(*a, **k)) or counted[-1])  # fmt: skip
+    expected = pandas_points(TAGGED, "tagged", {"tagged": {DAY: TAGGED_FRAME}})
+    assert len(expected) > 30
+    with DaySources() as sources:
+        assert_same_points(expected, day_points(TAGGED, sources, specs, "duckdb", "tagged"), "dictionary codes")
+    assert len(counted) == 1 and counted[0] is not None  # counted from the codes, not handed back to SQL
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+def test_list_columns_of_parquet_files_give_the_same_points_on_spark(spark, tmp_path):
+    specs = write_tagged(tmp_path)
+    expected = pandas_points(TAGGED, "tagged", {"tagged": {DAY: TAGGED_FRAME}})
+    with DaySources(spark=spark) as sources:
+        assert_same_points(expected, day_points(TAGGED, sources, specs, "spark", "tagged"), "spark")
