@@ -108,20 +108,21 @@ def count_list_elements(
     return _added([r for r in results if r is not None])
 
 
-def _row_groups(files: ParquetFiles, column: str, group_by: Sequence[str]) -> list[tuple[str, int, Any]] | None:
-    """Every (file, row group, the file's footer) to count, or None when a file does not qualify."""
+def _row_groups(files: ParquetFiles, column: str, group_by: Sequence[str]) -> list[tuple[str, int, Any, str]] | None:
+    """Every (file, row group, the file's footer, the list's leaf path) to count, or None when a file does not qualify."""
     units = []
     for path in files.paths:
         with _opened(path, files.filesystem) as source:
-            footer = _qualified_footer(source, column, group_by)
-        if footer is None:
+            qualified = _qualified_footer(source, column, group_by)
+        if qualified is None:
             return None
-        units.extend((path, index, footer) for index in range(footer.num_row_groups))
+        footer, leaf = qualified
+        units.extend((path, index, footer, leaf) for index in range(footer.num_row_groups))
     return units
 
 
 def _count(
-    files: ParquetFiles, units: list[tuple[str, int, Any]], column: str, group_by: Sequence[str]
+    files: ParquetFiles, units: list[tuple[str, int, Any, str]], column: str, group_by: Sequence[str]
 ) -> ListCounts | None:
     """The counts of one worker's row groups (each file opened once, by this worker only)."""
     import pyarrow.parquet as pq
@@ -133,11 +134,10 @@ def _count(
     non_null = np.zeros(0, dtype=np.int64)
     with ExitStack() as stack:
         current, reader = None, None
-        for path, index, footer in units:
+        for path, index, footer, leaf in units:
             if path != current:
                 stack.close()
                 source = stack.enter_context(_opened(path, files.filesystem))
-                leaf = next(c.path for c in footer.schema if c.path.split(".")[0] == column)
                 reader = pq.ParquetFile(source, metadata=footer, read_dictionary=[leaf, *group_by])
                 current = path
             table = reader.read_row_group(index, columns=[column, *group_by], use_threads=False)
@@ -188,8 +188,9 @@ def _opened(path: str, filesystem: Any) -> Iterator[Any]:
         yield handle
 
 
-def _qualified_footer(source: Any, column: str, group_by: Sequence[str]) -> Any:
-    """The file's footer if ``column`` is a list of texts with one leaf and every group column text, else None."""
+def _qualified_footer(source: Any, column: str, group_by: Sequence[str]) -> tuple[Any, str] | None:
+    """The file's footer and the list's leaf path if ``column`` is a list of texts with one leaf and every group
+    column is text, else None."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -202,9 +203,8 @@ def _qualified_footer(source: Any, column: str, group_by: Sequence[str]) -> Any:
         return None
     if any(not _is_text(schema.field(g).type) for g in group_by):
         return None
-    if len([c for c in footer.schema if c.path.split(".")[0] == column]) != 1:
-        return None
-    return footer
+    leaves = [c.path for c in footer.schema if c.path.split(".")[0] == column]
+    return (footer, leaves[0]) if len(leaves) == 1 else None
 
 
 def _is_text(arrow_type: Any) -> bool:
