@@ -23,7 +23,7 @@ from lupus_metrics.evaluation.classification import classification_points
 from lupus_metrics.evaluation.points import POINT_FRAME_COLUMNS, point, points_frame
 from lupus_metrics.evaluation.regression import regression_points
 from lupus_metrics.sql.tables import Dialect, input_kind, open_tables
-from lupus_metrics.stats.parquet_list_counts import ParquetFiles
+from lupus_metrics.stats.parquet_files import ParquetFiles
 from lupus_metrics.stats.profile import compute_profile
 
 

@@ -32,7 +32,7 @@ from typing import Any
 import pandas as pd
 
 from lupus_dagster.product_spec import SourceSpec
-from lupus_metrics.stats.parquet_list_counts import ParquetFiles
+from lupus_metrics.stats.parquet_files import ParquetFiles
 from lupus_store.config import lupus_home
 
 #: Rows per chunk when a SQL source is streamed into DuckDB.

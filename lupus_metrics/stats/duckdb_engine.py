@@ -36,7 +36,10 @@ from lupus_metrics.errors import LupusValidationError
 from lupus_metrics.sql.ecdf import quantile_value
 from lupus_metrics.sql.tables import float_literal, in_memory_cursor
 from lupus_metrics.stats.column_types import ColumnType
-from lupus_metrics.stats.parquet_list_counts import ListCounts, ParquetFiles, count_list_elements
+from lupus_metrics.stats.parquet_counts import ColumnCounts, count_columns
+from lupus_metrics.stats.parquet_files import ParquetFiles
+from lupus_metrics.stats.parquet_list_counts import ListCounts
+from lupus_metrics.stats.parquet_value_counts import ValueCounts
 from lupus_metrics.stats.plan import COUNTING_FNS, Aggregate, ProfilePlan, TopK, Value
 from lupus_metrics.stats.points import EngineResult, group_columns
 
@@ -113,28 +116,28 @@ class DuckDBEngine:
             source = self._source(plan)
             counted = counted_aggregates(plan)
             served = _served_counts(plan, set(listed))
+            hashed = self._hashed_columns(plan, counted)
+            # SQL first; the counts taken from the files follow, once the SQL has left the cores free.
             topks = {t.column: self._query(topk_sql(plan, t, source)) for t in plan.topks if t.column not in listed}
             scalars = self._query(scalar_sql(plan, source, exclude=set(counted) | set(served)))
             for alias, aggregates in counted.items():
+                if alias not in hashed and _topk_counting(plan, alias, aggregates) is None:
+                    found = self._query(value_counts_sql(plan, alias, aggregates, source))
+                    scalars = _merge_counted(plan, scalars, found, aggregates)
+            from_files = self._count_files(plan, listed, set(hashed.values()))
+            for topk in (t for t in plan.topks if t.column in listed):
+                scalars = self._listed(plan, topk, source, served, topks, scalars, from_files.texts.get(topk.column))
+            for alias, column in hashed.items():
+                counts = from_files.numbers.get(column)
+                if counts is None:  # not countable from the files after all (see parquet_counts)
+                    found = self._query(value_counts_sql(plan, alias, counted[alias], source))
+                else:
+                    found = _from_counts(plan, alias, counted[alias], counts)
+                scalars = _merge_counted(plan, scalars, found, counted[alias])
+            for alias, aggregates in counted.items():
                 topk = _topk_counting(plan, alias, aggregates)
                 if topk is not None:  # the top-k step already counted this column's distinct values
-                    found = _counts_from_topk(plan, topks[topk.column])
-                else:
-                    found = self._query(value_counts_sql(plan, alias, aggregates, source))
-                scalars = _merge_counted(plan, scalars, found, aggregates)
-            for topk in (t for t in plan.topks if t.column in listed):
-                counts = self._count_list(topk.column, plan)
-                aliases = {alias: aggregates for alias, (column, aggregates) in served.items() if column == topk.column}
-                if counts is not None:
-                    topks[topk.column] = listed_topk(plan, topk, counts)
-                    for aggregates in aliases.values():
-                        scalars = _merge_list_counts(plan, scalars, aggregates, counts)
-                    continue
-                # Not countable from the files after all (see parquet_list_counts): the SQL path.
-                topks[topk.column] = self._query(topk_sql(plan, topk, source))
-                for alias, aggregates in aliases.items():
-                    only = scalar_sql(plan, source, exclude=set(plan.values) - {alias})
-                    scalars = _merge_scalars(plan, scalars, self._query(only), aggregates)
+                    scalars = _merge_counted(plan, scalars, _counts_from_topk(plan, topks[topk.column]), aggregates)
         except duckdb.ParserException as err:
             raise LupusValidationError(
                 "profile.filter", f"DuckDB cannot parse the query: {err}", value=plan.filter
@@ -145,8 +148,24 @@ class DuckDBEngine:
             ) from None
         return EngineResult(scalars, topks)
 
+    def _listed(self, plan: ProfilePlan, topk: TopK, source: str, served: dict[str, tuple[str, list[str]]],
+                topks: dict[str, pd.DataFrame], scalars: pd.DataFrame, counts: ListCounts | None) -> pd.DataFrame:  # fmt: skip
+        """The top-k of a text or list column from its counts taken out of the files (into ``topks``), and the
+        scalars with the list's counts it serves; the SQL path if the files could not count it."""
+        aliases = {alias: aggregates for alias, (column, aggregates) in served.items() if column == topk.column}
+        if counts is not None:
+            topks[topk.column] = listed_topk(plan, topk, counts)
+            for aggregates in aliases.values():
+                scalars = _merge_list_counts(plan, scalars, aggregates, counts)
+            return scalars
+        topks[topk.column] = self._query(topk_sql(plan, topk, source))
+        for alias, aggregates in aliases.items():
+            only = scalar_sql(plan, source, exclude=set(plan.values) - {alias})
+            scalars = _merge_scalars(plan, scalars, self._query(only), aggregates)
+        return scalars
+
     def _listed_columns(self, plan: ProfilePlan) -> set[str]:
-        """The list columns whose top-k may be counted from the files' dictionary codes.
+        """The text and list columns whose top-k may be counted from the files' dictionary codes.
 
         Only an unfiltered, unsampled scan of the files qualifies, and only lists and group
         columns that need no cast; :func:`count_list_elements` checks the files themselves.
@@ -155,13 +174,35 @@ class DuckDBEngine:
             return set()
         if any(g in plan.casts for g in plan.group_by):
             return set()
-        return {t.column for t in plan.topks if t.elements and t.column not in plan.casts}
+        return {t.column for t in plan.topks if t.column not in plan.casts}
 
-    def _count_list(self, column: str, plan: ProfilePlan) -> ListCounts | None:
+    def _count_files(self, plan: ProfilePlan, texts: set[str], numbers: set[str]) -> ColumnCounts:
+        """The counts the files can give of ``texts`` and ``numbers`` (none without files, or too few rows)."""
+        if self._files is None or not (texts or numbers):
+            return ColumnCounts({}, {})
+        counted = count_columns(self._files, plan.group_by, texts=sorted(texts), numbers=sorted(numbers),
+                                threads=self._threads())  # fmt: skip
+        return counted or ColumnCounts({}, {})
+
+    def _hashed_columns(self, plan: ProfilePlan, counted: dict[str, list[tuple[str, Aggregate]]]) -> dict[str, str]:
+        """Per counted value alias that may be counted from the files' numbers (a column as it is, NaN as null):
+        its column. Only an unfiltered, unsampled scan of the files qualifies, with no cast of the value or
+        groups; :func:`count_columns` checks the files themselves."""
+        if self._files is None or plan.filter or plan.sample_fraction is not None:
+            return {}
+        if any(g in plan.casts for g in plan.group_by):
+            return {}
+        out = {}
+        for alias, aggregates in counted.items():
+            value = plan.values[alias]
+            plain = value.ops in ((), ("nan_to_null",)) and value.column not in plan.casts
+            if plain and _topk_counting(plan, alias, aggregates) is None:
+                out[alias] = value.column
+        return out
+
+    def _threads(self) -> int:
         # As many threads as DuckDB may use: the SQL queries are done by then, the cores are free.
-        threads = int(self._execute("SELECT current_setting('threads')").fetchall()[0][0])
-        assert self._files is not None
-        return count_list_elements(self._files, column, plan.group_by, threads=threads)
+        return int(self._execute("SELECT current_setting('threads')").fetchall()[0][0])
 
     def _query(self, sql: str) -> pd.DataFrame:
         return self._execute(sql).df()
@@ -237,15 +278,23 @@ def counted_aggregates(plan: ProfilePlan) -> dict[str, list[tuple[str, Aggregate
     return out
 
 
-def value_counts_sql(plan: ProfilePlan, value: str, aggregates: list[tuple[str, Aggregate]], source: str) -> str:
+def value_counts_sql(
+    plan: ProfilePlan, value: str, aggregates: list[tuple[str, Aggregate]], source: str, counted_table: str = ""
+) -> str:
     """Per group, from the counts of the distinct values of ``value``: their number, the order statistics its
     quantiles need, and its other aggregates (sum and moments weighted by the counts; the standard deviation
-    in two passes over the counted values, around the group's mean)."""
+    in two passes over the counted values, around the group's mean).
+
+    ``counted_table``: a table of those counts already taken (``gid, g*, v, c``, as
+    :func:`counted_frame` builds), instead of counting ``source``.
+    """
     groups = group_columns(plan)
     keys = ", ".join(groups)
     partition = f"PARTITION BY gid{', ' + keys if keys else ''}"
     inner = f"SELECT {', '.join(_projection(plan, [value]))} FROM {source}"
-    if groups:
+    if counted_table:
+        counted = f"SELECT * FROM {counted_table}"
+    elif groups:
         counted = (f"SELECT GROUPING({keys}) AS gid, {keys}, {value} AS v, count(*) AS c FROM ({inner}) "
                    f"WHERE {value} IS NOT NULL GROUP BY GROUPING SETS (({keys}, {value}), ({value}))")  # fmt: skip
     else:
@@ -279,6 +328,39 @@ def value_counts_sql(plan: ProfilePlan, value: str, aggregates: list[tuple[str, 
         f"WITH counted AS ({counted}), cumulated AS (SELECT *, {', '.join(windows)} FROM counted) "
         f"SELECT gid{', ' + keys if keys else ''}, {', '.join(picks)} FROM cumulated GROUP BY gid{', ' + keys if keys else ''}"
     )
+
+
+def counted_frame(plan: ProfilePlan, counts: ValueCounts) -> pd.DataFrame:
+    """The counted rows of :func:`value_counts_sql` (``gid, g*, v, c``: each group's, then the overall ones)
+    from counts taken out of SQL; values never seen in a group have no row there, as in SQL."""
+    groups = group_columns(plan)
+    if not groups:
+        totals = counts.counts.sum(axis=1)
+        seen = np.flatnonzero(totals)
+        return pd.DataFrame({"gid": 1, "v": counts.values[seen], "c": totals[seen]})
+    value_index, group_index = np.nonzero(counts.counts)
+    keys = [[key[j] for key in counts.groups] for j in range(len(groups))]
+    per_group = pd.DataFrame(
+        {"gid": 0, **{g: np.asarray(keys[j], dtype=object)[group_index] for j, g in enumerate(groups)},
+         "v": counts.values[value_index], "c": counts.counts[value_index, group_index]}
+    )  # fmt: skip
+    totals = counts.counts.sum(axis=1)
+    seen = np.flatnonzero(totals)
+    overall = pd.DataFrame(
+        {"gid": (1 << len(groups)) - 1, **{g: np.full(len(seen), None, dtype=object) for g in groups},
+         "v": counts.values[seen], "c": totals[seen]}
+    )  # fmt: skip
+    return pd.concat([per_group, overall], ignore_index=True)
+
+
+def _from_counts(
+    plan: ProfilePlan, value: str, aggregates: list[tuple[str, Aggregate]], counts: ValueCounts
+) -> pd.DataFrame:
+    """What :func:`value_counts_sql` returns for ``value``, from its counts taken out of SQL (same SQL after that)."""
+    table = "lupus_counted"
+    with in_memory_cursor() as con:
+        con.register(table, counted_frame(plan, counts))
+        return con.execute(value_counts_sql(plan, value, aggregates, "", counted_table=table)).df()
 
 
 def _topk_counting(plan: ProfilePlan, value: str, aggregates: list[tuple[str, Aggregate]]) -> TopK | None:

@@ -34,7 +34,7 @@ from lupus_metrics.errors import LupusValidationError
 from lupus_metrics.frames import normalize_points
 from lupus_metrics.stats.compiler import compile_plan
 from lupus_metrics.stats.duckdb_engine import DuckDBEngine, duckdb_input
-from lupus_metrics.stats.parquet_list_counts import ParquetFiles
+from lupus_metrics.stats.parquet_files import ParquetFiles
 from lupus_metrics.stats.plan import ProfilePlan
 from lupus_metrics.stats.points import assemble_points
 from lupus_metrics.stats.spec import ProfileSpec

@@ -19,7 +19,7 @@ from lupus_dagster.assets.product_points import compute_day_points, select_colum
 from lupus_dagster.assets.sources import DaySources
 from lupus_dagster.product_spec import ProductSpec, SourceSpec
 from lupus_metrics.sql import tables as tables_module
-from lupus_metrics.stats import duckdb_engine
+from lupus_metrics.stats import duckdb_engine, parquet_files
 
 DAY = date(2026, 3, 2)
 DAYS = (DAY - timedelta(days=1), DAY)
@@ -281,7 +281,9 @@ TAGGED = {
     "product": "parity_tagged", "team": "t", "datasource": "parity-tagged",
     "partitions": {"start": "2026-01-01"}, "source": {"python": "unused:unused"},
     "profile": {"group_by": ["region"],
-                "columns": {"tags": ["count", "null_rate", "topk:4", "other_share"], "score": ["mean"]}},
+                "columns": {"tags": ["count", "null_rate", "topk:4", "other_share"],
+                            "score": ["mean", "std", "p50", "p95", "distinct_count"],
+                            "kind": ["count", "distinct_count", "topk:2"], "clicks": ["p50", "max", "zero_rate"]}},
 }  # fmt: skip
 
 
@@ -296,7 +298,12 @@ def tagged(n: int = 600) -> pd.DataFrame:
         if tags[i]:
             tags[i][0] = None
     region = rng.choice(np.array(["JP", "US", None], dtype=object), n, p=[0.5, 0.4, 0.1])
-    return pd.DataFrame({"region": region, "tags": tags, "score": rng.random(n)})
+    score = np.round(rng.random(n), 2)
+    score[rng.choice(n, 25, replace=False)] = np.nan
+    kind = rng.choice(np.array(["a", "b", "", None], dtype=object), n)
+    clicks = pd.array(rng.integers(0, 4, n), dtype="Int64")
+    clicks[rng.choice(n, 20, replace=False)] = pd.NA
+    return pd.DataFrame({"region": region, "tags": tags, "score": score, "kind": kind, "clicks": clicks})
 
 
 def write_tagged(root: Path) -> dict[str, SourceSpec]:
@@ -311,23 +318,33 @@ def write_tagged(root: Path) -> dict[str, SourceSpec]:
 TAGGED_FRAME = tagged()
 
 
-def test_list_columns_of_parquet_files_counted_from_dictionary_codes_give_the_pandas_points(tmp_path, monkeypatch):
+def test_columns_of_parquet_files_counted_from_the_files_give_the_pandas_points(tmp_path, monkeypatch):
+    """Lists and texts from their dictionary codes, numbers hashed: the points of the pandas path."""
     specs = write_tagged(tmp_path)
     counted = []
-    original = duckdb_engine.count_list_elements
-    monkeypatch.setattr(duckdb_engine, "count_list_elements",
+    monkeypatch.setattr(parquet_files, "MIN_ROWS", 0)  # tiny files, counted all the same
+    original = duckdb_engine.count_columns
+    monkeypatch.setattr(duckdb_engine, "count_columns",
                         lambda *a, **k: counted.append(original(*a, **k)) or counted[-1])  # fmt: skip
     expected = pandas_points(TAGGED, "tagged", {"tagged": {DAY: TAGGED_FRAME}})
     assert len(expected) > 30
     with DaySources() as sources:
         assert_same_points(expected, day_points(TAGGED, sources, specs, "duckdb", "tagged"), "dictionary codes")
-    assert len(counted) == 1 and counted[0] is not None  # counted from the codes, not handed back to SQL
+    # counted from the files, not handed back to SQL
+    assert (
+        len(counted) == 1
+        and set(counted[0].texts) == {"tags", "kind"}
+        and set(counted[0].numbers) == {"score", "clicks"}
+    )
 
 
 @pytest.mark.spark
 @pytest.mark.slow
 def test_list_columns_of_parquet_files_give_the_same_points_on_spark(spark, tmp_path):
     specs = write_tagged(tmp_path)
-    expected = pandas_points(TAGGED, "tagged", {"tagged": {DAY: TAGGED_FRAME}})
+    # Spark's quantiles are percentile_approx by definition (docs/stats.md): the other stats must agree.
+    columns = {c: [s for s in stats if not s.startswith("p")] for c, stats in TAGGED["profile"]["columns"].items()}
+    product = {**TAGGED, "profile": {**TAGGED["profile"], "columns": columns}}
+    expected = pandas_points(product, "tagged", {"tagged": {DAY: TAGGED_FRAME}})
     with DaySources(spark=spark) as sources:
-        assert_same_points(expected, day_points(TAGGED, sources, specs, "spark", "tagged"), "spark")
+        assert_same_points(expected, day_points(product, sources, specs, "spark", "tagged"), "spark")

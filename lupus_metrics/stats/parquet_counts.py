@@ -1,0 +1,185 @@
+"""Counts per group taken straight from a day's Parquet files, for several columns in one pass.
+
+The profile's costliest statistics all come from counts per group: the top-k of a text or list
+column (each text's count), and the quantiles, distinct count and moments of a numeric column
+(each distinct value's count). Over a scan of Parquet files those counts are cheaper from the
+files than from SQL: texts as their dictionary codes
+(:mod:`~lupus_metrics.stats.parquet_list_counts`), numbers in a compiled hash table
+(:mod:`~lupus_metrics.stats.parquet_value_counts`). This module reads each row group once for all
+of them, works out each row's group once, and splits the row groups over threads.
+
+A column is counted only if it has the same qualifying type in every file (texts or lists of
+texts; float or integer numbers) and is not a Hive column of the paths; the group-by columns
+must be text columns of every file. Columns that do not qualify, or outgrow the limits, are left
+out of the result and the caller computes them in SQL.
+
+Example:
+    >>> import pyarrow as pa, pyarrow.parquet as pq, tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "day.parquet")
+    >>> pq.write_table(pa.table({"g": ["a", "a", "b"], "c": ["x", None, "x"], "n": [1.5, 2.0, None]}), path)
+    >>> counted = count_columns(ParquetFiles((path,)), ["g"], texts=["c"], numbers=["n"], min_rows=0)
+    >>> counted.texts["c"].counts.tolist(), counted.numbers["n"].values.tolist(), counted.numbers["n"].counts.tolist()
+    ([[1], [1]], [1.5, 2.0], [[1, 0], [1, 0]])
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from lupus_metrics.stats import parquet_files
+from lupus_metrics.stats.hashed_value_counts import HashedValueCounts
+from lupus_metrics.stats.parquet_files import (
+    ParquetFiles,
+    TextCodes,
+    group_rows,
+    in_workers,
+    is_text,
+    read_row_groups,
+    row_groups,
+    split_runs,
+    total_rows,
+)
+from lupus_metrics.stats.parquet_list_counts import ListCounts, TextTally, added_text_counts, text_leaf
+from lupus_metrics.stats.parquet_value_counts import ValueCounts, add_numbers, added_value_counts, number_dtype
+
+
+@dataclass(frozen=True)
+class ColumnCounts:
+    """The counts of the columns that could be counted from the files (the others are absent)."""
+
+    texts: dict[str, ListCounts]
+    numbers: dict[str, ValueCounts]
+
+
+@dataclass(frozen=True)
+class _Kinds:
+    """What one file holds of the wanted columns: each text column's leaf and list-ness, each number's dtype."""
+
+    texts: dict[str, tuple[str, bool]]
+    numbers: dict[str, str]
+
+
+def count_columns(
+    files: ParquetFiles,
+    group_by: Sequence[str],
+    *,
+    texts: Sequence[str] = (),
+    numbers: Sequence[str] = (),
+    threads: int = 1,
+    min_rows: int | None = None,
+) -> ColumnCounts | None:
+    """Per group of ``group_by``: each text's count in every column of ``texts`` (list elements for a list
+    column) and each distinct value's count in every column of ``numbers``, in one pass over ``files``.
+
+    None when nothing can be counted here: the group columns do not qualify, or the files hold fewer
+    than ``min_rows`` rows (default :data:`~lupus_metrics.stats.parquet_files.MIN_ROWS`; below it SQL
+    is cheaper than loading the compiled loops).
+    """
+    hive = set(files.partition_columns)
+    if set(group_by) & hive:
+        return None
+    texts = [c for c in dict.fromkeys(texts) if c not in hive]
+    numbers = [c for c in dict.fromkeys(numbers) if c not in hive]
+    if not texts and not numbers:
+        return None
+    units = row_groups(files, lambda footer: _kinds(footer, texts, numbers, group_by))
+    if units is None or total_rows(units) < (parquet_files.MIN_ROWS if min_rows is None else min_rows):
+        return None
+    if not _loops_loaded():
+        return None
+    kinds = [found for *_, found in units]
+    text_kinds = {c: k for c, k in kinds[0].texts.items() if all(f.texts.get(c) == k for f in kinds)} if kinds else {}
+    number_kinds = (
+        {c: k for c, k in kinds[0].numbers.items() if all(f.numbers.get(c) == k for f in kinds)} if kinds else {}
+    )
+    if not text_kinds and not number_kinds:
+        return ColumnCounts({}, {})
+    parts = in_workers(
+        split_runs(units, threads),
+        lambda run: _count(files, run, text_kinds, list(number_kinds), group_by),
+        "lupus-parquet-counts",
+    )
+    if any(part is None for part in parts):
+        return None
+    done = [p for p in parts if p is not None]
+    return ColumnCounts(
+        texts={c: added_text_counts([p[0][c] for p in done]) for c in text_kinds if all(c in p[0] for p in done)},
+        numbers={
+            c: added_value_counts([p[1][c] for p in done], np.dtype(number_kinds[c]))
+            for c in number_kinds
+            if all(c in p[1] for p in done)
+        },
+    )
+
+
+def _loops_loaded() -> bool:
+    """Whether the compiled loops load here; if not (numba missing, or no writable cache directory for it), the
+    SQL path computes everything, with a warning once per process."""
+    try:
+        import lupus_metrics.stats.count_loops  # noqa: F401
+    except (ImportError, RuntimeError, OSError) as err:
+        if not _WARNED:
+            _WARNED.append(True)
+            _LOG.warning("Counting from Parquet files is off, the profile runs in SQL only: %s", err)
+        return False
+    return True
+
+
+_WARNED: list[bool] = []
+_LOG = logging.getLogger(__name__)
+
+
+def _kinds(footer: Any, texts: list[str], numbers: list[str], group_by: Sequence[str]) -> _Kinds | None:
+    """The file's qualifying wanted columns; None if a group column is missing or not text."""
+    schema = footer.schema.to_arrow_schema()
+    if any(g not in schema.names or not is_text(schema.field(g).type) for g in group_by):
+        return None
+    found_texts = {c: leaf for c in texts if c in schema.names and (leaf := text_leaf(schema, footer, c)) is not None}
+    found_numbers = {c: str(dtype) for c in numbers if c in schema.names and (dtype := number_dtype(schema, c)) is not None}  # fmt: skip
+    return _Kinds(found_texts, found_numbers)
+
+
+def _count(
+    files: ParquetFiles,
+    units: list[tuple[str, int, Any, Any]],
+    texts: dict[str, tuple[str, bool]],
+    numbers: list[str],
+    group_by: Sequence[str],
+) -> tuple[dict[str, ListCounts], dict[str, tuple]] | None:
+    """One worker's counts of its row groups; a column that outgrows the limits is dropped (None: groups did)."""
+    group_codes = [TextCodes() for _ in group_by]
+    group_ids: dict[tuple[int, ...], int] = {}
+    text_tallies = {c: TextTally(is_list) for c, (_, is_list) in texts.items()}
+    number_tallies = {c: HashedValueCounts() for c in numbers}
+    columns = list(dict.fromkeys([*texts, *numbers, *group_by]))
+    dictionary = list(dict.fromkeys([*(leaf for leaf, _ in texts.values()), *group_by]))
+    for _, table in read_row_groups(files, units, columns, dictionary):
+        rows = group_rows(table, group_by, group_codes, group_ids)
+        if rows is None:
+            return None
+        for column, tally in list(text_tallies.items()):
+            if not tally.add(table.column(column), rows, len(group_ids)):
+                del text_tallies[column]
+        for column, counter in list(number_tallies.items()):
+            if not add_numbers(counter, table.column(column), rows):
+                del number_tallies[column]
+    groups = [tuple(None if c < 0 else group_codes[j].texts[c] for j, c in enumerate(key)) for key in group_ids]
+    return (
+        {c: tally.result(groups) for c, tally in text_tallies.items()},
+        {
+            c: (groups, counter.keys(), _per_group(counter.counts(), len(groups)))
+            for c, counter in number_tallies.items()
+        },
+    )
+
+
+def _per_group(counts: np.ndarray, groups: int) -> np.ndarray:
+    """keys x ``groups`` counts (the table's rows may be wider than the groups, or narrower if a group never came)."""
+    if counts.shape[1] >= groups:
+        return counts[:, :groups]
+    return np.pad(counts, ((0, 0), (0, groups - counts.shape[1])))
