@@ -98,3 +98,30 @@ def mlflow_server() -> Iterator[object]:
     server = MlflowServer().start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def file_counts(monkeypatch) -> list:
+    """What the DuckDB engine counted straight from Parquet files, one entry per profile that tried: a
+    ``ColumnCounts``, or None when the files could not be counted. Tiny test files are counted all the same
+    (``MIN_ROWS`` 0; the engine leaves days under 2M rows to SQL)."""
+    from lupus_metrics.stats import duckdb_engine, parquet_files
+    from lupus_metrics.stats.parquet_counts import PreparedCounts
+
+    monkeypatch.setattr(parquet_files, "MIN_ROWS", 0)
+    seen: list = []
+    prepare, run = duckdb_engine.prepare_counts, PreparedCounts.run
+
+    def recorded_prepare(*args, **kwargs):
+        prepared = prepare(*args, **kwargs)
+        if prepared is None:
+            seen.append(None)
+        return prepared
+
+    def recorded_run(self, *args, **kwargs):
+        seen.append(run(self, *args, **kwargs))
+        return seen[-1]
+
+    monkeypatch.setattr(duckdb_engine, "prepare_counts", recorded_prepare)
+    monkeypatch.setattr(PreparedCounts, "run", recorded_run)
+    return seen

@@ -11,9 +11,14 @@ memory DuckDB can bound and spill:
   group (a hash aggregate and a window over the sorted values, both spillable), instead of
   ``quantile_cont`` and ``count(DISTINCT)``, which hold every value in memory;
   quantiles are the order statistics at ranks ⌊h⌋ and ⌊h⌋ + 1 interpolated as numpy does;
-- top-k by a ranked count per group; a list column of a scan of Parquet files
-  (:class:`~lupus_metrics.stats.parquet_list_counts.ParquetFiles`) is counted from the files'
-  dictionary codes instead (:mod:`lupus_metrics.stats.parquet_list_counts`), beside the SQL.
+- top-k by a ranked count per group.
+
+Over a scan of Parquet files (:class:`~lupus_metrics.stats.parquet_files.ParquetFiles`, as a
+product's day is read) the counts behind the top-k of text and list columns, and behind the
+quantiles, distinct counts and moments of numeric columns, are taken from the files in one pass
+instead (:mod:`lupus_metrics.stats.parquet_counts`), once the SQL is done; the statistics are then
+computed from those counts by the same SQL (:func:`value_counts_sql` over a table of counts,
+:func:`listed_topk`), so both ways give the same points.
 
 Example:
     >>> import pandas as pd
@@ -24,6 +29,7 @@ Example:
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -36,7 +42,7 @@ from lupus_metrics.errors import LupusValidationError
 from lupus_metrics.sql.ecdf import quantile_value
 from lupus_metrics.sql.tables import float_literal, in_memory_cursor
 from lupus_metrics.stats.column_types import ColumnType
-from lupus_metrics.stats.parquet_counts import ColumnCounts, count_columns
+from lupus_metrics.stats.parquet_counts import ColumnCounts, PreparedCounts, prepare_counts
 from lupus_metrics.stats.parquet_files import ParquetFiles
 from lupus_metrics.stats.parquet_list_counts import ListCounts
 from lupus_metrics.stats.parquet_value_counts import ValueCounts
@@ -117,6 +123,7 @@ class DuckDBEngine:
             counted = counted_aggregates(plan)
             served = _served_counts(plan, set(listed))
             hashed = self._hashed_columns(plan, counted)
+            prepared = self._prepare_counts(plan, listed, set(hashed.values()))
             # SQL first; the counts taken from the files follow, once the SQL has left the cores free.
             topks = {t.column: self._query(topk_sql(plan, t, source)) for t in plan.topks if t.column not in listed}
             scalars = self._query(scalar_sql(plan, source, exclude=set(counted) | set(served)))
@@ -124,7 +131,7 @@ class DuckDBEngine:
                 if alias not in hashed and _topk_counting(plan, alias, aggregates) is None:
                     found = self._query(value_counts_sql(plan, alias, aggregates, source))
                     scalars = _merge_counted(plan, scalars, found, aggregates)
-            from_files = self._count_files(plan, listed, set(hashed.values()))
+            from_files = (prepared.run(self._threads()) if prepared else None) or ColumnCounts({}, {})
             for topk in (t for t in plan.topks if t.column in listed):
                 scalars = self._listed(plan, topk, source, served, topks, scalars, from_files.texts.get(topk.column))
             for alias, column in hashed.items():
@@ -168,7 +175,7 @@ class DuckDBEngine:
         """The text and list columns whose top-k may be counted from the files' dictionary codes.
 
         Only an unfiltered, unsampled scan of the files qualifies, and only lists and group
-        columns that need no cast; :func:`count_list_elements` checks the files themselves.
+        columns that need no cast; :func:`prepare_counts` checks the files themselves.
         """
         if self._files is None or plan.filter or plan.sample_fraction is not None:
             return set()
@@ -176,18 +183,20 @@ class DuckDBEngine:
             return set()
         return {t.column for t in plan.topks if t.column not in plan.casts}
 
-    def _count_files(self, plan: ProfilePlan, texts: set[str], numbers: set[str]) -> ColumnCounts:
-        """The counts the files can give of ``texts`` and ``numbers`` (none without files, or too few rows)."""
+    def _prepare_counts(self, plan: ProfilePlan, texts: set[str], numbers: set[str]) -> PreparedCounts | None:
+        """The counts the files can give of ``texts`` and ``numbers``, ready to run; their compiled loops start
+        loading in a thread now, so that the SQL queries, not the cores' idle time, hide it."""
         if self._files is None or not (texts or numbers):
-            return ColumnCounts({}, {})
-        counted = count_columns(self._files, plan.group_by, texts=sorted(texts), numbers=sorted(numbers),
-                                threads=self._threads())  # fmt: skip
-        return counted or ColumnCounts({}, {})
+            return None
+        prepared = prepare_counts(self._files, plan.group_by, texts=sorted(texts), numbers=sorted(numbers))
+        if prepared is not None:
+            threading.Thread(target=prepared.load, name="lupus-load-count-loops", daemon=True).start()
+        return prepared
 
     def _hashed_columns(self, plan: ProfilePlan, counted: dict[str, list[tuple[str, Aggregate]]]) -> dict[str, str]:
         """Per counted value alias that may be counted from the files' numbers (a column as it is, NaN as null):
         its column. Only an unfiltered, unsampled scan of the files qualifies, with no cast of the value or
-        groups; :func:`count_columns` checks the files themselves."""
+        groups; :func:`prepare_counts` checks the files themselves."""
         if self._files is None or plan.filter or plan.sample_fraction is not None:
             return {}
         if any(g in plan.casts for g in plan.group_by):

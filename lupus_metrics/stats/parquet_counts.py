@@ -78,8 +78,60 @@ def count_columns(
 
     None when nothing can be counted here: the group columns do not qualify, or the files hold fewer
     than ``min_rows`` rows (default :data:`~lupus_metrics.stats.parquet_files.MIN_ROWS`; below it SQL
-    is cheaper than loading the compiled loops).
+    is cheaper than loading the compiled loops). :func:`prepare_counts` and :meth:`PreparedCounts.run`
+    are the same in two steps.
     """
+    prepared = prepare_counts(files, group_by, texts=texts, numbers=numbers, min_rows=min_rows)
+    return None if prepared is None else prepared.run(threads)
+
+
+@dataclass(frozen=True)
+class PreparedCounts:
+    """The row groups to count and the columns that qualify in every file (:func:`prepare_counts`)."""
+
+    files: ParquetFiles
+    group_by: tuple[str, ...]
+    units: list[tuple[str, int, Any, Any]]
+    texts: dict[str, tuple[str, bool]]
+    numbers: dict[str, str]
+
+    def load(self) -> bool:
+        """Load the compiled loops now (~0.6 s the first time in a process; e.g. in a thread while SQL runs)."""
+        return _loops_loaded()
+
+    def run(self, threads: int = 1) -> ColumnCounts | None:
+        """Count, on ``threads`` threads; None if the compiled loops do not load or the groups outgrow the limits."""
+        if not (self.texts or self.numbers):
+            return ColumnCounts({}, {})
+        if not self.load():
+            return None
+        parts = in_workers(
+            split_runs(self.units, threads),
+            lambda run: _count(self.files, run, self.texts, list(self.numbers), self.group_by),
+            "lupus-parquet-counts",
+        )
+        if any(part is None for part in parts):
+            return None
+        done = [p for p in parts if p is not None]
+        return ColumnCounts(
+            texts={c: added_text_counts([p[0][c] for p in done]) for c in self.texts if all(c in p[0] for p in done)},
+            numbers={
+                c: added_value_counts([p[1][c] for p in done], np.dtype(self.numbers[c]))
+                for c in self.numbers
+                if all(c in p[1] for p in done)
+            },
+        )
+
+
+def prepare_counts(
+    files: ParquetFiles,
+    group_by: Sequence[str],
+    *,
+    texts: Sequence[str] = (),
+    numbers: Sequence[str] = (),
+    min_rows: int | None = None,
+) -> PreparedCounts | None:
+    """The files' footers read and the columns checked (see :func:`count_columns`); None if nothing can be counted."""
     hive = set(files.partition_columns)
     if set(group_by) & hive:
         return None
@@ -90,30 +142,15 @@ def count_columns(
     units = row_groups(files, lambda footer: _kinds(footer, texts, numbers, group_by))
     if units is None or total_rows(units) < (parquet_files.MIN_ROWS if min_rows is None else min_rows):
         return None
-    if not _loops_loaded():
-        return None
     kinds = [found for *_, found in units]
-    text_kinds = {c: k for c, k in kinds[0].texts.items() if all(f.texts.get(c) == k for f in kinds)} if kinds else {}
-    number_kinds = (
-        {c: k for c, k in kinds[0].numbers.items() if all(f.numbers.get(c) == k for f in kinds)} if kinds else {}
-    )
-    if not text_kinds and not number_kinds:
-        return ColumnCounts({}, {})
-    parts = in_workers(
-        split_runs(units, threads),
-        lambda run: _count(files, run, text_kinds, list(number_kinds), group_by),
-        "lupus-parquet-counts",
-    )
-    if any(part is None for part in parts):
-        return None
-    done = [p for p in parts if p is not None]
-    return ColumnCounts(
-        texts={c: added_text_counts([p[0][c] for p in done]) for c in text_kinds if all(c in p[0] for p in done)},
-        numbers={
-            c: added_value_counts([p[1][c] for p in done], np.dtype(number_kinds[c]))
-            for c in number_kinds
-            if all(c in p[1] for p in done)
-        },
+    return PreparedCounts(
+        files,
+        tuple(group_by),
+        units,
+        texts={c: k for c, k in kinds[0].texts.items() if all(f.texts.get(c) == k for f in kinds)} if kinds else {},
+        numbers={c: k for c, k in kinds[0].numbers.items() if all(f.numbers.get(c) == k for f in kinds)}
+        if kinds
+        else {},
     )
 
 

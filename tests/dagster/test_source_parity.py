@@ -19,7 +19,7 @@ from lupus_dagster.assets.product_points import compute_day_points, select_colum
 from lupus_dagster.assets.sources import DaySources
 from lupus_dagster.product_spec import ProductSpec, SourceSpec
 from lupus_metrics.sql import tables as tables_module
-from lupus_metrics.stats import duckdb_engine, parquet_files
+from lupus_metrics.stats import duckdb_engine
 
 DAY = date(2026, 3, 2)
 DAYS = (DAY - timedelta(days=1), DAY)
@@ -318,14 +318,10 @@ def write_tagged(root: Path) -> dict[str, SourceSpec]:
 TAGGED_FRAME = tagged()
 
 
-def test_columns_of_parquet_files_counted_from_the_files_give_the_pandas_points(tmp_path, monkeypatch):
+def test_columns_of_parquet_files_counted_from_the_files_give_the_pandas_points(tmp_path, file_counts):
     """Lists and texts from their dictionary codes, numbers hashed: the points of the pandas path."""
     specs = write_tagged(tmp_path)
-    counted = []
-    monkeypatch.setattr(parquet_files, "MIN_ROWS", 0)  # tiny files, counted all the same
-    original = duckdb_engine.count_columns
-    monkeypatch.setattr(duckdb_engine, "count_columns",
-                        lambda *a, **k: counted.append(original(*a, **k)) or counted[-1])  # fmt: skip
+    counted = file_counts
     expected = pandas_points(TAGGED, "tagged", {"tagged": {DAY: TAGGED_FRAME}})
     assert len(expected) > 30
     with DaySources() as sources:

@@ -19,7 +19,7 @@ from lupus_dagster.assets import sources as sources_module
 from lupus_dagster.assets.sources import DaySources, SourceAccessError, SourceMissingError, s3_storage_options
 from lupus_dagster.product_spec import SourceSpec
 from lupus_dagster.resources.executor import executor_from_env
-from lupus_metrics.stats import compute_profile, duckdb_engine, parquet_files
+from lupus_metrics.stats import compute_profile
 from lupus_metrics.stats.parquet_files import ParquetFiles
 
 DAY = date(2026, 2, 3)
@@ -82,22 +82,12 @@ TAGGED = pd.DataFrame({
 TAGS_SPEC = {"group_by": ["segment"], "columns": {"tags": ["count", "null_rate", "topk:2", "other_share"]}}
 
 
-def _counted_lists(monkeypatch) -> list:
-    """The counts the engine takes from the files (None: not countable); tiny files are counted all the same."""
-    monkeypatch.setattr(parquet_files, "MIN_ROWS", 0)
-    seen: list = []
-    original = duckdb_engine.count_columns
-    monkeypatch.setattr(duckdb_engine, "count_columns",
-                        lambda *a, **k: seen.append(original(*a, **k)) or seen[-1])  # fmt: skip
-    return seen
-
-
-def test_a_parquet_day_names_its_files_and_its_list_columns_are_counted_from_them(tmp_path, monkeypatch):
+def test_a_parquet_day_names_its_files_and_its_list_columns_are_counted_from_them(tmp_path, file_counts):
     folder = tmp_path / f"date={DAY}"
     folder.mkdir()
     TAGGED[:3].to_parquet(folder / "a.parquet")
     TAGGED[3:].to_parquet(folder / "b.parquet")
-    seen = _counted_lists(monkeypatch)
+    seen = file_counts
     spec = SourceSpec(parquet=f"{tmp_path}/date={{date}}/*.parquet")
     with DaySources() as sources:
         relation = sources.read(spec, DAY)
@@ -112,7 +102,7 @@ def test_a_parquet_day_names_its_files_and_its_list_columns_are_counted_from_the
 
 
 def test_list_columns_of_a_day_on_s3_are_counted_from_its_files_with_the_points_of_local_files(
-    s3_server, tmp_path, monkeypatch
+    s3_server, tmp_path, file_counts
 ):
     bucket = s3_server.create_bucket()
     client = boto3.client("s3", endpoint_url=s3_server.endpoint, aws_access_key_id="lupus-test",
@@ -121,7 +111,7 @@ def test_list_columns_of_a_day_on_s3_are_counted_from_its_files_with_the_points_
     for name, part in (("a", TAGGED[:3]), ("b", TAGGED[3:])):
         client.put_object(Bucket=bucket, Key=f"p/date={DAY}/{name}.parquet", Body=part.to_parquet())
         part.to_parquet(tmp_path / f"date={DAY}" / f"{name}.parquet")
-    seen = _counted_lists(monkeypatch)
+    seen = file_counts
     profiles = []
     for pattern, options in ((f"s3://{bucket}/p/date={{date}}/*.parquet", s3_server.storage_options()),
                              (f"{tmp_path}/date={{date}}/*.parquet", {})):  # fmt: skip
