@@ -123,15 +123,25 @@ class DuckDBEngine:
             counted = counted_aggregates(plan)
             served = _served_counts(plan, set(listed))
             hashed = self._hashed_columns(plan, counted)
-            prepared = self._prepare_counts(plan, listed, set(hashed.values()))
+            streaming = set(counted) | set(served)
+            only_rows = all(a.fn == "count_rows" for a in _streaming(plan, streaming).values())
+            prepared = self._prepare_counts(plan, listed, set(hashed.values()), only_rows)
             # SQL first; the counts taken from the files follow, once the SQL has left the cores free.
             topks = {t.column: self._query(topk_sql(plan, t, source)) for t in plan.topks if t.column not in listed}
-            scalars = self._query(scalar_sql(plan, source, exclude=set(counted) | set(served)))
-            for alias, aggregates in counted.items():
-                if alias not in hashed and _topk_counting(plan, alias, aggregates) is None:
-                    found = self._query(value_counts_sql(plan, alias, aggregates, source))
-                    scalars = _merge_counted(plan, scalars, found, aggregates)
+            sql_counted = [
+                (aggregates, self._query(value_counts_sql(plan, alias, aggregates, source)))
+                for alias, aggregates in counted.items()
+                if alias not in hashed and _topk_counting(plan, alias, aggregates) is None
+            ]
+            rows_from_files = prepared is not None and prepared.rows
+            scalars = None if rows_from_files else self._query(scalar_sql(plan, source, exclude=streaming))
             from_files = (prepared.run(self._threads()) if prepared else None) or ColumnCounts({}, {})
+            if scalars is None:  # only rows per group were asked of SQL: the files counted them
+                rows = from_files.rows
+                scalars = (_rows_scalars(plan, rows, _streaming(plan, streaming)) if rows is not None
+                           else self._query(scalar_sql(plan, source, exclude=streaming)))  # fmt: skip
+            for aggregates, found in sql_counted:
+                scalars = _merge_counted(plan, scalars, found, aggregates)
             for topk in (t for t in plan.topks if t.column in listed):
                 scalars = self._listed(plan, topk, source, served, topks, scalars, from_files.texts.get(topk.column))
             for alias, column in hashed.items():
@@ -183,12 +193,17 @@ class DuckDBEngine:
             return set()
         return {t.column for t in plan.topks if t.column not in plan.casts}
 
-    def _prepare_counts(self, plan: ProfilePlan, texts: set[str], numbers: set[str]) -> PreparedCounts | None:
-        """The counts the files can give of ``texts`` and ``numbers``, ready to run; their compiled loops start
-        loading in a thread now, so that the SQL queries, not the cores' idle time, hide it."""
-        if self._files is None or not (texts or numbers):
+    def _prepare_counts(
+        self, plan: ProfilePlan, texts: set[str], numbers: set[str], rows: bool
+    ) -> PreparedCounts | None:
+        """The counts the files can give of ``texts`` and ``numbers`` (and of the rows per group, if ``rows`` is all
+        the streaming query would compute besides), ready to run; their compiled loops start loading in a thread
+        now, so that the SQL queries, not the cores' idle time, hide it."""
+        if self._files is None or not (texts or numbers) or plan.filter or plan.sample_fraction is not None:
             return None
-        prepared = prepare_counts(self._files, plan.group_by, texts=sorted(texts), numbers=sorted(numbers))
+        if any(g in plan.casts for g in plan.group_by):
+            return None
+        prepared = prepare_counts(self._files, plan.group_by, texts=sorted(texts), numbers=sorted(numbers), rows=rows)
         if prepared is not None:
             threading.Thread(target=prepared.load, name="lupus-load-count-loops", daemon=True).start()
         return prepared
@@ -247,6 +262,33 @@ def _projection(plan: ProfilePlan, values: list[str] | None = None) -> list[str]
     ]
 
 
+def _streaming(plan: ProfilePlan, exclude: set[str]) -> dict[str, Aggregate]:
+    """The aggregates :func:`scalar_sql` computes, by alias."""
+    return {
+        alias: a
+        for alias, a in zip(plan.aggregate_aliases(), plan.aggregates, strict=True)
+        if a.fn not in _HOLISTIC and a.value not in exclude
+    }
+
+
+def _rows_scalars(
+    plan: ProfilePlan, rows: dict[tuple[str | None, ...], int], aggregates: dict[str, Aggregate]
+) -> pd.DataFrame:
+    """What :func:`scalar_sql` returns when its only aggregates are rows per group, from rows counted elsewhere."""
+    groups = group_columns(plan)
+    total = float(sum(rows.values()))
+    keyed = [(0, key, float(n)) for key, n in rows.items()] if groups else []
+    keyed.append(((1 << len(groups)) - 1 if groups else 1, (None,) * len(groups), total))
+    columns: dict[str, Any] = {"gid": [gid for gid, _, _ in keyed]}
+    for j, group in enumerate(groups):
+        columns[group] = pd.Series([key[j] for _, key, _ in keyed], dtype=object)
+    for alias in aggregates:
+        columns[alias] = [n for _, _, n in keyed]
+    if not aggregates:
+        columns["one"] = 1
+    return pd.DataFrame(columns)
+
+
 def scalar_sql(plan: ProfilePlan, source: str, exclude: set[str] | frozenset[str] = frozenset()) -> str:
     """The streaming aggregates: one row per group and one for the overall group.
 
@@ -254,11 +296,7 @@ def scalar_sql(plan: ProfilePlan, source: str, exclude: set[str] | frozenset[str
     whose aggregates come from their counts of distinct values, :func:`value_counts_sql`).
     """
     groups = group_columns(plan)
-    streaming = [
-        (alias, a)
-        for alias, a in zip(plan.aggregate_aliases(), plan.aggregates, strict=True)
-        if a.fn not in _HOLISTIC and a.value not in exclude
-    ]
+    streaming = list(_streaming(plan, set(exclude)).items())
     needed = sorted({a.value for _, a in streaming if a.value is not None})
     projection = _projection(plan, needed)
     aggregates = [f"{_render_aggregate(a.fn, a.value)} AS {alias}" for alias, a in streaming] or ["1 AS one"]

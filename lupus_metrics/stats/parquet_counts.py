@@ -54,6 +54,7 @@ class ColumnCounts:
 
     texts: dict[str, ListCounts]
     numbers: dict[str, ValueCounts]
+    rows: dict[tuple[str | None, ...], int] | None = None  # rows per group (None: not counted)
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,8 @@ def count_columns(
     min_rows: int | None = None,
 ) -> ColumnCounts | None:
     """Per group of ``group_by``: each text's count in every column of ``texts`` (list elements for a list
-    column) and each distinct value's count in every column of ``numbers``, in one pass over ``files``.
+    column), each distinct value's count in every column of ``numbers`` and the rows, in one pass over
+    ``files``.
 
     None when nothing can be counted here: the group columns do not qualify, or the files hold fewer
     than ``min_rows`` rows (default :data:`~lupus_metrics.stats.parquet_files.MIN_ROWS`; below it SQL
@@ -94,6 +96,7 @@ class PreparedCounts:
     units: list[tuple[str, int, Any, Any]]
     texts: dict[str, tuple[str, bool]]
     numbers: dict[str, str]
+    rows: bool = False
 
     def load(self) -> bool:
         """Load the compiled loops now (~0.6 s the first time in a process; e.g. in a thread while SQL runs)."""
@@ -101,7 +104,7 @@ class PreparedCounts:
 
     def run(self, threads: int = 1) -> ColumnCounts | None:
         """Count, on ``threads`` threads; None if the compiled loops do not load or the groups outgrow the limits."""
-        if not (self.texts or self.numbers):
+        if not (self.texts or self.numbers or self.rows):
             return ColumnCounts({}, {})
         if not self.load():
             return None
@@ -113,6 +116,10 @@ class PreparedCounts:
         if any(part is None for part in parts):
             return None
         done = [p for p in parts if p is not None]
+        rows: dict[tuple[str | None, ...], int] = {}
+        for part in done:
+            for group, count in part[2].items():
+                rows[group] = rows.get(group, 0) + count
         return ColumnCounts(
             texts={c: added_text_counts([p[0][c] for p in done]) for c in self.texts if all(c in p[0] for p in done)},
             numbers={
@@ -120,6 +127,7 @@ class PreparedCounts:
                 for c in self.numbers
                 if all(c in p[1] for p in done)
             },
+            rows=rows,
         )
 
 
@@ -129,15 +137,17 @@ def prepare_counts(
     *,
     texts: Sequence[str] = (),
     numbers: Sequence[str] = (),
+    rows: bool = False,
     min_rows: int | None = None,
 ) -> PreparedCounts | None:
-    """The files' footers read and the columns checked (see :func:`count_columns`); None if nothing can be counted."""
+    """The files' footers read and the columns checked (see :func:`count_columns`; ``rows``: count the rows per
+    group too, even with no column to count); None if nothing can be counted."""
     hive = set(files.partition_columns)
     if set(group_by) & hive:
         return None
     texts = [c for c in dict.fromkeys(texts) if c not in hive]
     numbers = [c for c in dict.fromkeys(numbers) if c not in hive]
-    if not texts and not numbers:
+    if not (texts or numbers or rows):
         return None
     units = row_groups(files, lambda footer: _kinds(footer, texts, numbers, group_by))
     if units is None or total_rows(units) < (parquet_files.MIN_ROWS if min_rows is None else min_rows):
@@ -147,11 +157,15 @@ def prepare_counts(
         files,
         tuple(group_by),
         units,
-        texts={c: k for c, k in kinds[0].texts.items() if all(f.texts.get(c) == k for f in kinds)} if kinds else {},
-        numbers={c: k for c, k in kinds[0].numbers.items() if all(f.numbers.get(c) == k for f in kinds)}
-        if kinds
-        else {},
+        texts=_in_every_file([k.texts for k in kinds]),
+        numbers=_in_every_file([k.numbers for k in kinds]),
+        rows=rows,
     )
+
+
+def _in_every_file(kinds: list[dict[str, Any]]) -> dict[str, Any]:
+    """The columns every file has, with the same kind in each."""
+    return {c: kind for c, kind in kinds[0].items() if all(k.get(c) == kind for k in kinds)} if kinds else {}
 
 
 def _loops_loaded() -> bool:
@@ -187,18 +201,21 @@ def _count(
     texts: dict[str, tuple[str, bool]],
     numbers: list[str],
     group_by: Sequence[str],
-) -> tuple[dict[str, ListCounts], dict[str, tuple]] | None:
+) -> tuple[dict[str, ListCounts], dict[str, tuple], dict[tuple[str | None, ...], int]] | None:
     """One worker's counts of its row groups; a column that outgrows the limits is dropped (None: groups did)."""
     group_codes = [TextCodes() for _ in group_by]
     group_ids: dict[tuple[int, ...], int] = {}
     text_tallies = {c: TextTally(is_list) for c, (_, is_list) in texts.items()}
     number_tallies = {c: HashedValueCounts() for c in numbers}
+    row_counts = np.zeros(0, dtype=np.int64)
     columns = list(dict.fromkeys([*texts, *numbers, *group_by]))
     dictionary = list(dict.fromkeys([*(leaf for leaf, _ in texts.values()), *group_by]))
     for _, table in read_row_groups(files, units, columns, dictionary):
         rows = group_rows(table, group_by, group_codes, group_ids)
         if rows is None:
             return None
+        row_counts = np.pad(row_counts, (0, len(group_ids) - len(row_counts)))
+        row_counts += np.bincount(rows, minlength=len(group_ids))
         for column, tally in list(text_tallies.items()):
             if not tally.add(table.column(column), rows, len(group_ids)):
                 del text_tallies[column]
@@ -212,6 +229,7 @@ def _count(
             c: (groups, counter.keys(), _per_group(counter.counts(), len(groups)))
             for c, counter in number_tallies.items()
         },
+        dict(zip(groups, np.pad(row_counts, (0, len(groups) - len(row_counts))).tolist(), strict=True)),
     )
 
 

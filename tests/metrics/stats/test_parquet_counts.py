@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from lupus_metrics.stats import compute_profile, hashed_value_counts, parquet_files
+from lupus_metrics.stats import compute_profile, duckdb_engine, hashed_value_counts, parquet_files
 from lupus_metrics.stats.parquet_counts import count_columns
 from lupus_metrics.stats.parquet_files import ParquetFiles
 from lupus_metrics.stats.parquet_value_counts import count_values
@@ -142,13 +142,30 @@ SPEC = {
 }
 
 
-@pytest.mark.parametrize("spec", [SPEC, {**SPEC, "group_by": []}, {**SPEC, "group_by": ["region"]}])
-def test_profile_from_the_files_has_the_points_of_the_sql_path(tmp_path, calls, spec):
+#: Every stat from counts: the rows per group come from the files' pass too, and no SQL scans the rows.
+COUNTED_ONLY = {
+    "group_by": ["region", "device"],
+    "columns": {"x": ["count", "null_rate", "p50", "distinct_count"], "n": ["mean", "p95"],
+                "category": ["count", "null_rate", "distinct_count", "topk:2"]},
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [SPEC, {**SPEC, "group_by": []}, {**SPEC, "group_by": ["region"]}, COUNTED_ONLY, {**COUNTED_ONLY, "group_by": []}],
+)
+def test_profile_from_the_files_has_the_points_of_the_sql_path(tmp_path, calls, spec, monkeypatch):
     paths, _ = _day(tmp_path, seed=4)
     relation = duckdb.connect().read_parquet(paths)
     sql = compute_profile(relation, spec, ts="2026-01-01")
+    streaming_queries = []
+    scalar_sql = duckdb_engine.scalar_sql
+    monkeypatch.setattr(duckdb_engine, "scalar_sql", lambda *a, **k: streaming_queries.append(1) or scalar_sql(*a, **k))
     counted = compute_profile(relation, spec, ts="2026-01-01", files=ParquetFiles(tuple(paths)))
-    assert len(calls) == 1 and set(calls[0].numbers) == {"x", "n", "f32", "big"} and set(calls[0].texts) == {"category"}
+    numbers = {c for c in spec["columns"] if c != "category"}
+    assert len(calls) == 1 and set(calls[0].numbers) == numbers and set(calls[0].texts) == {"category"}
+    # With only counted stats, the rows per group come from the files' pass: no SQL scans the rows at all.
+    assert len(streaming_queries) == (0 if spec["columns"] is COUNTED_ONLY["columns"] else 1)
     key = ["metric", "labels"]
     sql, counted = (
         p.assign(labels=p["labels"].map(str)).sort_values(key).reset_index(drop=True) for p in (sql, counted)
