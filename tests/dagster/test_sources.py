@@ -78,8 +78,10 @@ def test_a_small_day_is_read_into_memory_once_with_the_columns_and_types_of_the_
 TAGGED = pd.DataFrame({
     "segment": ["a", "b", "a", None, "b", "a"],
     "tags": [["x", "y"], None, [], ["y", None], ["z", "x", "x"], ["y"]],
+    "score": [0.5, float("nan"), 0.25, 1.5, None, 0.5],
 })  # fmt: skip
-TAGS_SPEC = {"group_by": ["segment"], "columns": {"tags": ["count", "null_rate", "topk:2", "other_share"]}}
+TAGS_SPEC = {"group_by": ["segment"], "columns": {"tags": ["count", "null_rate", "topk:2", "other_share"],
+                                                  "score": ["mean", "p50", "distinct_count"]}}  # fmt: skip
 
 
 def test_a_parquet_day_names_its_files_and_its_list_columns_are_counted_from_them(tmp_path, file_counts):
@@ -95,7 +97,7 @@ def test_a_parquet_day_names_its_files_and_its_list_columns_are_counted_from_the
         assert files == ParquetFiles((str(folder / "a.parquet"), str(folder / "b.parquet")), None, ("date",))
         listed = compute_profile(relation, TAGS_SPEC, ts=str(DAY), files=files)
         pd.testing.assert_frame_equal(listed, compute_profile(relation, TAGS_SPEC, ts=str(DAY)))
-        assert seen and "tags" in seen[0].texts
+        assert seen and "tags" in seen[0].texts and "score" in seen[0].numbers
         assert sources.files_of(sources.read(spec, DAY, memory_bytes=10**9)) is None  # read into memory
         assert sources.files_of(relation.filter("segment = 'a'")) is None  # not the scan it read
         assert sources.files_of(sources.read(SourceSpec(python=f"{__name__}:the_day"), DAY)) is None
@@ -120,7 +122,7 @@ def test_list_columns_of_a_day_on_s3_are_counted_from_its_files_with_the_points_
             files = sources.files_of(relation)
             assert files is not None and len(files.paths) == 2
             profiles.append(compute_profile(relation, TAGS_SPEC, ts=str(DAY), files=files))
-    assert len(seen) == 2 and all("tags" in counts.texts for counts in seen)
+    assert len(seen) == 2 and all("tags" in counts.texts and "score" in counts.numbers for counts in seen)
     pd.testing.assert_frame_equal(profiles[0], profiles[1])
 
 

@@ -15,16 +15,8 @@ from lupus_metrics.stats.parquet_counts import count_columns
 from lupus_metrics.stats.parquet_files import ParquetFiles
 from lupus_metrics.stats.parquet_value_counts import count_values
 
-
-@pytest.fixture(autouse=True)
-def small_files_counted(monkeypatch) -> None:
-    """These files are tiny: count them from the files all the same (the engine would leave them to SQL)."""
-    monkeypatch.setattr(parquet_files, "MIN_ROWS", 0)
-
-
-@pytest.fixture
-def calls(file_counts) -> list:
-    return file_counts
+# Tiny files are counted from the files all the same (file_counts sets MIN_ROWS to 0), recorded in each test.
+pytestmark = pytest.mark.usefixtures("file_counts")
 
 
 def _day(folder, seed: int = 0) -> tuple[list[str], pd.DataFrame]:
@@ -154,7 +146,7 @@ COUNTED_ONLY = {
     "spec",
     [SPEC, {**SPEC, "group_by": []}, {**SPEC, "group_by": ["region"]}, COUNTED_ONLY, {**COUNTED_ONLY, "group_by": []}],
 )
-def test_profile_from_the_files_has_the_points_of_the_sql_path(tmp_path, calls, spec, monkeypatch):
+def test_profile_from_the_files_has_the_points_of_the_sql_path(tmp_path, file_counts, spec, monkeypatch):
     paths, _ = _day(tmp_path, seed=4)
     relation = duckdb.connect().read_parquet(paths)
     sql = compute_profile(relation, spec, ts="2026-01-01")
@@ -163,7 +155,9 @@ def test_profile_from_the_files_has_the_points_of_the_sql_path(tmp_path, calls, 
     monkeypatch.setattr(duckdb_engine, "scalar_sql", lambda *a, **k: streaming_queries.append(1) or scalar_sql(*a, **k))
     counted = compute_profile(relation, spec, ts="2026-01-01", files=ParquetFiles(tuple(paths)))
     numbers = {c for c in spec["columns"] if c != "category"}
-    assert len(calls) == 1 and set(calls[0].numbers) == numbers and set(calls[0].texts) == {"category"}
+    assert (
+        len(file_counts) == 1 and set(file_counts[0].numbers) == numbers and set(file_counts[0].texts) == {"category"}
+    )
     # With only counted stats, the rows per group come from the files' pass: no SQL scans the rows at all.
     assert len(streaming_queries) == (0 if spec["columns"] is COUNTED_ONLY["columns"] else 1)
     key = ["metric", "labels"]
@@ -176,19 +170,19 @@ def test_profile_from_the_files_has_the_points_of_the_sql_path(tmp_path, calls, 
     np.testing.assert_allclose(counted["value"][~exact].astype(float), sql["value"][~exact].astype(float), rtol=1e-12)
 
 
-def test_too_few_rows_keep_the_sql_path(tmp_path, calls, monkeypatch):
+def test_too_few_rows_keep_the_sql_path(tmp_path, file_counts, monkeypatch):
     monkeypatch.setattr(parquet_files, "MIN_ROWS", 10_000)
     paths, _ = _day(tmp_path)
     relation = duckdb.connect().read_parquet(paths)
     counted = compute_profile(relation, SPEC, ts="2026-01-01", files=ParquetFiles(tuple(paths)))
     pd.testing.assert_frame_equal(counted, compute_profile(relation, SPEC, ts="2026-01-01"))
-    assert calls == [None]
+    assert file_counts == [None]
 
 
-def test_without_the_compiled_loops_everything_runs_in_sql(tmp_path, calls, monkeypatch):
+def test_without_the_compiled_loops_everything_runs_in_sql(tmp_path, file_counts, monkeypatch):
     monkeypatch.setitem(__import__("sys").modules, "lupus_metrics.stats.count_loops", None)  # import fails
     paths, _ = _day(tmp_path)
     relation = duckdb.connect().read_parquet(paths)
     counted = compute_profile(relation, SPEC, ts="2026-01-01", files=ParquetFiles(tuple(paths)))
     pd.testing.assert_frame_equal(counted, compute_profile(relation, SPEC, ts="2026-01-01"))
-    assert calls == [None]
+    assert file_counts == [None]

@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from lupus_metrics.stats import compute_profile, parquet_files
+from lupus_metrics.stats import compute_profile
 from lupus_metrics.stats.parquet_list_counts import ParquetFiles, count_list_elements
 
 SPEC = {
@@ -55,20 +55,13 @@ def _profiles(paths: list[str], spec: dict, **read) -> tuple[pd.DataFrame, pd.Da
     )
 
 
-@pytest.fixture(autouse=True)
-def small_files_counted(monkeypatch) -> None:
-    """These files are tiny: count them from the files all the same (the engine would leave them to SQL)."""
-    monkeypatch.setattr(parquet_files, "MIN_ROWS", 0)
+# Tiny files are counted from the files all the same (file_counts sets MIN_ROWS to 0), recorded in each test.
+pytestmark = pytest.mark.usefixtures("file_counts")
 
 
-@pytest.fixture
-def calls(file_counts) -> list:
-    return file_counts
-
-
-def test_counts_from_dictionary_codes_give_the_points_of_the_sql_path(tmp_path, calls):
+def test_counts_from_dictionary_codes_give_the_points_of_the_sql_path(tmp_path, file_counts):
     sql, listed = _profiles(_tricky_files(tmp_path), SPEC)
-    assert len(calls) == 1 and "tags" in calls[0].texts  # the files were counted, not handed back to SQL
+    assert len(file_counts) == 1 and "tags" in file_counts[0].texts  # the files were counted, not handed back to SQL
     pd.testing.assert_frame_equal(listed, sql)
     overall = sql[(sql["labels"] == {}) & (sql["metric"] == "tags.count")]["value"].iloc[0]
     assert overall == 12  # non-null lists, empty ones included
@@ -77,7 +70,7 @@ def test_counts_from_dictionary_codes_give_the_points_of_the_sql_path(tmp_path, 
     assert any(labels.get("region") == "__null__" for labels in top["labels"])
 
 
-def test_without_group_by_and_with_two_threads_the_counts_are_the_same(tmp_path, calls):
+def test_without_group_by_and_with_two_threads_the_counts_are_the_same(tmp_path, file_counts):
     paths = _tricky_files(tmp_path)
     sql, listed = _profiles(paths, {"columns": {"tags": ["count", "topk:10"]}})
     pd.testing.assert_frame_equal(listed, sql)
@@ -95,7 +88,7 @@ def _cells(counts) -> dict:
     }
 
 
-def test_files_that_do_not_qualify_are_counted_by_sql_with_the_same_points(tmp_path, calls):
+def test_files_that_do_not_qualify_are_counted_by_sql_with_the_same_points(tmp_path, file_counts):
     numbers = str(tmp_path / "numbers.parquet")
     pq.write_table(pa.table({"region": ["a", "b"], "tags": [[1, 2], [2]]}), numbers)
     assert count_list_elements(ParquetFiles((numbers,)), "tags", ("region",)) is None  # not a list of strings
@@ -106,7 +99,7 @@ def test_files_that_do_not_qualify_are_counted_by_sql_with_the_same_points(tmp_p
     pq.write_table(pa.table({"tags": [["a"]], "score": [1.0]}), paths[1])  # a file without the group columns
     sql, listed = _profiles(paths, SPEC)
     pd.testing.assert_frame_equal(listed, sql)
-    assert calls[-1] is None
+    assert file_counts[-1] is None
 
     grouped_by_number = {"group_by": ["score"], "columns": {"tags": ["topk:2"]}}
     assert count_list_elements(ParquetFiles(tuple(paths)), "tags", ("score",)) is None
@@ -114,7 +107,7 @@ def test_files_that_do_not_qualify_are_counted_by_sql_with_the_same_points(tmp_p
     pd.testing.assert_frame_equal(listed, sql)
 
 
-def test_a_hive_column_of_the_paths_is_never_taken_from_the_files(tmp_path, calls):
+def test_a_hive_column_of_the_paths_is_never_taken_from_the_files(tmp_path, file_counts):
     folder = tmp_path / "region=XX"
     folder.mkdir()
     paths = _tricky_files(folder)
@@ -125,20 +118,20 @@ def test_a_hive_column_of_the_paths_is_never_taken_from_the_files(tmp_path, call
     listed = compute_profile(relation, spec, ts="2026-01-01", files=files)
     pd.testing.assert_frame_equal(listed, compute_profile(relation, spec, ts="2026-01-01"))
     assert {labels["region"] for labels in listed["labels"] if "region" in labels} == {"XX"}
-    assert calls == [None]
+    assert file_counts == [None]
 
 
-def test_a_filter_or_a_sample_keeps_the_sql_path(tmp_path, calls):
+def test_a_filter_or_a_sample_keeps_the_sql_path(tmp_path, file_counts):
     paths = _tricky_files(tmp_path)
     for extra in ({"filter": "score > 0.3"}, {"sample": {"fraction": 0.5, "seed": 3}}):
         sql, listed = _profiles(paths, {**SPEC, **extra})
         if "filter" in extra:  # a sample is drawn anew by each run: only the filtered profile compares
             pd.testing.assert_frame_equal(listed, sql)
-    assert calls == []
+    assert file_counts == []
 
 
-def test_lengths_asked_beyond_the_count_still_come_from_sql(tmp_path, calls):
+def test_lengths_asked_beyond_the_count_still_come_from_sql(tmp_path, file_counts):
     spec = {"group_by": ["region"], "columns": {"tags": ["count", "length_mean", "topk:2"]}}
     sql, listed = _profiles(_tricky_files(tmp_path), spec)
     pd.testing.assert_frame_equal(listed, sql)
-    assert calls and "tags" in calls[0].texts
+    assert file_counts and "tags" in file_counts[0].texts
