@@ -34,7 +34,15 @@ def _kernels() -> tuple:
     return count_into, rehash
 
 
-_NO_BITMAP = np.zeros(0, dtype=np.uint8)
+def _aligned_bitmap(validity: np.ndarray | None, offset: int, length: int) -> np.ndarray:
+    """A validity bitmap whose bit 0 is row 0 (all set for no bitmap, or an empty one): the loop reads bits without an
+    offset, and every row's bit."""
+    if validity is None or len(validity) == 0:
+        return np.full((length + 7) // 8, 0xFF, dtype=np.uint8)
+    if offset % 8 == 0:
+        return validity[offset // 8 :]
+    valid = np.unpackbits(validity, bitorder="little")[offset : offset + length]
+    return np.packbits(valid, bitorder="little")
 
 
 class HashedValueCounts:
@@ -69,14 +77,19 @@ class HashedValueCounts:
         count_into, _ = _kernels()
         if len(rows) and int(rows.max()) >= self._stride:
             self._widen(int(rows.max()) + 1)
-        bitmap = _NO_BITMAP if validity is None else validity
+        bitmap = _aligned_bitmap(validity, offset, len(bits))
+        held = np.array([self._n], dtype=np.int64)
         start = 0
-        while start < len(bits):
-            self._n, start = count_into(bits, bitmap, offset, floating, rows, self._stride, self._slots, self._keys,
-                                        self._counts, self._n, start)  # fmt: skip
-            if start < len(bits) and not self._grow():
+        while True:
+            stopped = count_into(bits[start:], bitmap, floating, rows[start:], self._stride, self._slots,
+                                 self._keys, self._counts, held)  # fmt: skip
+            self._n = int(held[0])
+            if start + stopped >= len(bits):
+                return self._n * self._stride <= MAX_TABLE_CELLS
+            if not self._grow():
                 return False
-        return self._n * self._stride <= MAX_TABLE_CELLS
+            bitmap = _aligned_bitmap(bitmap, stopped, len(bits) - start - stopped)  # the rest, from bit 0
+            start += stopped
 
     def keys(self) -> np.ndarray:
         """The distinct keys, in the order they were first seen."""

@@ -106,13 +106,16 @@ class PreparedCounts:
         """Count, on ``threads`` threads; None if the compiled loops do not load or the groups outgrow the limits."""
         if not (self.texts or self.numbers or self.rows):
             return ColumnCounts({}, {})
-        if not self.load():
-            return None
-        parts = in_workers(
-            split_runs(self.units, threads),
-            lambda run: _count(self.files, run, self.texts, list(self.numbers), self.group_by),
-            "lupus-parquet-counts",
-        )
+        try:  # the workers read their first row groups while the loops load (see load), then wait for them
+            parts = in_workers(
+                split_runs(self.units, threads),
+                lambda run: _count(self.files, run, self.texts, list(self.numbers), self.group_by),
+                "lupus-parquet-counts",
+            )
+        except (ImportError, RuntimeError, OSError):
+            if not self.load():  # the compiled loops are missing here: SQL does it all
+                return None
+            raise
         if any(part is None for part in parts):
             return None
         done = [p for p in parts if p is not None]

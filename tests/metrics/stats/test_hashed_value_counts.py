@@ -86,3 +86,23 @@ def test_keys_differing_only_in_high_or_low_bits(keys):
     table = HashedValueCounts()
     table.add(keys.view(np.uint64), np.zeros(len(keys), dtype=np.int64), floating=True)
     assert len(table.keys()) == len(keys) and (table.counts()[:, 0] == 1).all()
+
+
+def test_nulls_of_a_sliced_array_through_many_growths():
+    """An Arrow array sliced at a bit offset, with nulls, NaN and -0.0, counted in a table that starts tiny: each
+    growth resumes mid-array on a realigned bitmap."""
+    rng = np.random.default_rng(11)
+    values = np.round(rng.normal(0, 30, 30_003), 1)
+    values[rng.random(len(values)) < 0.05] = np.nan
+    values[rng.random(len(values)) < 0.02] = -0.0
+    mask = rng.random(len(values)) < 0.1
+    array = pa.array(values, mask=mask, from_pandas=False)[3:]
+    rows = rng.integers(0, 4, len(array))
+    table = HashedValueCounts(capacity=2)
+    bits = np.frombuffer(array.buffers()[1], dtype=np.uint64)[array.offset : array.offset + len(array)]
+    bitmap = np.frombuffer(array.buffers()[0], dtype=np.uint8)
+    assert table.add(bits, rows, validity=bitmap, offset=array.offset, floating=True)
+    kept = ~mask[3:] & ~np.isnan(values[3:])
+    expected = _expected(values[3:] + 0.0, rows, kept)
+    got = _as_frame(table, 4)
+    assert got.index.equals(expected.index) and (got.to_numpy() == expected.to_numpy()).all()
