@@ -182,16 +182,18 @@ class DuckDBEngine:
         return scalars
 
     def _listed_columns(self, plan: ProfilePlan) -> set[str]:
-        """The text and list columns whose top-k may be counted from the files' dictionary codes.
-
-        Only an unfiltered, unsampled scan of the files qualifies, and only lists and group
-        columns that need no cast; :func:`prepare_counts` checks the files themselves.
-        """
-        if self._files is None or plan.filter or plan.sample_fraction is not None:
-            return set()
-        if any(g in plan.casts for g in plan.group_by):
+        """The text and list columns whose top-k may be counted from the files' dictionary codes (no cast);
+        :func:`prepare_counts` checks the files themselves."""
+        if not self._scans_files(plan):
             return set()
         return {t.column for t in plan.topks if t.column not in plan.casts}
+
+    def _scans_files(self, plan: ProfilePlan) -> bool:
+        """Whether the plan reads the files as they are: counts may then come from them (no filter, sample, or
+        cast of a group column)."""
+        if self._files is None or plan.filter or plan.sample_fraction is not None:
+            return False
+        return not any(g in plan.casts for g in plan.group_by)
 
     def _prepare_counts(
         self, plan: ProfilePlan, texts: set[str], numbers: set[str], rows: bool
@@ -199,10 +201,9 @@ class DuckDBEngine:
         """The counts the files can give of ``texts`` and ``numbers`` (and of the rows per group, if ``rows`` is all
         the streaming query would compute besides), ready to run; their compiled loops start loading in a thread
         now, so that the SQL queries, not the cores' idle time, hide it."""
-        if self._files is None or not (texts or numbers) or plan.filter or plan.sample_fraction is not None:
+        if not (texts or numbers) or not self._scans_files(plan):
             return None
-        if any(g in plan.casts for g in plan.group_by):
-            return None
+        assert self._files is not None
         prepared = prepare_counts(self._files, plan.group_by, texts=sorted(texts), numbers=sorted(numbers), rows=rows)
         if prepared is not None:
             threading.Thread(target=prepared.load, name="lupus-load-count-loops", daemon=True).start()
@@ -210,11 +211,8 @@ class DuckDBEngine:
 
     def _hashed_columns(self, plan: ProfilePlan, counted: dict[str, list[tuple[str, Aggregate]]]) -> dict[str, str]:
         """Per counted value alias that may be counted from the files' numbers (a column as it is, NaN as null):
-        its column. Only an unfiltered, unsampled scan of the files qualifies, with no cast of the value or
-        groups; :func:`prepare_counts` checks the files themselves."""
-        if self._files is None or plan.filter or plan.sample_fraction is not None:
-            return {}
-        if any(g in plan.casts for g in plan.group_by):
+        its column, if not cast; :func:`prepare_counts` checks the files themselves."""
+        if not self._scans_files(plan):
             return {}
         out = {}
         for alias, aggregates in counted.items():
@@ -225,6 +223,7 @@ class DuckDBEngine:
         return out
 
     def _threads(self) -> int:
+        """As many threads as DuckDB may use: the counts from the files run after the SQL, on free cores."""
         # As many threads as DuckDB may use: the SQL queries are done by then, the cores are free.
         return int(self._execute("SELECT current_setting('threads')").fetchall()[0][0])
 

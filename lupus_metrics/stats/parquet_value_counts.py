@@ -10,10 +10,10 @@ benchmark's day, with the same integer counts; DuckDB then computes the statisti
 with the same SQL, so the definitions stay in one place.
 
 Only float64, float32 and integer columns counted as they are (``nan_to_null`` for floats)
-qualify, grouped by text columns of every file; small scans (under :data:`MIN_ROWS` rows, where
-compiling the loop costs more than it saves) and columns with more distinct values than
-:data:`~lupus_metrics.stats.hashed_value_counts.MAX_TABLE_CELLS` allows return ``None``, and the
-caller keeps the SQL path.
+qualify, grouped by text columns of every file; small scans (under
+:data:`~lupus_metrics.stats.parquet_files.MIN_ROWS` rows, where loading the compiled loop costs
+more than it saves) and columns with more distinct values than
+:data:`~lupus_metrics.stats.hashed_value_counts.MAX_TABLE_CELLS` allows are left to SQL.
 
 Example:
     >>> import pyarrow as pa, pyarrow.parquet as pq, tempfile, os
@@ -33,11 +33,7 @@ from typing import Any
 import numpy as np
 
 from lupus_metrics.stats.hashed_value_counts import HashedValueCounts
-from lupus_metrics.stats.parquet_files import (
-    ParquetFiles,
-    buffer_values,
-    validity_bitmap,
-)
+from lupus_metrics.stats.parquet_files import ParquetFiles, buffer_values, validity_bitmap
 
 
 @dataclass(frozen=True)
