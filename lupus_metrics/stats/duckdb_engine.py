@@ -224,7 +224,6 @@ class DuckDBEngine:
 
     def _threads(self) -> int:
         """As many threads as DuckDB may use: the counts from the files run after the SQL, on free cores."""
-        # As many threads as DuckDB may use: the SQL queries are done by then, the cores are free.
         return int(self._execute("SELECT current_setting('threads')").fetchall()[0][0])
 
     def _query(self, sql: str) -> pd.DataFrame:
