@@ -4,7 +4,7 @@ The profile's quantiles, distinct counts and moments of a numeric column come fr
 each distinct value per group. DuckDB's hash aggregate on (group, value) costs ~45 ns a row on
 the benchmark's day (three such columns are half of the profile); numpy has no grouped hash
 count and ``pandas.factorize`` alone costs ~30 ns. This loop, an open-addressing table keyed on
-the value's bits with a count per (value, group), costs ~7 ns. Written by hand because no
+the value's bits with a count per (value, group), costs ~8-12 ns. Written by hand because no
 library here counts pairs of a small group id and an arbitrary 64-bit key without a general
 hash aggregate's overhead; numba (already pinned) compiles it once per machine (``cache=True``).
 
